@@ -1,0 +1,75 @@
+"""The ``tributary`` command: a thin layer over the library.
+
+Each command group lives in its own module and mirrors library arguments. Library errors
+(:class:`~tributary_analysis.errors.TributaryError`) become one readable line on stderr and
+exit code 2, in one place: :func:`main`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from tributary_analysis.errors import TributaryError
+
+#: command group name → module under tributary_analysis.cli that defines ``group``
+_GROUPS: dict[str, str] = {
+    "demo": "tributary_analysis.cli.demo",
+    "prom": "tributary_analysis.cli.prom",
+    "logs": "tributary_analysis.cli.logs",
+    "report": "tributary_analysis.cli.report",
+    "schedule": "tributary_analysis.cli.schedule",
+    "config": "tributary_analysis.cli.config_cmd",
+}
+
+
+class _LazyGroup(click.Group):
+    """Import a command group only when it is used, so ``--help`` stays fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, mod in _GROUPS.items() if importlib.util.find_spec(mod))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = _GROUPS.get(cmd_name)
+        if module_name is None or importlib.util.find_spec(module_name) is None:
+            return None
+        command: click.Command = importlib.import_module(module_name).group
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="tributary-analysis")
+def cli(verbose: int) -> None:
+    """Tributary Analysis: Prometheus and logs of the Tributary AI Service, in pandas.
+
+    Start with `tributary demo up` for a local stack with simulated telemetry, then
+    `tributary report run` to render the HTML reports.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn library errors into one line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="tributary", standalone_mode=False)
+    except TributaryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

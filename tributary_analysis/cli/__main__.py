@@ -1,0 +1,5 @@
+import sys
+
+from tributary_analysis.cli import main
+
+sys.exit(main())
