@@ -51,12 +51,13 @@ class Secret:
         return hash(self._value)
 
 
-def default_home() -> Path:
+def default_home(env: Mapping[str, str] | None = None) -> Path:
     """Where the suite keeps state: ``$TRIBUTARY_HOME`` or ``~/.local/state/tributary``."""
-    env = os.environ.get("TRIBUTARY_HOME")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    env = os.environ if env is None else env
+    home = env.get("TRIBUTARY_HOME")
+    if home:
+        return Path(home).expanduser()
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "tributary"
 
 
@@ -188,9 +189,7 @@ def load_settings(
     'http://127.0.0.1:9999'
     """
     env = os.environ if env is None else env
-    home = Path(env["TRIBUTARY_HOME"]).expanduser() if env.get("TRIBUTARY_HOME") else (
-        default_home() if env is os.environ else default_home()
-    )
+    home = default_home(env)
     values: dict[str, Any] = {"home": home}
 
     state = read_stack_state(home)

@@ -8,6 +8,7 @@ exit code 2, in one place: :func:`main`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import sys
 

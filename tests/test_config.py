@@ -1,0 +1,69 @@
+"""Settings precedence, validation messages and secret masking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tributary_analysis.config import Secret, load_settings
+from tributary_analysis.errors import ConfigError
+
+
+def test_env_overrides_file_and_state(tmp_path: Path) -> None:
+    (tmp_path / "stack.json").write_text(json.dumps({"prometheus": {"url": "http://127.0.0.1:1"}}))
+    (tmp_path / "config.toml").write_text('[prometheus]\nurl = "http://127.0.0.1:2"\n')
+    env = {"TRIBUTARY_HOME": str(tmp_path)}
+    assert load_settings(env=env).prometheus_url == "http://127.0.0.1:2"
+    env["TRIBUTARY_PROMETHEUS_URL"] = "http://127.0.0.1:3"
+    assert load_settings(env=env).prometheus_url == "http://127.0.0.1:3"
+
+
+def test_stack_state_is_the_default(tmp_path: Path) -> None:
+    (tmp_path / "stack.json").write_text(
+        json.dumps({"prometheus": {"url": "http://127.0.0.1:4"},
+                    "elasticsearch": {"url": "http://127.0.0.1:5"}})
+    )
+    s = load_settings(env={"TRIBUTARY_HOME": str(tmp_path)})
+    assert (s.prometheus_url, s.es_url) == ("http://127.0.0.1:4", "http://127.0.0.1:5")
+
+
+def test_secrets_never_print(tmp_path: Path) -> None:
+    s = load_settings(env={"TRIBUTARY_HOME": str(tmp_path),
+                           "TRIBUTARY_ES_PASSWORD": "canary-123"})
+    assert isinstance(s.es_password, Secret)
+    assert s.es_password.get() == "canary-123"
+    assert "canary-123" not in repr(s)
+    assert "canary-123" not in str(s.describe())
+
+
+def test_secret_from_config_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[elasticsearch]\nusername = "reader"\npassword = "pw-1"\n'
+    )
+    s = load_settings(env={"TRIBUTARY_HOME": str(tmp_path)})
+    assert s.es_username == "reader"
+    assert s.es_password is not None and s.es_password.get() == "pw-1"
+
+
+def test_bad_values_name_the_input(tmp_path: Path) -> None:
+    env = {"TRIBUTARY_HOME": str(tmp_path), "TRIBUTARY_PROMETHEUS_TIMEOUT": "soon"}
+    with pytest.raises(ConfigError, match="prometheus_timeout from environment variable "
+                                          "TRIBUTARY_PROMETHEUS_TIMEOUT"):
+        load_settings(env=env)
+    env = {"TRIBUTARY_HOME": str(tmp_path), "TRIBUTARY_PROMETHEUS_HEADERS": "[1]"}
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        load_settings(env=env)
+
+
+def test_unknown_config_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[prometheus]\nulr = "x"\n')
+    with pytest.raises(ConfigError, match=r"unknown setting prometheus.ulr"):
+        load_settings(env={"TRIBUTARY_HOME": str(tmp_path)})
+
+
+def test_missing_explicit_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(env={"TRIBUTARY_HOME": str(tmp_path),
+                           "TRIBUTARY_CONFIG": str(tmp_path / "nope.toml")})
