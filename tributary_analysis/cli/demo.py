@@ -1,0 +1,97 @@
+"""``tributary demo``: bring the local stack (Prometheus + Elasticsearch) up, down, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tributary_analysis.config import load_settings
+
+
+def _home() -> Path:
+    return load_settings().home
+
+
+@click.group(name="demo")
+def group() -> None:
+    """A local stack with simulated Tributary telemetry: Prometheus and Elasticsearch."""
+
+
+@group.command("up")
+@click.option("--profile", type=click.Choice(["small", "demo"]), default="demo",
+              show_default=True, help="small: ~1 day, 5 tenants; demo: 7 days, 20 tenants.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
+@click.option("--prom-port", type=int, default=None, help="Prometheus port (default: free).")
+@click.option("--es-port", type=int, default=None, help="Elasticsearch port (default: free).")
+@click.option("--no-elasticsearch", is_flag=True, help="Start Prometheus only.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Simulated data and TSDB (default: $TRIBUTARY_HOME/demo).")
+def up(profile: str, seed: int, prom_port: int | None, es_port: int | None,
+       no_elasticsearch: bool, data_dir: Path | None) -> None:
+    """Simulate telemetry, backfill and start Prometheus, start Elasticsearch, load logs."""
+    from tributary_analysis.stack import demo
+
+    home = _home()
+    result = demo.up(home=home, profile=profile, seed=seed, prom_port=prom_port,
+                     es_port=es_port, elasticsearch=not no_elasticsearch,
+                     data_dir=data_dir, echo=click.echo)
+    _print_usage(home, result.state)
+    click.echo(f"stack up in {result.timings['total']:.1f} s")
+
+
+def _print_usage(home: Path, st: dict[str, Any]) -> None:
+    prom = st["prometheus"]["url"]
+    click.echo("")
+    click.echo(f"Prometheus     {prom}")
+    click.echo(f"  curl -s '{prom}/api/v1/query' --data-urlencode "
+               "'query=sum by (tenant_id) (rate(http_requests_total[5m]))'")
+    es = st.get("elasticsearch")
+    if es:
+        click.echo(f"Elasticsearch  {es['url']}  (read-only user {es['reader_username']}; "
+                   f"password in {home / 'config.toml'})")
+        click.echo(f"  curl -s -u {es['reader_username']}:\"$PASSWORD\" "
+                   f"'{es['url']}/{es['index_pattern']}/_count'")
+    click.echo(f"Log files      {st['logs']['files']}")
+    click.echo(f"State          {home / 'stack.json'} (the suite's default URLs)")
+    click.echo("")
+    click.echo("Environment for another shell or machine user:")
+    click.echo(f"  export TRIBUTARY_HOME={home}")
+    click.echo(f"  export TRIBUTARY_PROMETHEUS_URL={prom}")
+    if es:
+        click.echo(f"  export TRIBUTARY_ES_URL={es['url']}")
+        click.echo(f"  export TRIBUTARY_ES_USERNAME={es['reader_username']}")
+        click.echo("  export TRIBUTARY_ES_PASSWORD=...   # from config.toml [elasticsearch]")
+    click.echo("Stop with: tributary demo down")
+
+
+@group.command("down")
+@click.option("--keep-data", is_flag=True, help="Keep the Elasticsearch data directory.")
+def down(keep_data: bool) -> None:
+    """Stop exactly the processes that 'up' started."""
+    from tributary_analysis.stack import demo
+
+    demo.down(_home(), keep_data=keep_data, echo=click.echo)
+
+
+@group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+def status(as_json: bool) -> None:
+    """Show the recorded stack and whether each server still runs."""
+    from tributary_analysis.stack import demo
+
+    st = demo.status(_home())
+    if as_json:
+        click.echo(json.dumps(st, indent=2, default=str))
+        return
+    if not st:
+        click.echo("no demo stack recorded; start one with 'tributary demo up'")
+        return
+    for name in ("prometheus", "elasticsearch"):
+        info = st.get(name)
+        if info:
+            flag = "running" if info.get("running") else "NOT running"
+            click.echo(f"{name:14} {info['url']:28} {flag}")
+    click.echo(f"profile        {st.get('profile')} (seed {st.get('seed')})")

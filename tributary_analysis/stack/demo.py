@@ -1,0 +1,259 @@
+"""``tributary demo up | down | status``: the local stack's life cycle.
+
+``up`` simulates the telemetry, backfills Prometheus, starts it, starts Elasticsearch (its
+JVM boots while the simulator and promtool run: the two overlap on two cores), loads the
+logs and writes ``stack.json``. If any step fails, everything started so far is stopped.
+``down`` stops exactly the PIDs recorded in ``stack.json`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tributary_analysis.errors import StackError
+from tributary_analysis.stack import elasticsearch as es_mod
+from tributary_analysis.stack import es_logs, procs, prometheus, state
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class UpResult:
+    """What ``up`` started and how long each step took (seconds)."""
+
+    state: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The simulator's ``manifest.json`` with file paths made absolute."""
+    path = out_dir / "manifest.json"
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StackError(f"cannot read the simulation manifest {path}: {exc}; re-run "
+                         "'tributary demo up'") from exc
+    files = manifest.get("files", {})
+    for kind in ("metrics", "logs"):
+        files[kind] = [str(p if Path(p).is_absolute() else out_dir / p)
+                       for p in files.get(kind, [])]
+    manifest["files"] = files
+    return manifest
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def start_prometheus(
+    manifest: dict[str, Any], data_dir: Path, *, port: int | None = None
+) -> tuple[dict[str, Any], prometheus.BackfillReport]:
+    """Backfill the manifest's metric parts into ``data_dir/prometheus`` and start it."""
+    tsdb = data_dir / "prometheus" / "data"
+    shutil.rmtree(tsdb, ignore_errors=True)
+    tsdb.mkdir(parents=True)
+    report = prometheus.backfill([Path(p) for p in manifest["files"]["metrics"]], tsdb)
+    port = port or procs.free_port()
+    config = prometheus.write_config(data_dir / "prometheus" / "prometheus.yml", port=port)
+    retention = prometheus.retention_for(_parse_time(manifest["start"]))
+    ref = prometheus.start(tsdb, port=port, retention=retention, config=config,
+                           log_path=data_dir / "prometheus" / "prometheus.log")
+    info = {"url": f"http://127.0.0.1:{port}", "port": port, "process": ref.to_dict(),
+            "data_dir": str(tsdb), "retention": retention}
+    return info, report
+
+
+@dataclass
+class EsHandle:
+    """A starting or started Elasticsearch node and its credentials."""
+
+    inst: es_mod.Instance
+    launcher: procs.ProcessRef
+    admin: es_mod.Credentials
+    reader: es_mod.Credentials
+
+    def server(self) -> procs.ProcessRef | None:
+        return es_mod.server_ref(self.inst)
+
+    def stop(self) -> None:
+        es_mod.stop_instance(self.launcher, self.server())
+
+    def client(self, creds: es_mod.Credentials | None = None) -> Any:
+        from elasticsearch import Elasticsearch
+
+        c = creds or self.admin
+        return Elasticsearch(self.inst.url, basic_auth=c.as_tuple(), request_timeout=120)
+
+
+def launch_elasticsearch(*, http_port: int | None = None, heap: str = "1g") -> EsHandle:
+    """Fetch, install and launch a fresh node (returns before it is ready)."""
+    base = es_mod.base_dir()
+    zip_path = es_mod.fetch_distribution(base / "cache")
+    user = es_mod.ensure_user()
+    for d in (base, base / "dist", base / "instances"):
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o755)
+    home = es_mod.install_distribution(zip_path, base / "dist")
+    jdk = es_mod.find_jdk()
+    http_port = http_port or procs.free_port()
+    if not procs.port_is_free(http_port):
+        raise StackError(f"port {http_port} on 127.0.0.1 is in use; choose another with "
+                         "--es-port or leave it out to pick a free one")
+    transport_port = procs.free_port()
+    root = Path(tempfile.mkdtemp(prefix="es-", dir=base / "instances"))
+    admin = es_mod.Credentials(es_mod.ADMIN_USER, es_mod.new_password())
+    reader = es_mod.Credentials(es_mod.READER_USER, es_mod.new_password())
+    inst = es_mod.prepare_instance(home, root, http_port=http_port,
+                                   transport_port=transport_port, admin=admin, reader=reader,
+                                   heap=heap, user=user)
+    launcher = es_mod.start(inst, jdk=jdk, user=user)
+    return EsHandle(inst, launcher, admin, reader)
+
+
+def es_state(handle: EsHandle) -> dict[str, Any]:
+    """The ``elasticsearch`` section of ``stack.json`` (no secrets)."""
+    server = handle.server()
+    return {"url": handle.inst.url, "port": handle.inst.http_port,
+            "process": handle.launcher.to_dict(),
+            "server_process": server.to_dict() if server else None,
+            "instance_dir": str(handle.inst.root), "index_pattern": es_mod.INDEX_PATTERN,
+            "reader_username": handle.reader.username, "version": es_mod.ES_VERSION}
+
+
+def running(home: Path) -> list[str]:
+    """Names of the stack's servers recorded in ``stack.json`` that are still running."""
+    st = state.read_state(home)
+    alive = []
+    for name in ("prometheus", "elasticsearch"):
+        for key in ("process", "server_process"):
+            ref = (st.get(name) or {}).get(key)
+            if ref and procs.is_running(procs.ProcessRef.from_dict(ref)):
+                alive.append(name)
+                break
+    return alive
+
+
+def up(
+    *, home: Path, profile: str = "small", seed: int = 7, prom_port: int | None = None,
+    es_port: int | None = None, elasticsearch: bool = True, data_dir: Path | None = None,
+    echo: Echo = lambda _msg: None,
+) -> UpResult:
+    """Bring the demo stack up; see the module docstring for the steps."""
+    from tributary_analysis.demo import simulate
+
+    alive = running(home)
+    if alive:
+        raise StackError(f"the demo stack in {home} is already running ({', '.join(alive)}); "
+                         "run 'tributary demo down' first")
+    data_dir = (data_dir or home / "demo").resolve()
+    sim_dir = data_dir / "sim"
+    timings: dict[str, float] = {}
+    t_all = time.monotonic()
+    es: EsHandle | None = None
+    prom_ref: procs.ProcessRef | None = None
+    try:
+        if elasticsearch:
+            t0 = time.monotonic()
+            es = launch_elasticsearch(http_port=es_port)
+            timings["elasticsearch_launch"] = time.monotonic() - t0
+            echo(f"Elasticsearch {es_mod.ES_VERSION} starting on {es.inst.url} ...")
+        t0 = time.monotonic()
+        shutil.rmtree(sim_dir, ignore_errors=True)
+        sim_dir.mkdir(parents=True)
+        simulate(profile=profile, seed=seed, out_dir=sim_dir)
+        manifest = read_manifest(sim_dir)
+        timings["simulate"] = time.monotonic() - t0
+        echo(f"simulated profile {profile!r} (seed {seed}) in {timings['simulate']:.1f} s")
+        t0 = time.monotonic()
+        prom_info, backfill = start_prometheus(manifest, data_dir, port=prom_port)
+        prom_ref = procs.ProcessRef.from_dict(prom_info["process"])
+        timings["backfill"] = backfill.seconds
+        timings["prometheus"] = time.monotonic() - t0
+        echo(f"Prometheus ready on {prom_info['url']} ({backfill.blocks} blocks from "
+             f"{backfill.parts} parts in {backfill.seconds:.1f} s)")
+        st: dict[str, Any] = {
+            "started_at": datetime.now(UTC).isoformat(), "profile": profile,
+            "seed": seed, "data_dir": str(data_dir), "sim_dir": str(sim_dir),
+            "prometheus": prom_info,
+            "logs": {"files": str(Path(manifest["files"]["logs"][0]).parent / "*.jsonl")
+                     if manifest["files"]["logs"] else None},
+            "window": {"start": manifest.get("start"), "end": manifest.get("end")},
+        }
+        state.write_state(home, st)  # written early so 'down' can clean up a failed 'up'
+        if es is not None:
+            t0 = time.monotonic()
+            es_mod.wait_ready(es.inst, es.launcher, es.admin)
+            timings["elasticsearch_ready_wait"] = time.monotonic() - t0
+            st["elasticsearch"] = es_state(es)
+            state.write_state(home, st)
+            es_mod.write_reader_config(home, es.reader, es.inst.url)
+            es_mod.write_admin_file(home, es.admin, es.inst.url)
+            report = es_logs.load_logs(es.client(), [Path(p) for p in
+                                                     manifest["files"]["logs"]])
+            timings["load_logs"] = report.seconds
+            st["elasticsearch"]["load"] = {"docs": report.indexed, "lines": report.lines,
+                                           "docs_per_s": round(report.docs_per_s),
+                                           "indices": len(report.indices)}
+            echo(report.summary())
+        timings["total"] = time.monotonic() - t_all
+        st["timings"] = {k: round(v, 2) for k, v in timings.items()}
+        state.write_state(home, st)
+        return UpResult(st, timings)
+    except BaseException:
+        if es is not None:
+            es.stop()
+        if prom_ref is not None:
+            procs.stop(prom_ref)
+        state.clear_state(home)
+        raise
+
+
+def down(home: Path, *, keep_data: bool = False, echo: Echo = lambda _msg: None) -> list[str]:
+    """Stop exactly the processes recorded in ``stack.json``; return what was stopped."""
+    st = state.read_state(home)
+    if not st:
+        echo(f"no demo stack recorded in {home}")
+        return []
+    stopped: list[str] = []
+    es_info = st.get("elasticsearch") or {}
+    if es_info:
+        server = es_info.get("server_process")
+        es_mod.stop_instance(
+            procs.ProcessRef.from_dict(es_info["process"]),
+            procs.ProcessRef.from_dict(server) if server else None)
+        stopped.append("elasticsearch")
+        inst_dir = es_info.get("instance_dir")
+        if inst_dir and not keep_data and Path(inst_dir).parent == es_mod.base_dir() / \
+                "instances":
+            shutil.rmtree(inst_dir, ignore_errors=True)
+    prom = st.get("prometheus") or {}
+    if prom.get("process"):
+        procs.stop(procs.ProcessRef.from_dict(prom["process"]))
+        stopped.append("prometheus")
+    state.clear_state(home)
+    for name in stopped:
+        echo(f"stopped {name}")
+    return stopped
+
+
+def status(home: Path) -> dict[str, Any]:
+    """The recorded stack with a live ``running`` flag per server."""
+    st = state.read_state(home)
+    for name in ("prometheus", "elasticsearch"):
+        info = st.get(name)
+        if isinstance(info, dict):
+            refs = [info.get("process"), info.get("server_process")]
+            info["running"] = any(procs.is_running(procs.ProcessRef.from_dict(r))
+                                  for r in refs if r)
+    return st
