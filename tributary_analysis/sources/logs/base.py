@@ -1,0 +1,313 @@
+"""The interface every log source implements, and the frame shapes it returns.
+
+``FileLogs`` (DuckDB over JSON lines or Parquet) and ``ElasticsearchLogs`` both subclass
+:class:`LogSource`, so a notebook asks the same question of either and gets the same frame:
+
+- :meth:`LogSource.search` / :meth:`LogSource.iter_batches`: raw events in ``[start, end)``;
+- :meth:`LogSource.summary`: requests, 5xx and 4xx errors and latency percentiles per time
+  bucket and group, computed where the data lives (DuckDB SQL, Elasticsearch aggregations);
+- :meth:`LogSource.top_errors`: error type, code and message with counts;
+- :meth:`LogSource.exact_percentiles`: the summary computed from raw rows (exact, small
+  windows only).
+
+A summary counts *completed requests*: events with a status code (the seed's
+``HTTP request processed`` lines); the request-start, search and error lines have none.
+Filters are ``{column: value or list of values}``; values are always sent as query terms
+or bound parameters, never spliced into query text (tenant ids are untrusted).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tributary_analysis.errors import QueryError, TooManySamples
+from tributary_analysis.sources.logs.schema import (
+    GROUP_COLUMNS,
+    LOG_SCHEMA,
+    check_fields,
+)
+
+TimeLike = str | datetime | pd.Timestamp
+Filters = Mapping[str, Any]
+
+SUMMARY_COUNTS: tuple[str, ...] = ("requests", "errors_5xx", "errors_4xx")
+TOP_ERROR_COLUMNS: tuple[str, ...] = ("error_type", "error_code", "message", "count")
+
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def to_utc(value: TimeLike, name: str = "time") -> pd.Timestamp:
+    """A UTC timestamp from a string or datetime; naive values are taken as UTC."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise QueryError(f"cannot read {name} {value!r} as a time: {exc}; use ISO 8601 "
+                         "such as 2025-01-31T12:00:00Z", source="logs") from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def window(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Validate a half-open window ``[start, end)``."""
+    s, e = to_utc(start, "start"), to_utc(end, "end")
+    if e <= s:
+        raise QueryError(f"the window end {e} is not after its start {s}; swap them",
+                         source="logs")
+    return s, e
+
+
+def parse_interval(interval: str) -> tuple[str, int]:
+    """``"1h"`` → (``"1h"``, 3_600_000_000 µs): the ES ``fixed_interval`` and microseconds."""
+    m = _INTERVAL.match(str(interval))
+    if not m or int(m.group(1)) <= 0:
+        raise QueryError(f"invalid interval {interval!r}; use a positive number with ms, s, m, "
+                         "h or d, such as 5m or 1h", source="logs")
+    n, unit = int(m.group(1)), m.group(2)
+    return f"{n}{unit}", int(round(n * _UNIT_SECONDS[unit] * 1_000_000))
+
+
+def check_filters(filters: Filters | None) -> dict[str, list[Any]]:
+    """``{column: value | list}`` → ``{column: [values]}``, columns checked against the schema."""
+    if not filters:
+        return {}
+    out: dict[str, list[Any]] = {}
+    for key, value in filters.items():
+        check_fields([key], "filter field")
+        if key == "timestamp":
+            raise QueryError("filter the time with start/end, not a timestamp filter",
+                             source="logs")
+        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        if not values:
+            raise QueryError(f"empty value list for filter {key!r}; give at least one value",
+                             source="logs")
+        if any(v is None for v in values):
+            raise QueryError(f"filter {key!r} contains None; filter on present values only",
+                             source="logs")
+        if LOG_SCHEMA[key].startswith("Int"):
+            try:
+                values = [int(v) for v in values]
+            except (TypeError, ValueError) as exc:
+                raise QueryError(f"filter {key!r} needs integers, got {values!r}",
+                                 source="logs") from exc
+        elif LOG_SCHEMA[key] == "float64":
+            values = [float(v) for v in values]
+        else:
+            values = [str(v) for v in values]
+        out[key] = values
+    return out
+
+
+def check_group(by: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Validate summary group columns."""
+    if by is None:
+        return ()
+    cols = (by,) if isinstance(by, str) else tuple(dict.fromkeys(by))
+    bad = [c for c in cols if c not in GROUP_COLUMNS]
+    if bad:
+        raise QueryError(f"cannot summarize by {bad}; choose from {', '.join(GROUP_COLUMNS)}",
+                         source="logs")
+    return cols
+
+
+def check_percentiles(percentiles: Sequence[float]) -> tuple[float, ...]:
+    ps = tuple(float(p) for p in percentiles)
+    if any(not 0 <= p <= 100 for p in ps):
+        raise QueryError(f"percentiles must be within 0..100, got {ps}", source="logs")
+    return ps
+
+
+def percentile_column(p: float) -> str:
+    """``95`` → ``latency_p95_s``; ``99.9`` → ``latency_p99.9_s``."""
+    return f"latency_p{p:g}_s"
+
+
+def summary_columns(by: Sequence[str], percentiles: Sequence[float]) -> list[str]:
+    return ["timestamp", *by, *SUMMARY_COUNTS, *(percentile_column(p) for p in percentiles)]
+
+
+def conform_summary(df: pd.DataFrame, by: Sequence[str],
+                    percentiles: Sequence[float]) -> pd.DataFrame:
+    """One summary shape from every source: dtypes, column order, sorted rows."""
+    from tributary_analysis.sources.logs.schema import conform
+
+    cols = summary_columns(by, percentiles)
+    n = len(df)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    out["timestamp"] = pd.to_datetime(df["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    groups = conform(df.reset_index(drop=True), list(by)) if by else pd.DataFrame()
+    for c in by:
+        out[c] = groups[c].to_numpy() if n else groups[c]
+        if LOG_SCHEMA[c] == "category":
+            out[c] = groups[c]
+    for c in SUMMARY_COUNTS:
+        out[c] = pd.to_numeric(df[c]).astype("int64").to_numpy() if n else pd.Series(
+            [], dtype="int64")
+    for p in percentiles:
+        c = percentile_column(p)
+        out[c] = pd.to_numeric(df[c], errors="coerce").astype("float64").to_numpy()
+    out = out[cols]
+    keys = ["timestamp", *by]
+    out = out.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out
+
+
+def summarize_frame(df: pd.DataFrame, *, interval: str = "1h",
+                    by: Sequence[str] | str | None = ("tenant_id",),
+                    percentiles: Sequence[float] = (50, 95, 99)) -> pd.DataFrame:
+    """The summary computed in pandas from raw rows: exact percentiles (linear interpolation,
+    the same definition as DuckDB's ``quantile_cont`` and numpy's default).
+
+    Pure: no I/O. Rows without a status code (not a completed request) are ignored.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"timestamp": pd.to_datetime(["2025-01-01T00:10Z"] * 2),
+    ...                     "tenant_id": ["a", "a"], "status_code": [200, 503],
+    ...                     "duration_s": [0.1, 0.3]})
+    >>> summarize_frame(raw, by=["tenant_id"], percentiles=[50])["latency_p50_s"].iloc[0]
+    np.float64(0.2)
+    """
+    groups = check_group(by)
+    ps = check_percentiles(percentiles)
+    _, step_us = parse_interval(interval)
+    req = df[df["status_code"].notna()]
+    ts_us = req["timestamp"].astype("datetime64[us, UTC]").astype("int64")
+    bucket = pd.to_datetime((ts_us // step_us) * step_us, unit="us", utc=True)
+    status = req["status_code"].astype("float64")
+    work = pd.DataFrame({
+        "timestamp": bucket.to_numpy(),
+        **{c: req[c].astype(object).to_numpy() for c in groups},
+        "_5xx": (status >= 500).to_numpy(),
+        "_4xx": ((status >= 400) & (status < 500)).to_numpy(),
+        "_d": req["duration_s"].astype("float64").to_numpy(),
+    })
+    keys = ["timestamp", *groups]
+    if work.empty:
+        empty = pd.DataFrame({c: [] for c in summary_columns(groups, ps)})
+        return conform_summary(empty, groups, ps)
+    g = work.groupby(keys, dropna=False, sort=True)
+    res = g.agg(requests=("_d", "size"), errors_5xx=("_5xx", "sum"), errors_4xx=("_4xx", "sum"))
+    for p in ps:
+        res[percentile_column(p)] = g["_d"].quantile(p / 100.0)
+    res = res.reset_index()
+    return conform_summary(res, groups, ps)
+
+
+class LogSource(abc.ABC):
+    """Structured logs of the Tributary service, from any store, as normalized frames."""
+
+    #: short name shown in attrs and messages (``files``, ``elasticsearch``)
+    kind: str = "logs"
+    #: whether :meth:`summary` percentiles are exact (DuckDB) or approximate (TDigest)
+    exact_summary_percentiles: bool = True
+
+    @abc.abstractmethod
+    def iter_batches(self, start: TimeLike, end: TimeLike, filters: Filters | None = None,
+                     fields: Sequence[str] | None = None,
+                     batch_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Yield normalized frames of at most ``batch_size`` rows, oldest first.
+
+        Every event in ``[start, end)`` matching ``filters`` appears exactly once.
+        """
+
+    def search(self, start: TimeLike, end: TimeLike, filters: Filters | None = None,
+               fields: Sequence[str] | None = None) -> pd.DataFrame:
+        """All matching events in ``[start, end)`` as one normalized frame.
+
+        Parameters
+        ----------
+        start, end
+            The half-open window; strings in ISO 8601, naive means UTC.
+        filters
+            ``{column: value or list}``, e.g. ``{"tenant_id": "acme", "status_code": [500, 503]}``.
+        fields
+            Columns to return (default: every column of the log frame).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The log frame; ``attrs`` carry the source, window, warnings and problems.
+        """
+        cols = check_fields(fields)
+        batches = list(self.iter_batches(start, end, filters, cols))
+        if not batches:
+            from tributary_analysis.sources.logs.schema import empty_frame
+            return empty_frame(cols)
+        attrs = dict(batches[-1].attrs)
+        df = pd.concat(batches, ignore_index=True) if len(batches) > 1 else batches[0]
+        df = _recategorize(df)
+        df.attrs = attrs
+        return df
+
+    @abc.abstractmethod
+    def summary(self, start: TimeLike, end: TimeLike, interval: str = "1h",
+                by: Sequence[str] | str | None = ("tenant_id",),
+                filters: Filters | None = None,
+                percentiles: Sequence[float] = (50, 95, 99)) -> pd.DataFrame:
+        """Requests, errors and latency percentiles per time bucket and group.
+
+        Columns: ``timestamp`` (bucket start, UTC, epoch-aligned), the ``by`` columns,
+        ``requests``, ``errors_5xx`` (status ≥ 500), ``errors_4xx`` (400–499) and
+        ``latency_p<P>_s`` per percentile. ``attrs["percentiles"]`` says ``exact`` or
+        ``approximate (TDigest)``.
+        """
+
+    @abc.abstractmethod
+    def top_errors(self, start: TimeLike, end: TimeLike, filters: Filters | None = None,
+                   k: int = 20) -> pd.DataFrame:
+        """The ``k`` most frequent errors: ``error_type, error_code, message, count``.
+
+        Ties are broken by type, code and message so both sources agree exactly.
+        """
+
+    def exact_percentiles(self, start: TimeLike, end: TimeLike, interval: str = "1h",
+                          by: Sequence[str] | str | None = ("tenant_id",),
+                          filters: Filters | None = None,
+                          percentiles: Sequence[float] = (50, 95, 99),
+                          max_rows: int = 2_000_000) -> pd.DataFrame:
+        """The :meth:`summary` frame computed from raw rows: exact percentiles.
+
+        Pulls the rows, so keep the window small; raises :class:`TooManySamples` beyond
+        ``max_rows`` rather than exhausting memory.
+        """
+        groups = check_group(by)
+        need = ["timestamp", "status_code", "duration_s", *groups]
+        count = self.count(start, end, filters)
+        if count > max_rows:
+            raise TooManySamples(
+                f"{count} events in the window exceed max_rows={max_rows}; narrow the window "
+                "or use summary() (pushed down)", source=self.kind)
+        raw = self.search(start, end, filters, need)
+        out = summarize_frame(raw, interval=interval, by=groups, percentiles=percentiles)
+        out.attrs.update(raw.attrs)
+        out.attrs["percentiles"] = "exact (from raw rows, linear interpolation)"
+        return out
+
+    @abc.abstractmethod
+    def count(self, start: TimeLike, end: TimeLike, filters: Filters | None = None) -> int:
+        """How many events match (all events, not only completed requests)."""
+
+
+def _recategorize(df: pd.DataFrame) -> pd.DataFrame:
+    """After concatenating batches, categories may differ: union them, sorted."""
+    from pandas.api.types import union_categoricals
+
+    for c in df.columns:
+        if LOG_SCHEMA.get(c) == "category" and not isinstance(df[c].dtype, pd.CategoricalDtype):
+            cats = sorted({v for v in df[c].dropna().astype(str)})
+            df[c] = pd.Categorical(df[c].astype(object).where(df[c].notna(), None),
+                                   categories=pd.Index(cats, dtype="str"))
+        elif isinstance(df[c].dtype, pd.CategoricalDtype):
+            cats = sorted(str(x) for x in df[c].cat.categories)
+            if list(df[c].cat.categories) != cats:
+                df[c] = df[c].cat.reorder_categories(pd.Index(cats, dtype="str"))
+    _ = union_categoricals, np
+    return df

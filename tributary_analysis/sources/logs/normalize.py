@@ -1,0 +1,391 @@
+"""One normalized log frame from three input shapes, with a configurable field mapping.
+
+The shapes, auto-detected per record unless the caller chooses one:
+
+``envelope``
+    What the seed's ``StructuredLogger`` writes through python-json-logger: an outer object
+    (``asctime``, ``name``, ``levelname``, ``message``, ...) whose ``message`` is itself a JSON
+    string holding the real document. The inner document wins over the outer fields.
+``flat``
+    A pipeline already decoded the inner document: the same keys at top level, perhaps with
+    ``@timestamp`` and a normalized ``endpoint``.
+``ecs``
+    Elastic Common Schema names (``@timestamp``, ``log.level``, ``url.path``,
+    ``event.duration`` in *nanoseconds*, ...), either dotted keys or nested objects.
+
+The mapping (:class:`LogMapping`) lists, per frame column, the candidate field paths of each
+shape; the first present one wins. Override it with :func:`dataclasses.replace`.
+The same mapping drives the Python path (:func:`normalize_records`, used for Elasticsearch
+hits) and the SQL path (:func:`sql_extract_paths`, used by DuckDB over files).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from tributary_analysis.errors import ConfigError
+from tributary_analysis.seed import normalize_endpoint
+from tributary_analysis.sources.logs.schema import INT_COLUMNS, LOG_COLUMNS, conform
+
+log = logging.getLogger(__name__)
+
+Shape = Literal["envelope", "flat", "ecs"]
+SHAPES: tuple[str, ...] = ("envelope", "flat", "ecs")
+
+_PATH = re.compile(r"^[A-Za-z0-9_@\-]+(\.[A-Za-z0-9_@\-]+)*$")
+#: frame columns that come from a mapped path (``endpoint`` falls back to ``path``)
+MAPPED_COLUMNS: tuple[str, ...] = tuple(c for c in LOG_COLUMNS if c != "duration_s") + (
+    "duration",
+)
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Candidate source paths for each frame column, for one input shape.
+
+    A path is a field name, dotted for nested objects (``http.response.status_code`` matches
+    both a dotted key and nested objects). ``duration_scale`` turns the source unit into
+    seconds (ECS ``event.duration`` is nanoseconds: ``1e-9``).
+    """
+
+    timestamp: tuple[str, ...] = ("timestamp", "@timestamp")
+    level: tuple[str, ...] = ("level", "levelname")
+    event: tuple[str, ...] = ("message", "event")
+    request_id: tuple[str, ...] = ("request_id",)
+    method: tuple[str, ...] = ("method",)
+    path: tuple[str, ...] = ("path",)
+    endpoint: tuple[str, ...] = ("endpoint",)
+    status_code: tuple[str, ...] = ("status_code",)
+    duration: tuple[str, ...] = ("duration", "duration_s")
+    tenant_id: tuple[str, ...] = ("tenant_id",)
+    error_type: tuple[str, ...] = ("error_type",)
+    error_code: tuple[str, ...] = ("error_code",)
+    search_type: tuple[str, ...] = ("search_type",)
+    dataset_id: tuple[str, ...] = ("dataset_id",)
+    results_count: tuple[str, ...] = ("results_count",)
+    duration_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "duration_scale":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                object.__setattr__(self, f.name, (value,))
+                value = (value,)
+            bad = [p for p in value if not _PATH.match(p)]
+            if bad:
+                raise ConfigError(
+                    f"invalid field path(s) {bad} for log column {f.name!r}: use letters, "
+                    "digits, _, -, @ and dots between names"
+                )
+        if not self.duration_scale > 0:
+            raise ConfigError(f"duration_scale must be positive, got {self.duration_scale}")
+
+    def paths(self, column: str) -> tuple[str, ...]:
+        """Candidate paths of one mapped column (``duration`` for ``duration_s``)."""
+        result: tuple[str, ...] = getattr(self, "duration" if column == "duration_s" else column)
+        return result
+
+
+FLAT_MAP = FieldMap()
+ECS_MAP = FieldMap(
+    timestamp=("@timestamp",),
+    level=("log.level",),
+    event=("message",),
+    request_id=("http.request.id", "trace.id", "transaction.id", "labels.request_id"),
+    method=("http.request.method",),
+    path=("url.path",),
+    endpoint=("labels.endpoint", "endpoint"),
+    status_code=("http.response.status_code",),
+    duration=("event.duration",),
+    tenant_id=("labels.tenant_id", "tenant.id", "organization.id"),
+    error_type=("error.type",),
+    error_code=("error.code",),
+    search_type=("labels.search_type",),
+    dataset_id=("labels.dataset_id",),
+    results_count=("labels.results_count",),
+    duration_scale=1e-9,
+)
+
+#: paths whose presence (with ``@timestamp``) marks a record as ECS
+ECS_MARKERS: tuple[str, ...] = ("log.level", "http.response.status_code", "url.path",
+                                "event.duration", "http.request.method", "ecs.version")
+
+
+@dataclass(frozen=True)
+class LogMapping:
+    """Field mapping for every shape. ``envelope_key`` holds the inner JSON string."""
+
+    flat: FieldMap = field(default_factory=FieldMap)
+    ecs: FieldMap = ECS_MAP
+    envelope_key: str = "message"
+
+    def for_shape(self, shape: str) -> FieldMap:
+        """The map for a shape (an envelope's inner document is read with ``flat``)."""
+        return self.ecs if shape == "ecs" else self.flat
+
+
+DEFAULT_MAPPING = LogMapping()
+
+
+def check_shape(shape: str | None) -> str | None:
+    """Validate a shape name (``None`` = auto-detect per record)."""
+    if shape is not None and shape not in SHAPES:
+        raise ConfigError(f"unknown log shape {shape!r}; use one of {', '.join(SHAPES)} "
+                          "or None to detect it per record")
+    return shape
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass
+class Problems:
+    """Counted and sampled input problems: nothing is dropped silently.
+
+    ``counts`` maps a kind (``malformed_json``, ``bad_envelope``, ``bad_timestamp``,
+    ``wrong_type:<column>``) to how many records had it; ``samples`` keeps a few of each with
+    where they were (``file:line`` or record number) and the start of the text.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: list[dict[str, str]] = field(default_factory=list)
+    records: int = 0
+    max_samples: int = 5
+
+    def add(self, kind: str, where: str, text: str, n: int = 1) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + n
+        if sum(1 for s in self.samples if s["kind"] == kind) < self.max_samples:
+            self.samples.append({"kind": kind, "where": where, "text": str(text)[:200]})
+
+    def merge(self, other: Problems) -> None:
+        self.records += other.records
+        for kind, n in other.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + n
+        for s in other.samples:
+            if sum(1 for x in self.samples if x["kind"] == s["kind"]) < self.max_samples:
+                self.samples.append(s)
+
+    @property
+    def dropped(self) -> int:
+        """Records left out of the frame (unparseable, or without a usable timestamp)."""
+        return sum(n for k, n in self.counts.items() if not k.startswith("wrong_type:"))
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "dropped": self.dropped, "counts": dict(self.counts),
+                "samples": list(self.samples)}
+
+    def summary(self) -> str:
+        """One line for a warning: counts per kind and the first sample's location."""
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items()))
+        first = f"; first at {self.samples[0]['where']}" if self.samples else ""
+        return (f"{parts} in {self.records} records ({self.dropped} left out, wrong-typed "
+                f"values set to null){first}")
+
+
+# --------------------------------------------------------------------------- Python path
+
+
+def detect_shape(record: Mapping[str, Any], mapping: LogMapping = DEFAULT_MAPPING) -> str:
+    """Which shape a decoded record has (see the module docstring)."""
+    inner = record.get(mapping.envelope_key)
+    if isinstance(inner, str) and inner.lstrip().startswith("{"):
+        return "envelope"
+    if "@timestamp" in record:
+        for marker in ECS_MARKERS:
+            if get_path(record, marker) is not None:
+                return "ecs"
+    return "flat"
+
+
+def get_path(record: Mapping[str, Any], path: str) -> Any:
+    """A value by dotted path: a literal dotted key first, then nested objects."""
+    if path in record:
+        return record[path]
+    if "." not in path:
+        return None
+    cur: Any = record
+    for part in path.split("."):
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
+            return None
+    return cur
+
+
+def _first(record: Mapping[str, Any], paths: Sequence[str]) -> Any:
+    for p in paths:
+        v = get_path(record, p)
+        if v is not None:
+            return v
+    return None
+
+
+def normalize_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    shape: str | None = None,
+    mapping: LogMapping = DEFAULT_MAPPING,
+    fields: Sequence[str] | None = None,
+    where: Sequence[str] | None = None,
+    problems: Problems | None = None,
+) -> pd.DataFrame:
+    """Turn decoded log records (dicts) into the normalized frame.
+
+    Parameters
+    ----------
+    records
+        Dicts in any of the three shapes (Elasticsearch ``_source``, parsed JSON lines).
+    shape
+        ``"envelope"``, ``"flat"``, ``"ecs"`` or ``None`` to detect per record.
+    mapping
+        Field paths per shape; see :class:`LogMapping`.
+    fields
+        Columns to return (default: all).
+    where
+        Per-record location for problem samples (``file:line``, document id).
+    problems
+        Accumulator to add to; a new one otherwise. Also in ``attrs["problems"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The normalized frame. Records that cannot be placed (bad envelope, no timestamp)
+        are left out and counted; wrong-typed values become null and are counted.
+
+    Examples
+    --------
+    >>> df = normalize_records([{"@timestamp": "2025-01-01T00:00:00Z", "path": "/api/v1/datasets/x",
+    ...                          "status_code": 200, "duration": 0.1, "message": "HTTP request processed"}])
+    >>> df.loc[0, "endpoint"]
+    '/api/v1/datasets/{id}'
+    """
+    check_shape(shape)
+    probs = problems if problems is not None else Problems()
+    cols: dict[str, list[Any]] = {c: [] for c in MAPPED_COLUMNS}
+    scales: list[float] = []
+    locs: list[str] = []
+    n = 0
+    for i, rec in enumerate(records):
+        n += 1
+        loc = where[i] if where is not None else f"record {i}"
+        doc: Mapping[str, Any] = rec
+        rec_shape = shape or detect_shape(rec, mapping)
+        if rec_shape == "envelope":
+            inner = rec.get(mapping.envelope_key)
+            try:
+                decoded = orjson.loads(inner) if isinstance(inner, str) else None
+            except orjson.JSONDecodeError:
+                decoded = None
+            if not isinstance(decoded, dict):
+                probs.add("bad_envelope", loc, str(inner))
+                continue
+            doc = {**rec, **decoded}
+        fmap = mapping.for_shape(rec_shape)
+        for c in MAPPED_COLUMNS:
+            cols[c].append(_first(doc, fmap.paths(c)))
+        scales.append(fmap.duration_scale)
+        locs.append(loc)
+    probs.records += n
+    return _finish(cols, np.asarray(scales, dtype="float64"), locs, probs, fields)
+
+
+def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Sequence[str],
+            probs: Problems, fields: Sequence[str] | None) -> pd.DataFrame:
+    """Clean raw column lists: parse timestamps, coerce numbers, count what fails."""
+    raw = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()})
+    ts_raw = raw["timestamp"]
+    ts = _parse_timestamps(ts_raw)
+    bad_ts = ts.isna().to_numpy()
+    if bad_ts.any():
+        for idx in np.flatnonzero(bad_ts)[:probs.max_samples]:
+            probs.add("bad_timestamp", locs[idx], str(ts_raw.iloc[idx]), n=0)
+        probs.counts["bad_timestamp"] = probs.counts.get("bad_timestamp", 0) + int(bad_ts.sum())
+    out = pd.DataFrame({"timestamp": ts})
+    for c in ("status_code", "duration", "results_count"):
+        values = raw[c]
+        num = pd.to_numeric(values.map(_numeric_or_nan), errors="coerce")
+        wrong = (values.notna() & num.isna()).to_numpy() & ~bad_ts
+        name = "duration_s" if c == "duration" else c
+        if wrong.any():
+            kind = f"wrong_type:{name}"
+            for idx in np.flatnonzero(wrong)[:probs.max_samples]:
+                probs.add(kind, locs[idx], repr(values.iloc[idx]), n=0)
+            probs.counts[kind] = probs.counts.get(kind, 0) + int(wrong.sum())
+        if c == "duration":
+            out["duration_s"] = num.astype("float64") * scales
+        else:
+            out[c] = num
+    for c in LOG_COLUMNS:
+        if c not in out.columns:
+            out[c] = raw[c] if c in raw.columns else None
+    endpoint = out["endpoint"]
+    missing = endpoint.isna() & out["path"].notna()
+    if missing.any():
+        out.loc[missing, "endpoint"] = out.loc[missing, "path"].map(
+            lambda p: normalize_endpoint(str(p)))
+    out = out.loc[~bad_ts].reset_index(drop=True)
+    frame = conform(out, fields)
+    frame.attrs["problems"] = probs.as_dict()
+    return frame
+
+
+def _numeric_or_nan(v: Any) -> Any:
+    """Numbers and numeric strings pass; bools, lists and objects are wrong types."""
+    if v is None or isinstance(v, bool) or isinstance(v, (list, dict)):
+        return np.nan if v is None else "x"
+    return v
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    """ISO-8601 strings (naive means UTC, as the seed's ``utcnow().isoformat()``) or epoch ms."""
+    if values.empty:
+        return pd.Series([], dtype="datetime64[ns, UTC]")
+    numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+    text = values.where(~numeric, None).map(lambda v: v if isinstance(v, str) else None)
+    ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    if numeric.any():
+        ms = pd.to_datetime(values.where(numeric, None).astype("float64"), unit="ms", utc=True)
+        ts = ts.where(~numeric, ms)
+    return ts.astype("datetime64[ns, UTC]")
+
+
+# --------------------------------------------------------------------------- SQL path
+
+
+def json_path(path: str, dotted: bool) -> str:
+    """A DuckDB JSON path for a validated field path: one literal key, or nested keys."""
+    if dotted:
+        return '$."' + path + '"'
+    return "$." + ".".join(f'"{part}"' for part in path.split("."))
+
+
+def sql_extract_paths(fmap: FieldMap) -> tuple[list[str], dict[str, list[int]]]:
+    """JSON paths to extract in one pass, and per column the indexes (1-based) to coalesce.
+
+    Paths were validated by :class:`FieldMap`, so they can be written into SQL literals.
+    """
+    paths: list[str] = []
+    index: dict[str, list[int]] = {}
+    for col in MAPPED_COLUMNS:
+        idxs: list[int] = []
+        for p in fmap.paths(col):
+            for dotted in ((True, False) if "." in p else (True,)):
+                jp = json_path(p, dotted)
+                if jp not in paths:
+                    paths.append(jp)
+                idxs.append(paths.index(jp) + 1)
+        index[col] = idxs
+    return paths, index
