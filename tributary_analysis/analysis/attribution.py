@@ -1,0 +1,187 @@
+"""What is different about the bad requests?
+
+Given request-level rows (logs or the simulator's truth), a *selection* (errors, slow
+requests, an incident window) and a *baseline* (by default: every other row), rank each
+``attribute=value`` by how over-represented it is in the selection.
+
+For each value ``v`` of attribute ``a`` a 2×2 table is formed::
+
+                  a == v     a != v
+    selection       s1         s0
+    baseline        b1         b0
+
+and reported with
+
+* ``support``      = s1 / S: share of the selection that has the value;
+* ``baseline_share`` = b1 / B;
+* ``risk_ratio``   = P(selected | a == v) / P(selected | a != v);
+* ``p_value``      from Fisher's exact test (one-sided, over-representation) — exact at
+  any count, and fast for the table sizes seen here (scipy);
+* ``q_value``      Benjamini–Hochberg false-discovery-rate adjustment over every tested
+  value of every attribute (statsmodels ``multipletests``).
+
+Ranking: significant rows first (``q_value < alpha`` and ``support >= min_support``), then
+by *excess share* ``support - baseline_share`` — the share of the selection explained
+beyond what the baseline would predict. Excess share favours a cause that covers most of
+the bad requests over a rare value with a huge ratio; the risk ratio is still shown.
+
+High-cardinality attributes (tenants, datasets) keep their ``top_k`` values by selection
+count; the rest collapse into ``"(other)"`` so that thousands of tiny tests do not drown
+the signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import fisher_exact
+from statsmodels.stats.multitest import multipletests
+
+from tributary_analysis.analysis._common import carry_attrs
+from tributary_analysis.errors import DataError
+
+DEFAULT_ATTRIBUTES: tuple[str, ...] = (
+    "tenant_id", "endpoint", "dataset_id", "search_type", "status_code", "version",
+)
+OTHER = "(other)"
+MISSING = "(none)"
+
+
+def _mask(df: pd.DataFrame, sel: pd.Series | np.ndarray | str, name: str) -> np.ndarray:
+    if isinstance(sel, str):
+        try:
+            m = df.eval(sel)
+        except Exception as exc:  # pandas raises many types for a bad expression
+            raise DataError(f"{name}={sel!r} is not a valid expression over the frame's "
+                            f"columns ({', '.join(map(str, df.columns))}): {exc}") from exc
+        arr = np.asarray(m, dtype=bool)
+    else:
+        arr = np.asarray(sel)
+        if arr.dtype != bool:
+            raise DataError(f"{name} must be a boolean mask, got dtype {arr.dtype}")
+    if arr.shape != (len(df),):
+        raise DataError(f"{name} has {arr.shape[0] if arr.ndim else 0} entries but the frame "
+                        f"has {len(df)} rows; build it from the same frame")
+    return arr
+
+
+def collapse_top_k(values: pd.Series, selected: np.ndarray, top_k: int) -> pd.Series:
+    """Keep the ``top_k`` values most frequent in the selection; the rest become ``(other)``.
+
+    Missing values become ``(none)`` (a missing dataset is a fact worth testing too).
+    """
+    v = values.astype("string").fillna(MISSING)
+    if v.nunique() <= top_k + 1:
+        return v
+    counts = v[selected].value_counts()
+    keep = set(counts.index[:top_k])
+    if len(keep) < top_k:  # fill from the overall frequency so the baseline has names too
+        for name in v.value_counts().index:
+            if len(keep) >= top_k:
+                break
+            keep.add(name)
+    return v.where(v.isin(keep), OTHER)
+
+
+def attribute(
+    df: pd.DataFrame,
+    selection: pd.Series | np.ndarray | str,
+    baseline: pd.Series | np.ndarray | str | None = None,
+    *,
+    attributes: Sequence[str] | None = None,
+    top_k: int = 15,
+    alpha: float = 0.01,
+    min_support: float = 0.05,
+) -> pd.DataFrame:
+    """Rank attribute values by over-representation in ``selection`` against ``baseline``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per request (a log frame, or the simulator's truth).
+    selection : boolean mask or query string
+        The bad requests, e.g. ``df.status_code >= 500`` or ``"duration_s > 1"``.
+    baseline : boolean mask or query string, optional
+        The comparison rows; default every row not selected. Rows in both are an error.
+    attributes : sequence of str, optional
+        Columns to test; default the ones of :data:`DEFAULT_ATTRIBUTES` that exist.
+    top_k : int
+        Values kept per attribute before collapsing into ``(other)``.
+    alpha : float
+        False-discovery rate for the ``significant`` flag.
+    min_support : float
+        Smallest share of the selection a value must cover to be called significant.
+
+    Returns
+    -------
+    DataFrame
+        ``attribute``, ``value``, ``selected``, ``baseline``, ``support``,
+        ``baseline_share``, ``excess``, ``risk_ratio``, ``p_value``, ``q_value``,
+        ``significant``, ranked (``rank`` column, 1 = most over-represented).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"endpoint": ["/a"] * 50 + ["/b"] * 50,
+    ...                   "bad": [True] * 20 + [False] * 30 + [False] * 50})
+    >>> attribute(d, d["bad"], attributes=["endpoint"]).iloc[0][["attribute", "value"]].tolist()
+    ['endpoint', '/a']
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"attribute() needs a DataFrame, got {type(df).__name__}")
+    sel = _mask(df, selection, "selection")
+    base = ~sel if baseline is None else _mask(df, baseline, "baseline")
+    overlap = int((sel & base).sum())
+    if overlap:
+        raise DataError(f"{overlap} row(s) are in both the selection and the baseline; "
+                        "make the baseline exclude the selection")
+    if attributes is None:
+        attributes = [a for a in DEFAULT_ATTRIBUTES if a in df.columns]
+    missing = [a for a in attributes if a not in df.columns]
+    if missing:
+        raise DataError(f"attribute column(s) {', '.join(missing)} not in the frame; "
+                        f"available: {', '.join(map(str, df.columns))}")
+    n_sel, n_base = int(sel.sum()), int(base.sum())
+    if n_sel == 0 or n_base == 0:
+        raise DataError(f"the selection has {n_sel} row(s) and the baseline {n_base}; both "
+                        "need rows — widen the window or loosen the selection")
+    keep = sel | base
+    rows: list[dict[str, object]] = []
+    for a in attributes:
+        vals = collapse_top_k(df[a], sel, top_k)[keep]
+        s_in = sel[keep]
+        table = pd.crosstab(vals, s_in)
+        s_counts = table.get(True, pd.Series(0, index=table.index))
+        b_counts = table.get(False, pd.Series(0, index=table.index))
+        for value in table.index:
+            s1, b1 = int(s_counts[value]), int(b_counts[value])
+            s0, b0 = n_sel - s1, n_base - b1
+            _, p = fisher_exact([[s1, s0], [b1, b0]], alternative="greater")
+            p_in = s1 / (s1 + b1) if s1 + b1 else np.nan
+            p_out = s0 / (s0 + b0) if s0 + b0 else np.nan
+            rr = p_in / p_out if p_out and p_out > 0 else np.inf
+            rows.append({"attribute": a, "value": str(value), "selected": s1, "baseline": b1,
+                         "support": s1 / n_sel, "baseline_share": b1 / n_base,
+                         "risk_ratio": rr, "p_value": float(p)})
+    out = pd.DataFrame(rows, columns=["attribute", "value", "selected", "baseline",
+                                      "support", "baseline_share", "risk_ratio", "p_value"])
+    if out.empty:
+        raise DataError("no attribute values to test; pass attributes= with columns that exist")
+    out["excess"] = out["support"] - out["baseline_share"]
+    out["q_value"] = multipletests(out["p_value"].to_numpy(), method="fdr_bh")[1]
+    out["significant"] = (out["q_value"] < alpha) & (out["support"] >= min_support) \
+        & (out["excess"] > 0)
+    out = out.sort_values(["significant", "excess", "risk_ratio"],
+                          ascending=[False, False, False], kind="stable").reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    cols = ["rank", "attribute", "value", "selected", "baseline", "support", "baseline_share",
+            "excess", "risk_ratio", "p_value", "q_value", "significant"]
+    return carry_attrs(out[cols], df, selected=n_sel, baseline_rows=n_base, alpha=alpha)
+
+
+def top_causes(ranking: pd.DataFrame, n: int = 3) -> list[str]:
+    """The first ``n`` significant ``attribute=value`` strings (for summaries and tests)."""
+    sig = ranking[ranking["significant"]]
+    return [f"{a}={v}" for a, v in zip(sig["attribute"].head(n), sig["value"].head(n),
+                                      strict=True)]

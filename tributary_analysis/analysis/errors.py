@@ -1,0 +1,335 @@
+"""Error analyses: error ratios, errors by type, top messages, error episodes.
+
+Everything starts from a *counts frame*: one row per time bin (and group) with ``errors``
+and ``total`` request counts in that bin. Build it from Prometheus with
+:func:`request_counts` (from ``increase(http_requests_total[step])`` by ``status_code``) or
+from logs with :func:`request_counts_from_logs`; the rest of the module does not care which.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tributary_analysis.analysis._common import (
+    as_list,
+    carry_attrs,
+    infer_step,
+    require_columns,
+    utc_timestamps,
+)
+from tributary_analysis.analysis.windows import parse_duration
+from tributary_analysis.errors import DataError
+
+#: Status codes that count as errors for availability (the seed's HighErrorRate: ``5..``).
+DEFAULT_ERROR_STATUS = r"5.."
+
+
+def _is_error(status: pd.Series, pattern: str) -> pd.Series:
+    rx = re.compile(f"^(?:{pattern})$")
+    return status.astype("string").fillna("").map(lambda s: bool(rx.match(s))).astype(bool)
+
+
+def request_counts(
+    requests: pd.DataFrame,
+    by: str | Sequence[str] | None = ("endpoint",),
+    *,
+    error_status: str = DEFAULT_ERROR_STATUS,
+) -> pd.DataFrame:
+    """Per-bin error and total counts from a Prometheus metric frame.
+
+    Parameters
+    ----------
+    requests : DataFrame
+        Metric frame of ``increase(http_requests_total[step])`` (or ``rate``) with at least
+        ``timestamp``, ``value`` and ``status_code``, plus the ``by`` labels.
+    by : str or sequence of str
+        Labels to keep (``endpoint``, ``tenant_id``, ``status_code`` …); ``None`` for overall.
+    error_status : str
+        Regular expression (PromQL-style, fully anchored) of error status codes.
+
+    Returns
+    -------
+    DataFrame
+        ``timestamp``, the ``by`` columns, ``errors``, ``total``, ``ratio`` (NaN when
+        ``total`` is 0).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01"] * 2, utc=True),
+    ...                   "status_code": ["200", "500"], "endpoint": ["/a", "/a"],
+    ...                   "value": [9.0, 1.0]})
+    >>> request_counts(f)[["errors", "total", "ratio"]].iloc[0].tolist()
+    [1.0, 10.0, 0.1]
+    """
+    keys = as_list(by)
+    require_columns(requests, ["timestamp", "value", "status_code", *keys],
+                    what="requests frame",
+                    hint="query increase(http_requests_total[step]) by status_code and "
+                         + (", ".join(keys) or "nothing else"))
+    df = pd.DataFrame({"timestamp": utc_timestamps(requests["timestamp"], what="requests")})
+    for k in keys:
+        df[k] = requests[k].to_numpy()
+    value = requests["value"].astype("float64").to_numpy()
+    finite = np.isfinite(value)
+    df["total"] = np.where(finite, value, 0.0)
+    df["errors"] = np.where(_is_error(requests["status_code"], error_status).to_numpy()
+                            & finite, value, 0.0)
+    dropped = int((~finite).sum())
+    out = (df.groupby(["timestamp", *keys], observed=True, sort=True)[["errors", "total"]]
+             .sum().reset_index())
+    out["ratio"] = _ratio(out["errors"], out["total"])
+    extra = [f"{dropped} non-finite request sample(s) (NaN/Inf) were left out of the counts"] \
+        if dropped else []
+    carry_attrs(out, requests)
+    out.attrs["warnings"] = out.attrs["warnings"] + extra
+    return out
+
+
+def request_counts_from_logs(
+    logs: pd.DataFrame,
+    freq: str = "1m",
+    by: str | Sequence[str] | None = ("endpoint",),
+    *,
+    error_status: str = DEFAULT_ERROR_STATUS,
+) -> pd.DataFrame:
+    """Per-bin error and total counts from a normalized log frame (request events).
+
+    Only rows with a ``status_code`` are counted (request-completed events); the number of
+    rows left out for lack of a status is reported in ``attrs["warnings"]``.
+    """
+    keys = as_list(by)
+    require_columns(logs, ["timestamp", "status_code", *keys], what="log frame")
+    step = parse_duration(freq, name="freq")
+    has_status = logs["status_code"].notna()
+    df = logs.loc[has_status, ["timestamp", "status_code", *keys]].copy()
+    df["timestamp"] = utc_timestamps(df["timestamp"], what="log frame").dt.floor(step)
+    df["total"] = 1.0
+    df["errors"] = _is_error(df["status_code"].astype("Int64").astype("string"),
+                             error_status).astype(float).to_numpy()
+    out = (df.groupby(["timestamp", *keys], observed=True, sort=True)[["errors", "total"]]
+             .sum().reset_index())
+    out["ratio"] = _ratio(out["errors"], out["total"])
+    carry_attrs(out, logs)
+    return out
+
+
+def _ratio(errors: pd.Series, total: pd.Series) -> pd.Series:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.Series(np.where(total > 0, errors / total.where(total > 0), np.nan),
+                         index=errors.index, dtype="float64")
+
+
+def error_ratio(
+    counts: pd.DataFrame, by: str | Sequence[str] | None = None, *, window: str | None = None
+) -> pd.DataFrame:
+    """Error ratio over time by the given groups, optionally smoothed over a rolling window.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        A counts frame (:func:`request_counts`, :func:`request_counts_from_logs`).
+    by : str or sequence of str, optional
+        Groups to keep; others are summed away. ``None`` gives the overall ratio.
+    window : str, optional
+        Rolling window such as ``"5m"`` (sums errors and totals, then divides, the way
+        ``sum(rate(errors[5m]))/sum(rate(total[5m]))`` does).
+    """
+    keys = as_list(by)
+    require_columns(counts, ["timestamp", "errors", "total", *keys], what="counts frame",
+                    hint="build it with request_counts() or request_counts_from_logs()")
+    g = counts.groupby(["timestamp", *keys], observed=True, sort=True)[["errors", "total"]].sum()
+    g = g.reset_index()
+    if window:
+        span = parse_duration(window, name="window")
+        parts = []
+        for _, part in (g.groupby(keys, observed=True, sort=True) if keys else [((), g)]):
+            p = part.set_index("timestamp").sort_index()
+            rolled = p[["errors", "total"]].rolling(span).sum()
+            p = p.assign(errors=rolled["errors"], total=rolled["total"])
+            parts.append(p.reset_index())
+        g = pd.concat(parts, ignore_index=True) if parts else g
+    g["ratio"] = _ratio(g["errors"], g["total"])
+    return carry_attrs(g, counts)
+
+
+def errors_by_type(errors: pd.DataFrame, by: Sequence[str] = ("error_type", "error_code")
+                   ) -> pd.DataFrame:
+    """Totals of ``errors_total`` increases by type and code, largest first, with shares.
+
+    ``errors`` is a metric frame of ``increase(errors_total[step])`` with the ``by`` labels.
+    """
+    keys = list(by)
+    require_columns(errors, ["value", *keys], what="errors_total frame")
+    vals = errors["value"].astype("float64")
+    frame = errors.assign(value=vals.where(np.isfinite(vals), 0.0))
+    out = (frame.groupby(keys, observed=True)["value"].sum().rename("errors").reset_index()
+           .sort_values("errors", ascending=False, kind="stable").reset_index(drop=True))
+    total = out["errors"].sum()
+    out["share"] = out["errors"] / total if total > 0 else np.nan
+    return carry_attrs(out, errors)
+
+
+def top_error_messages(logs: pd.DataFrame, n: int = 10, *, min_level: str = "ERROR"
+                       ) -> pd.DataFrame:
+    """The most frequent error messages in a log frame.
+
+    Groups error-level events (or any row with an ``error_type``) by message, type and
+    code, and reports count, share, first/last seen, the number of distinct tenants and
+    the three tenants with most occurrences.
+    """
+    require_columns(logs, ["timestamp", "level", "event", "error_type", "error_code",
+                           "tenant_id"], what="log frame")
+    levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    floor = levels.index(min_level.upper()) if min_level.upper() in levels else 3
+    lvl = logs["level"].astype("string").str.upper()
+    is_err = lvl.isin(levels[floor:]).fillna(False) | logs["error_type"].notna()
+    df = logs.loc[is_err.to_numpy(dtype=bool)].copy()
+    if df.empty:
+        out = pd.DataFrame(columns=["event", "error_type", "error_code", "count", "share",
+                                    "first_seen", "last_seen", "tenants", "top_tenants"])
+        return carry_attrs(out, logs)
+    for c in ("event", "error_type", "error_code", "tenant_id"):
+        df[c] = df[c].astype("string").fillna("(none)")
+    keys = ["event", "error_type", "error_code"]
+    grouped = df.groupby(keys, sort=False)
+    out = grouped.agg(count=("timestamp", "size"), first_seen=("timestamp", "min"),
+                      last_seen=("timestamp", "max"), tenants=("tenant_id", "nunique"))
+    top = grouped["tenant_id"].agg(lambda s: ", ".join(s.value_counts().index[:3]))
+    out["top_tenants"] = top
+    out = out.reset_index().sort_values("count", ascending=False, kind="stable")
+    out["share"] = out["count"] / len(df)
+    cols = ["event", "error_type", "error_code", "count", "share", "first_seen",
+            "last_seen", "tenants", "top_tenants"]
+    return carry_attrs(out[cols].head(n).reset_index(drop=True), logs)
+
+
+@dataclass(frozen=True)
+class EpisodeRules:
+    """How an error episode is recognised.
+
+    A bin is *bad* when its error ratio ≥ ``threshold`` and it has at least ``min_volume``
+    requests (a 1-of-2 blip is not an episode). Bad bins closer than ``merge_gap`` merge;
+    runs shorter than ``min_duration`` are dropped.
+    """
+
+    threshold: float = 0.05
+    min_volume: float = 20.0
+    merge_gap: str = "5m"
+    min_duration: str = "3m"
+    min_errors: float = 5.0
+
+
+def detect_episodes(
+    counts: pd.DataFrame,
+    by: str | Sequence[str] | None = "endpoint",
+    *,
+    rules: EpisodeRules | None = None,
+    tenants: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Find error episodes: contiguous periods of elevated error ratio.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Counts frame at a regular step (``timestamp``, ``by``, ``errors``, ``total``).
+    by : str or sequence of str, optional
+        Detect per group (``"endpoint"``) or overall (``None``).
+    rules : EpisodeRules, optional
+        Threshold, minimum volume, gap merging and minimum duration.
+    tenants : DataFrame, optional
+        Counts frame that also has ``tenant_id`` (and the ``by`` columns): used to name the
+        affected tenants of each episode (tenants whose error ratio in the episode is at
+        least the threshold, with errors ≥ ``min_errors``), largest first.
+
+    Returns
+    -------
+    DataFrame
+        One row per episode: ``start``, ``end`` (end of the last bad bin), ``duration``,
+        the ``by`` columns, ``peak_time``, ``peak_ratio``, ``errors``, ``requests``,
+        ``ratio`` (over the episode), ``tenants`` (list) — sorted by start.
+    """
+    rules = rules or EpisodeRules()
+    keys = as_list(by)
+    require_columns(counts, ["timestamp", "errors", "total", *keys], what="counts frame",
+                    hint="build it with request_counts() or request_counts_from_logs()")
+    step = infer_step(counts["timestamp"], what="counts frame")
+    gap = parse_duration(rules.merge_gap, name="merge_gap")
+    min_dur = parse_duration(rules.min_duration, name="min_duration")
+    g = counts.groupby(["timestamp", *keys], observed=True, sort=True)[["errors", "total"]]
+    agg = g.sum().reset_index()
+    rows: list[dict[str, object]] = []
+    groups = agg.groupby(keys, observed=True, sort=True) if keys else [((), agg)]
+    for key, part in groups:
+        part = part.sort_values("timestamp")
+        ratio = _ratio(part["errors"], part["total"])
+        bad = (ratio >= rules.threshold) & (part["total"] >= rules.min_volume)
+        bad_ts = part.loc[bad.to_numpy(), "timestamp"]
+        for start, end in _runs(bad_ts, step, gap):
+            if end - start < min_dur:
+                continue
+            inside = part[(part["timestamp"] >= start) & (part["timestamp"] < end)]
+            errs, tot = float(inside["errors"].sum()), float(inside["total"].sum())
+            if errs < rules.min_errors:
+                continue
+            r_in = _ratio(inside["errors"], inside["total"]).where(
+                inside["total"] >= rules.min_volume)
+            peak_i = r_in.idxmax() if r_in.notna().any() else inside.index[0]
+            row: dict[str, object] = {"start": start, "end": end, "duration": end - start}
+            key_t = key if isinstance(key, tuple) else (key,)
+            row.update(dict(zip(keys, key_t, strict=False)))
+            row.update(peak_time=inside.at[peak_i, "timestamp"],
+                       peak_ratio=float(r_in.max()) if r_in.notna().any() else np.nan,
+                       errors=errs, requests=tot, ratio=errs / tot if tot else np.nan)
+            row["tenants"] = _affected_tenants(tenants, keys, key_t, start, end, rules)
+            rows.append(row)
+    cols = ["start", "end", "duration", *keys, "peak_time", "peak_ratio", "errors",
+            "requests", "ratio", "tenants"]
+    out = pd.DataFrame(rows, columns=cols)
+    if not out.empty:
+        out = out.sort_values(["start", *keys], kind="stable").reset_index(drop=True)
+    return carry_attrs(out, counts, step=str(step), rules=rules.__dict__)
+
+
+def _runs(bad_ts: pd.Series, step: pd.Timedelta, gap: pd.Timedelta
+          ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Merge bad bin starts into ``[start, end)`` runs, bridging gaps up to ``gap``."""
+    runs: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for ts in sorted(bad_ts):
+        if runs and ts - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], ts + step)
+        else:
+            runs.append((ts, ts + step))
+    return runs
+
+
+def _affected_tenants(tenants: pd.DataFrame | None, keys: list[str], key: tuple[object, ...],
+                      start: pd.Timestamp, end: pd.Timestamp, rules: EpisodeRules
+                      ) -> list[str]:
+    if tenants is None:
+        return []
+    require_columns(tenants, ["timestamp", "tenant_id", "errors", "total", *keys],
+                    what="tenant counts frame")
+    mask = (tenants["timestamp"] >= start) & (tenants["timestamp"] < end)
+    for k, v in zip(keys, key, strict=False):
+        mask &= tenants[k].astype("string") == str(v)
+    sub = tenants.loc[mask.to_numpy(dtype=bool)]
+    if sub.empty:
+        return []
+    per = sub.groupby("tenant_id", observed=True)[["errors", "total"]].sum()
+    per = per[(per["errors"] >= rules.min_errors)
+              & (per["errors"] / per["total"].where(per["total"] > 0) >= rules.threshold)]
+    return [str(t) for t in per.sort_values("errors", ascending=False).index]
+
+
+def episode_overlap(episodes: pd.DataFrame, start: object, end: object) -> pd.DataFrame:
+    """Episodes that overlap ``[start, end)`` (used to match detections with incidents)."""
+    require_columns(episodes, ["start", "end"], what="episodes frame")
+    s, e = pd.Timestamp(start), pd.Timestamp(end)  # type: ignore[arg-type]
+    if s.tzinfo is None or e.tzinfo is None:
+        raise DataError("episode_overlap needs timezone-aware start and end (UTC)")
+    return episodes[(episodes["start"] < e) & (episodes["end"] > s)]

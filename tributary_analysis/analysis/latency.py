@@ -1,0 +1,441 @@
+"""Latency analyses from histogram bucket frames and from request logs.
+
+Bucket frames are metric frames of a ``*_bucket`` series: ``timestamp``, ``le``, ``value``
+plus labels, where ``value`` is a per-bin increase (or a rate) of the cumulative bucket
+counter, e.g. ``sum by (le, endpoint) (increase(http_request_duration_seconds_bucket[5m]))``.
+Quantiles come from :mod:`tributary_analysis.histograms`, which reproduces Prometheus's
+``histogram_quantile`` (linear interpolation inside the bucket) and gives the bucket bounds
+that contain the true quantile — the honest error bar of any histogram quantile.
+
+Two-window comparison (before/after a deploy) offers two tests, named in the output:
+
+* ``chi2-buckets``: a χ² test of homogeneity on the bucket counts of the two windows
+  (scipy ``chi2_contingency``) — works from Prometheus alone;
+* ``mann-whitney``: the Mann–Whitney U test on individual request durations from logs
+  (scipy ``mannwhitneyu``).
+
+Both report the same effect size, the probability of superiority
+``P(after > before) + ½ P(tie)`` (0.5 = no change; Vargha & Delaney call 0.56 small,
+0.64 medium, 0.71 large). With millions of requests every tiny shift is "significant",
+so a regression is flagged only when the FDR-adjusted p-value is small *and* the effect is
+at least ``min_effect``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2_contingency, mannwhitneyu
+from statsmodels.stats.multitest import multipletests
+
+from tributary_analysis.analysis._common import (
+    as_list,
+    carry_attrs,
+    require_columns,
+    utc_timestamps,
+)
+from tributary_analysis.analysis.windows import Window, parse_duration
+from tributary_analysis.errors import ConfigError, DataError
+
+DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+def _le_float(le: pd.Series) -> np.ndarray:
+    try:
+        return pd.to_numeric(le.astype("string").str.replace("+Inf", "inf", regex=False),
+                             errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"bucket frame has a non-numeric 'le' label ({exc}); pass a "
+                        "*_bucket series") from exc
+
+
+def _check_buckets(buckets: pd.DataFrame, keys: list[str]) -> None:
+    require_columns(buckets, ["timestamp", "le", "value", *keys], what="bucket frame",
+                    hint="query sum by (le, ...) (increase(<histogram>_bucket[step]))")
+
+
+def bucket_table(buckets: pd.DataFrame, by: str | Sequence[str] | None = None
+                 ) -> pd.DataFrame:
+    """Cumulative bucket counts summed over the whole frame: rows = groups, columns = ``le``.
+
+    Summing increases over time gives the histogram of every request in the window.
+    """
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    df = pd.DataFrame({"le": _le_float(buckets["le"]),
+                       "value": buckets["value"].astype("float64").to_numpy()})
+    for k in keys:
+        df[k] = buckets[k].astype("string").to_numpy()
+    df = df[np.isfinite(df["value"])]
+    if keys:
+        wide = df.pivot_table(index=keys, columns="le", values="value", aggfunc="sum")
+    else:
+        wide = df.groupby("le")["value"].sum().to_frame().T
+    wide = wide.reindex(sorted(wide.columns), axis=1).fillna(0.0)
+    if not np.isinf(wide.columns[-1]):
+        raise DataError("bucket frame has no le=\"+Inf\" bucket; query the full histogram "
+                        "(every le), not a filtered one")
+    return wide
+
+
+def quantiles_over_time(
+    buckets: pd.DataFrame,
+    qs: Sequence[float] = DEFAULT_QUANTILES,
+    by: str | Sequence[str] | None = ("endpoint",),
+) -> pd.DataFrame:
+    """p50/p95/p99 (or any ``qs``) per timestamp and group, with the bucket error bound.
+
+    Delegates to :func:`tributary_analysis.histograms.histogram_quantiles`, which matches
+    PromQL's ``histogram_quantile`` exactly.
+
+    Returns
+    -------
+    DataFrame
+        ``timestamp``, the ``by`` columns, ``quantile``, ``value`` (seconds), ``lower`` and
+        ``upper`` (the bucket bounds that contain the true quantile).
+    """
+    from tributary_analysis import histograms
+
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    for q in qs:
+        if not 0.0 <= float(q) <= 1.0:
+            raise ConfigError(f"quantile {q!r} must be between 0 and 1, e.g. 0.95")
+    out = histograms.histogram_quantiles(buckets, qs, by=keys)
+    return carry_attrs(out, buckets)
+
+
+def window_quantiles(
+    buckets: pd.DataFrame,
+    qs: Sequence[float] = DEFAULT_QUANTILES,
+    by: str | Sequence[str] | None = ("endpoint",),
+) -> pd.DataFrame:
+    """Quantiles of all requests in the frame's window (buckets summed over time)."""
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    total = buckets.groupby([*keys, "le"], observed=True)["value"].sum().reset_index()
+    total["timestamp"] = utc_timestamps(buckets["timestamp"], what="bucket frame").max()
+    res = quantiles_over_time(total, qs, by=keys)
+    return res.drop(columns=["timestamp"])
+
+
+def heatmap_data(buckets: pd.DataFrame, by: str | Sequence[str] | None = None
+                 ) -> pd.DataFrame:
+    """Per-bucket (non-cumulative) counts per timestamp: the Grafana heatmap panel's data.
+
+    Returns
+    -------
+    DataFrame
+        ``timestamp``, the ``by`` columns, ``lower``, ``upper`` (seconds), ``bucket`` (a
+        readable label such as ``"0.05–0.1 s"``), ``count``.
+    """
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    df = pd.DataFrame({"timestamp": utc_timestamps(buckets["timestamp"], what="bucket frame"),
+                       "le": _le_float(buckets["le"]),
+                       "value": buckets["value"].astype("float64").to_numpy()})
+    for k in keys:
+        df[k] = buckets[k].astype("string").to_numpy()
+    df = df.groupby(["timestamp", *keys, "le"], sort=True)["value"].sum().reset_index()
+    df["count"] = df.groupby(["timestamp", *keys], sort=False)["value"].diff()
+    first = df["count"].isna()
+    df.loc[first, "count"] = df.loc[first, "value"]
+    # a counter reset can make a difference slightly negative: never show negative counts
+    df["count"] = df["count"].clip(lower=0.0)
+    bounds = np.sort(df["le"].unique())
+    lower = dict(zip(bounds, np.concatenate([[0.0], bounds[:-1]]), strict=True))
+    df["lower"] = df["le"].map(lower)
+    df = df.rename(columns={"le": "upper"})
+    df["bucket"] = [_bucket_label(lo, hi) for lo, hi in zip(df["lower"], df["upper"],
+                                                            strict=True)]
+    out = df[["timestamp", *keys, "lower", "upper", "bucket", "count"]]
+    return carry_attrs(out.reset_index(drop=True), buckets)
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:g}"
+
+
+def _bucket_label(lo: float, hi: float) -> str:
+    if np.isinf(hi):
+        return f"> {_fmt_s(lo)} s"
+    return f"{_fmt_s(lo)}–{_fmt_s(hi)} s"
+
+
+def slo_attainment(
+    buckets: pd.DataFrame,
+    threshold: float,
+    by: str | Sequence[str] | None = ("endpoint",),
+    *,
+    over_time: bool = False,
+) -> pd.DataFrame:
+    """Share of requests that finished within ``threshold`` seconds.
+
+    Exact when ``threshold`` is a bucket bound (0.5, 1, 2.5 … for HTTP durations); else
+    linearly interpolated inside the bucket the way ``histogram_quantile`` assumes, and
+    ``exact`` is False.
+
+    Returns
+    -------
+    DataFrame
+        The ``by`` columns (and ``timestamp`` when ``over_time``), ``good``, ``total``,
+        ``attainment`` and ``exact``.
+    """
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise ConfigError(f"threshold={threshold!r} must be a positive number of seconds")
+    group = (["timestamp"] if over_time else []) + keys
+    df = pd.DataFrame({"le": _le_float(buckets["le"]),
+                       "value": buckets["value"].astype("float64").to_numpy()})
+    if over_time:
+        df["timestamp"] = utc_timestamps(buckets["timestamp"], what="bucket frame")
+    for k in keys:
+        df[k] = buckets[k].astype("string").to_numpy()
+    df = df[np.isfinite(df["value"])]
+    bounds = np.sort(df["le"].unique())
+    exact = bool(np.any(np.isclose(bounds, threshold)))
+    hi_i = int(np.searchsorted(bounds, threshold, side="left"))
+    hi = bounds[min(hi_i, len(bounds) - 1)]
+    lo = bounds[hi_i - 1] if hi_i > 0 else 0.0
+    wide = (df.pivot_table(index=group, columns="le", values="value", aggfunc="sum")
+            if group else df.groupby("le")["value"].sum().to_frame().T)
+    total = wide[np.inf]
+    if exact:
+        good = wide[bounds[np.isclose(bounds, threshold)][0]]
+    elif np.isinf(hi):
+        good = wide[lo]  # beyond the last finite bound nothing is known: report the floor
+    else:
+        c_lo = wide[lo] if hi_i > 0 else 0.0
+        good = c_lo + (wide[hi] - c_lo) * (threshold - lo) / (hi - lo)
+    out = pd.DataFrame({"good": good, "total": total})
+    out["attainment"] = out["good"] / out["total"].where(out["total"] > 0)
+    out["exact"] = exact
+    out = out.reset_index(drop=not group)
+    return carry_attrs(out, buckets, threshold=threshold)
+
+
+# ------------------------------------------------------------------ window comparison
+
+
+def _superiority_binned(before: np.ndarray, after: np.ndarray) -> float:
+    """P(after > before) + ½ P(same bucket) from two per-bucket count vectors."""
+    nb, na = before.sum(), after.sum()
+    if nb <= 0 or na <= 0:
+        return float("nan")
+    pb, pa = before / nb, after / na
+    cdf_b_below = np.concatenate([[0.0], np.cumsum(pb)[:-1]])
+    return float(np.sum(pa * (cdf_b_below + 0.5 * pb)))
+
+
+def compare_windows(
+    buckets: pd.DataFrame,
+    before: Window,
+    after: Window,
+    by: str | Sequence[str] | None = ("endpoint",),
+    *,
+    qs: Sequence[float] = DEFAULT_QUANTILES,
+    alpha: float = 0.01,
+    min_effect: float = 0.56,
+    min_count: float = 30.0,
+) -> pd.DataFrame:
+    """Compare latency between two windows per group from histogram buckets.
+
+    Test: χ² test of homogeneity of the two windows' bucket counts (``chi2-buckets``),
+    p-values adjusted with Benjamini–Hochberg across groups. Quantiles per window come from
+    :mod:`tributary_analysis.histograms`.
+
+    Returns
+    -------
+    DataFrame
+        Per group: ``n_before``, ``n_after``, ``p50_before`` … ``p99_after``,
+        ``p95_change`` (ratio − 1), ``effect`` (probability of superiority), ``test``,
+        ``statistic``, ``p_value``, ``q_value``, ``regression`` (slower and significant),
+        ``improvement``. Groups with fewer than ``min_count`` requests in either window are
+        kept but never flagged (``note`` says why).
+    """
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    ts = utc_timestamps(buckets["timestamp"], what="bucket frame")
+    b_frame, a_frame = buckets[before.contains(ts).to_numpy()], buckets[after.contains(ts)
+                                                                          .to_numpy()]
+    if b_frame.empty or a_frame.empty:
+        raise DataError(f"no bucket samples in the {'before' if b_frame.empty else 'after'} "
+                        "window; check the windows against the data's time range")
+    tb, ta = bucket_table(b_frame, keys), bucket_table(a_frame, keys)
+    qb, qa = window_quantiles(b_frame, qs, keys), window_quantiles(a_frame, qs, keys)
+    rows = []
+    for idx in tb.index.union(ta.index):
+        cb = _decumulate(tb.loc[idx]) if idx in tb.index else None
+        ca = _decumulate(ta.loc[idx]) if idx in ta.index else None
+        key_t = idx if isinstance(idx, tuple) else (idx,)
+        row: dict[str, object] = dict(zip(keys, key_t, strict=False)) if keys else {}
+        nb = float(cb.sum()) if cb is not None else 0.0
+        na = float(ca.sum()) if ca is not None else 0.0
+        row.update(n_before=nb, n_after=na, test="chi2-buckets")
+        if cb is not None and ca is not None and min(nb, na) >= min_count:
+            table = np.vstack([cb.to_numpy(), ca.reindex(cb.index, fill_value=0).to_numpy()])
+            table = table[:, table.sum(axis=0) > 0]
+            if table.shape[1] >= 2:
+                res = chi2_contingency(table, correction=False)
+                row.update(statistic=float(res.statistic), p_value=float(res.pvalue))
+            else:
+                row.update(statistic=0.0, p_value=1.0)
+            row["effect"] = _superiority_binned(cb.to_numpy(),
+                                                ca.reindex(cb.index, fill_value=0).to_numpy())
+            row["note"] = ""
+        else:
+            row.update(statistic=np.nan, p_value=np.nan, effect=np.nan,
+                       note=f"fewer than {min_count:g} requests in a window")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out = _attach_quantiles(out, qb, qa, keys, qs)
+    return _flag(out, alpha, min_effect, before, after, buckets)
+
+
+def _decumulate(cum: pd.Series) -> pd.Series:
+    counts = cum.diff()
+    counts.iloc[0] = cum.iloc[0]
+    return counts.clip(lower=0.0)
+
+
+def _qname(q: float) -> str:
+    return f"p{round(q * 100, 3):g}".replace(".", "_")
+
+
+def _attach_quantiles(out: pd.DataFrame, qb: pd.DataFrame, qa: pd.DataFrame,
+                      keys: list[str], qs: Sequence[float]) -> pd.DataFrame:
+    for frame, suffix in ((qb, "before"), (qa, "after")):
+        if frame.empty:
+            continue
+        wide = frame.assign(name=frame["quantile"].map(_qname)).pivot_table(
+            index=keys or None, columns="name", values="value", aggfunc="first") \
+            if keys else frame.assign(name=frame["quantile"].map(_qname)).set_index(
+                "name")["value"].to_frame().T
+        wide.columns = [f"{c}_{suffix}" for c in wide.columns]
+        if keys:
+            wide = wide.reset_index()
+            for k in keys:
+                wide[k] = wide[k].astype("string")
+                out[k] = out[k].astype("string")
+            out = out.merge(wide, on=keys, how="left")
+        else:
+            for c in wide.columns:
+                out[c] = wide[c].iloc[0]
+    for q in qs:
+        n = _qname(q)
+        if f"{n}_before" in out and f"{n}_after" in out:
+            out[f"{n}_change"] = out[f"{n}_after"] / out[f"{n}_before"] - 1.0
+    return out
+
+
+def _flag(out: pd.DataFrame, alpha: float, min_effect: float, before: Window,
+          after: Window, *sources: pd.DataFrame) -> pd.DataFrame:
+    p = out["p_value"].to_numpy(dtype=float)
+    ok = np.isfinite(p)
+    q = np.full(len(out), np.nan)
+    if ok.any():
+        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
+    out["q_value"] = q
+    sig = np.nan_to_num(q, nan=1.0) < alpha
+    eff = out["effect"].to_numpy(dtype=float)
+    out["regression"] = sig & (np.nan_to_num(eff, nan=0.5) >= min_effect)
+    out["improvement"] = sig & (np.nan_to_num(eff, nan=0.5) <= 1.0 - min_effect)
+    out = out.sort_values(["regression", "effect"], ascending=[False, False],
+                          kind="stable").reset_index(drop=True)
+    return carry_attrs(out, *sources, before=before.label(), after=after.label(),
+                       alpha=alpha, min_effect=min_effect)
+
+
+def compare_windows_logs(
+    logs: pd.DataFrame,
+    before: Window,
+    after: Window,
+    by: str | Sequence[str] | None = ("endpoint",),
+    *,
+    qs: Sequence[float] = DEFAULT_QUANTILES,
+    alpha: float = 0.01,
+    min_effect: float = 0.56,
+    min_count: int = 30,
+) -> pd.DataFrame:
+    """Compare request durations from logs between two windows with Mann–Whitney U.
+
+    Quantiles are exact sample quantiles (no buckets). Same output columns as
+    :func:`compare_windows`, with ``test="mann-whitney"``.
+    """
+    keys = as_list(by)
+    require_columns(logs, ["timestamp", "duration_s", *keys], what="log frame")
+    df = logs[logs["duration_s"].notna()]
+    ts = utc_timestamps(df["timestamp"], what="log frame")
+    parts = {"before": df[before.contains(ts).to_numpy()], "after": df[after.contains(ts)
+                                                                      .to_numpy()]}
+    groups: dict[tuple[object, ...], dict[str, np.ndarray]] = {}
+    for name, part in parts.items():
+        it = part.groupby(keys, observed=True) if keys else [((), part)]
+        for key, g in it:
+            key_t = key if isinstance(key, tuple) else (key,)
+            groups.setdefault(tuple(str(k) for k in key_t), {})[name] = \
+                g["duration_s"].to_numpy(dtype=float)
+    rows = []
+    for key_t, d in sorted(groups.items()):
+        b, a = d.get("before", np.array([])), d.get("after", np.array([]))
+        row: dict[str, object] = dict(zip(keys, key_t, strict=False))
+        row.update(n_before=float(len(b)), n_after=float(len(a)), test="mann-whitney")
+        for q in qs:
+            n = _qname(q)
+            row[f"{n}_before"] = float(np.quantile(b, q)) if len(b) else np.nan
+            row[f"{n}_after"] = float(np.quantile(a, q)) if len(a) else np.nan
+            qb_v, qa_v = float(row[f"{n}_before"]), float(row[f"{n}_after"])  # type: ignore[arg-type]
+            row[f"{n}_change"] = qa_v / qb_v - 1.0 if len(b) and len(a) and qb_v else np.nan
+        if min(len(a), len(b)) >= min_count:
+            res = mannwhitneyu(a, b, alternative="two-sided")
+            row.update(statistic=float(res.statistic), p_value=float(res.pvalue),
+                       effect=float(res.statistic) / (len(a) * len(b)), note="")
+        else:
+            row.update(statistic=np.nan, p_value=np.nan, effect=np.nan,
+                       note=f"fewer than {min_count} requests in a window")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        raise DataError("no log rows with a duration in either window; check the windows")
+    return _flag(out, alpha, min_effect, before, after, logs)
+
+
+# ---------------------------------------------------------------------------- logs
+
+
+def log_quantiles(
+    logs: pd.DataFrame,
+    freq: str = "5m",
+    by: str | Sequence[str] | None = ("endpoint",),
+    qs: Sequence[float] = DEFAULT_QUANTILES,
+) -> pd.DataFrame:
+    """Exact duration quantiles per time bin from logs (``timestamp``, by, quantile, value)."""
+    keys = as_list(by)
+    require_columns(logs, ["timestamp", "duration_s", *keys], what="log frame")
+    df = logs.loc[logs["duration_s"].notna(), ["timestamp", "duration_s", *keys]].copy()
+    df["timestamp"] = utc_timestamps(df["timestamp"], what="log frame").dt.floor(
+        parse_duration(freq, name="freq"))
+    g = df.groupby(["timestamp", *keys], observed=True)["duration_s"].quantile(np.asarray(qs, dtype=float))
+    out = g.rename("value").reset_index().rename(columns={f"level_{len(keys) + 1}":
+                                                           "quantile"})
+    return carry_attrs(out, logs)
+
+
+SLOWEST_COLUMNS = ("timestamp", "duration_s", "tenant_id", "dataset_id", "method", "path",
+                   "endpoint", "status_code", "search_type", "request_id")
+
+
+def slowest_requests(logs: pd.DataFrame, n: int = 20) -> pd.DataFrame:
+    """The ``n`` slowest requests in the logs with tenant, dataset and path."""
+    require_columns(logs, ["timestamp", "duration_s"], what="log frame")
+    if n <= 0:
+        raise ConfigError(f"n={n} must be a positive number of rows")
+    cols = [c for c in SLOWEST_COLUMNS if c in logs.columns]
+    out = logs.loc[logs["duration_s"].notna(), cols].nlargest(n, "duration_s")
+    return carry_attrs(out.reset_index(drop=True), logs)
