@@ -1,0 +1,93 @@
+"""Opt-in Parquet cache of ``query_range`` results for windows entirely in the past.
+
+Re-running a notebook over last week should not refetch last week. Only complete answers
+whose ``end`` is older than ``settle`` seconds are stored (recent data may still arrive);
+partial responses are never stored. The key hashes the server URL (without credentials),
+the tenant-scoping headers (``X-Scope-OrgID`` and friends: the same URL serves different
+data per tenant), the expression, start, end and step. ``attrs`` live in a JSON sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tributary_analysis.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: headers that change *which* data a URL serves (never credentials)
+SCOPE_HEADERS = ("x-scope-orgid", "x-tenant-id", "thanos-tenant")
+
+
+def cache_key(url: str, expr: str, start_ms: int, end_ms: int, step_ms: int,
+              headers: Mapping[str, str] | None = None) -> str:
+    """Stable hex key for one range request."""
+    scope = sorted((k.lower(), v) for k, v in (headers or {}).items()
+                   if k.lower() in SCOPE_HEADERS)
+    raw = json.dumps([url.rstrip("/"), scope, expr, start_ms, end_ms, step_ms],
+                     separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class FrameCache:
+    """A directory of ``<key>.parquet`` + ``<key>.json`` (attrs) files."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, settle: float = 600.0) -> None:
+        self.directory = Path(directory).expanduser()
+        self.settle = settle
+        self.hits = 0
+        self.misses = 0
+
+    def cacheable(self, end_ms: int, df_attrs: Mapping[str, Any] | None = None) -> bool:
+        """Whether a window ending at ``end_ms`` (and, if given, its answer) may be stored."""
+        if end_ms / 1000.0 > time.time() - self.settle:
+            return False
+        return not (df_attrs and df_attrs.get("partial_response"))
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.directory / f"{key}.parquet", self.directory / f"{key}.json"
+
+    def get(self, key: str) -> pd.DataFrame | None:
+        """The stored frame with its attrs (``attrs["cache"] == "hit"``), or ``None``."""
+        data, meta = self._paths(key)
+        if not (data.exists() and meta.exists()):
+            self.misses += 1
+            return None
+        try:
+            df = pd.read_parquet(data)
+            attrs = json.loads(meta.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable cache entry %s: %s", data, exc)
+            self.misses += 1
+            return None
+        df.attrs.update(attrs)
+        df.attrs["cache"] = "hit"
+        self.hits += 1
+        return df
+
+    def put(self, key: str, df: pd.DataFrame) -> None:
+        """Store ``df`` atomically (write to a temp name, then rename)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"cannot create the cache directory {self.directory}: {exc}; "
+                            "set cache_dir to a writable place") from exc
+        data, meta = self._paths(key)
+        attrs = {k: v for k, v in df.attrs.items() if k != "cache"}
+        tmp_data = data.with_suffix(f".parquet.{os.getpid()}.tmp")
+        tmp_meta = meta.with_suffix(f".json.{os.getpid()}.tmp")
+        plain = df.copy(deep=False)
+        plain.attrs = {}
+        plain.to_parquet(tmp_data, index=False)
+        tmp_meta.write_text(json.dumps(attrs, default=str))
+        os.replace(tmp_data, data)
+        os.replace(tmp_meta, meta)

@@ -1,0 +1,286 @@
+"""Prometheus API responses → the long metric frame, column by column.
+
+The JSON body is decoded once with orjson; samples are then copied into numpy arrays per
+series and labels become categorical codes repeated per sample, so a million samples cost
+a few tens of MB instead of a million Python dicts (prometheus-api-client's
+``MetricRangeDataFrame`` builds one dict per sample).
+
+Everything the server said besides the data (warnings, infos, partial-response flags,
+query stats) is kept in :class:`RawResult` and lands in ``df.attrs``; nothing is dropped
+without being counted there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from tributary_analysis.errors import DataError, UnexpectedResponse
+
+log = logging.getLogger(__name__)
+
+#: frame columns that a label of the same name would clash with
+RESERVED = ("timestamp", "value", "metric")
+_T0 = itemgetter(0)
+_T1 = itemgetter(1)
+
+
+@dataclass
+class RawResult:
+    """One or more decoded responses, before the frame is built (merging happens here)."""
+
+    result_type: str
+    metrics: list[dict[str, str]] = field(default_factory=list)
+    #: per series: int64 nanoseconds since the epoch (views into ``flat_ns`` when set)
+    timestamps: list[np.ndarray] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+    #: contiguous arrays behind the per-series views, so the build needs no concatenation
+    flat_ns: np.ndarray | None = None
+    flat_values: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+    partial: bool = False
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    skipped_histograms: int = 0
+    duplicates_dropped: int = 0
+    string_value: str | None = None
+
+
+def decode(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """Decode a response body, raising :class:`UnexpectedResponse` if it is not a JSON object."""
+    if isinstance(body, dict):
+        return body
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        head = body[:200] if isinstance(body, bytes | str) else b""
+        raise UnexpectedResponse(
+            f"the response is not JSON ({exc}); first bytes: {head!r}. Is the URL the "
+            "Prometheus API root rather than a proxy or login page?") from exc
+    if not isinstance(doc, dict):
+        raise UnexpectedResponse(f"the response is JSON but not an object: {str(doc)[:200]}")
+    return doc
+
+
+def _seconds_to_ns(seconds: np.ndarray) -> np.ndarray:
+    """Float seconds (millisecond precision on the wire) → int64 ns, rounded to the ms."""
+    seconds *= 1000.0
+    np.rint(seconds, out=seconds)
+    ns = seconds.astype(np.int64)
+    ns *= 1_000_000
+    return ns
+
+
+def _fill(pairs_per_series: list[list[list[Any]]], raw: RawResult) -> None:
+    """Copy ``[[ts, "v"], ...]`` lists into two contiguous arrays ("NaN"/"+Inf" parsed)."""
+    lengths = [len(p) for p in pairs_per_series]
+    total = sum(lengths)
+    ns = np.empty(total, np.int64)
+    vals = np.empty(total, np.float64)
+    pos = 0
+    for pairs, n in zip(pairs_per_series, lengths, strict=True):
+        if n:
+            ns[pos:pos + n] = _seconds_to_ns(np.fromiter(map(_T0, pairs), np.float64, n))
+            vals[pos:pos + n] = np.array(list(map(_T1, pairs)), dtype=np.float64)
+        raw.timestamps.append(ns[pos:pos + n])
+        raw.values.append(vals[pos:pos + n])
+        pos += n
+    raw.flat_ns, raw.flat_values = ns, vals
+
+
+def parse(body: bytes | str | dict[str, Any]) -> RawResult:
+    """Parse a successful ``/api/v1/query`` or ``/api/v1/query_range`` body.
+
+    Error bodies are mapped to exceptions by the transport before this is called; a body
+    without ``data`` raises :class:`UnexpectedResponse`.
+    """
+    doc = decode(body)
+    data = doc.get("data")
+    if doc.get("status") != "success" or not isinstance(data, dict):
+        raise UnexpectedResponse(f"expected a successful Prometheus response with 'data', got "
+                                 f"{str(doc)[:200]}")
+    rtype = data.get("resultType", "")
+    raw = RawResult(result_type=rtype)
+    raw.warnings = [str(w) for w in doc.get("warnings") or []]
+    raw.infos = [str(w) for w in doc.get("infos") or []]
+    raw.partial = bool(doc.get("partialResponse") or doc.get("isPartial")
+                       or data.get("partialResponse") or data.get("isPartial"))
+    if isinstance(data.get("stats"), dict):
+        raw.stats.append(data["stats"])
+    result = data.get("result")
+    if rtype in ("matrix", "vector"):
+        key, hkey = ("values", "histograms") if rtype == "matrix" else ("value", "histogram")
+        pairs: list[list[list[Any]]] = []
+        for series in result or []:
+            if key in series:
+                raw.metrics.append(series.get("metric") or {})
+                pairs.append(series[key] if rtype == "matrix" else [series[key]])
+            if hkey in series:
+                raw.skipped_histograms += len(series[hkey]) if rtype == "matrix" else 1
+        _fill(pairs, raw)
+    elif rtype == "scalar":
+        raw.metrics.append({})
+        _fill([[result]], raw)
+    elif rtype == "string":
+        raw.string_value = str(result[1])
+        raw.metrics.append({})
+        _fill([[[result[0], "NaN"]]], raw)
+    else:
+        raise UnexpectedResponse(f"unknown resultType {rtype!r} in the response")
+    return raw
+
+
+def merge(parts: list[RawResult]) -> RawResult:
+    """Merge chunk results: series joined by label set, time-ordered, duplicates counted.
+
+    Chunks are disjoint by construction, so ``duplicates_dropped`` stays 0 unless a server
+    returns overlapping samples; the count is reported, never hidden.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return RawResult(result_type="matrix")
+    out = RawResult(result_type=parts[0].result_type)
+    groups: dict[tuple[tuple[str, str], ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    for part in parts:
+        out.warnings.extend(w for w in part.warnings if w not in out.warnings)
+        out.infos.extend(w for w in part.infos if w not in out.infos)
+        out.partial = out.partial or part.partial
+        out.stats.extend(part.stats)
+        out.skipped_histograms += part.skipped_histograms
+        out.duplicates_dropped += part.duplicates_dropped
+        for metric, ts, vals in zip(part.metrics, part.timestamps, part.values, strict=True):
+            key = tuple(sorted(metric.items()))
+            slot = groups.setdefault(key, ([], []))
+            slot[0].append(ts)
+            slot[1].append(vals)
+    for key in sorted(groups):
+        ts_parts, val_parts = groups[key]
+        ts = np.concatenate(ts_parts)
+        vals = np.concatenate(val_parts)
+        if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
+            order = np.argsort(ts, kind="stable")
+            ts, vals = ts[order], vals[order]
+            keep = np.concatenate(([True], np.diff(ts) != 0))
+            out.duplicates_dropped += int((~keep).sum())
+            ts, vals = ts[keep], vals[keep]
+        out.metrics.append(dict(key))
+        out.timestamps.append(ts)
+        out.values.append(vals)
+    return out
+
+
+def _column_name(label: str) -> str:
+    if label == "__name__":
+        return "metric"
+    return f"label_{label}" if label in RESERVED else label
+
+
+def build_frame(raw: RawResult, attrs: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The long metric frame for ``raw``.
+
+    Columns: ``timestamp`` (datetime64[ns, UTC]), ``value`` (float64), ``metric`` (from
+    ``__name__``, if any series has one), then one categorical column per label, sorted.
+    A label named like a reserved column is renamed ``label_<name>`` (listed in
+    ``attrs["renamed_labels"]``).
+    """
+    lengths = np.fromiter((len(t) for t in raw.timestamps), np.int64, len(raw.timestamps))
+    total = int(lengths.sum())
+    if raw.flat_ns is not None and raw.flat_values is not None and len(raw.flat_ns) == total:
+        ns, vals = raw.flat_ns, raw.flat_values
+    elif raw.timestamps:
+        ns, vals = np.concatenate(raw.timestamps), np.concatenate(raw.values)
+    else:
+        ns, vals = np.empty(0, np.int64), np.empty(0)
+    columns: dict[str, Any] = {
+        "timestamp": pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC"),
+        "value": vals.astype(np.float64, copy=False),
+    }
+    label_names = sorted({k for m in raw.metrics for k in m})
+    ordered = (["__name__"] if "__name__" in label_names else []) + [
+        k for k in label_names if k != "__name__"]
+    renamed = [k for k in ordered if k in RESERVED]
+    for label in ordered:
+        per_series = [m.get(label) for m in raw.metrics]
+        categories = sorted({v for v in per_series if v is not None})
+        index = {v: i for i, v in enumerate(categories)}
+        codes = np.fromiter((index.get(v, -1) if v is not None else -1 for v in per_series),
+                            np.int32, len(per_series))
+        small = codes.astype(np.int8 if len(categories) < 127 else
+                             np.int16 if len(categories) < 32767 else np.int32)
+        columns[_column_name(label)] = pd.Categorical.from_codes(
+            np.repeat(small, lengths), categories=pd.Index(categories, dtype=object))
+    df = pd.DataFrame(columns, copy=False)
+    if raw.string_value is not None:
+        df["string"] = [raw.string_value]
+    meta: dict[str, Any] = dict(attrs or {})
+    meta.update({
+        "result_type": raw.result_type,
+        "series": len(raw.metrics),
+        "samples": total,
+        "warnings": list(raw.warnings),
+        "infos": list(raw.infos),
+        "partial_response": raw.partial,
+        "stats": list(raw.stats),
+    })
+    if raw.skipped_histograms:
+        meta["skipped_native_histograms"] = raw.skipped_histograms
+        log.warning("skipped %d native-histogram samples (not representable in the float "
+                    "frame); query a classic histogram or _count/_sum instead",
+                    raw.skipped_histograms)
+    if raw.duplicates_dropped:
+        meta["duplicates_dropped"] = raw.duplicates_dropped
+    if renamed:
+        meta["renamed_labels"] = {k: _column_name(k) for k in renamed}
+    df.attrs.update(meta)
+    return df
+
+
+def response_to_frame(body: bytes | str | dict[str, Any], **attrs: Any) -> pd.DataFrame:
+    """Parse one API response (bytes or decoded) into the long frame.
+
+    Examples
+    --------
+    >>> body = b'{"status":"success","data":{"resultType":"vector","result":'
+    ...         b'[{"metric":{"job":"a"},"value":[1700000000.5,"+Inf"]}]}}'
+    >>> df = response_to_frame(body, query="up")
+    >>> df["value"].tolist(), str(df["timestamp"].dtype)
+    ([inf], 'datetime64[ns, UTC]')
+    """
+    return build_frame(parse(body), attrs)
+
+
+def to_wide(df: pd.DataFrame, columns: str | list[str] | None = None) -> pd.DataFrame:
+    """Pivot the long frame to one column per series, indexed by ``timestamp``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A long metric frame.
+    columns : str or list of str, optional
+        Label column(s) that name the series; default: every label column whose value
+        varies. Raises :class:`DataError` if these do not identify series uniquely.
+    """
+    label_cols = [c for c in df.columns if c not in ("timestamp", "value", "string")]
+    if columns is None:
+        columns = [c for c in label_cols if df[c].nunique(dropna=False) > 1]
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"to_wide: no label column(s) {missing}; available: {label_cols}")
+    if not cols:
+        out = df.set_index("timestamp")[["value"]]
+        out.attrs = dict(df.attrs)
+        return out
+    if df.duplicated(subset=["timestamp", *cols]).any():
+        raise DataError(f"to_wide: labels {cols} do not identify series uniquely; pass more "
+                        f"label columns (available: {label_cols})")
+    wide = df.pivot(index="timestamp", columns=cols, values="value")
+    wide.attrs = dict(df.attrs)
+    return wide
