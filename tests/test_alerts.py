@@ -1,0 +1,231 @@
+"""Rule loading, PromQL rewriting and the alert backtest's reporting, on known cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tributary_analysis.analysis.alerts import (
+    evaluation_times,
+    incidents_frame,
+    missing_metrics,
+    replay_alert,
+    review,
+    score,
+    summarize,
+)
+from tributary_analysis.errors import DataError
+from tributary_analysis.rules import (
+    load_rules,
+    metric_names,
+    parse_prometheus_duration,
+    parse_rules,
+    rewrite_threshold,
+    seed_rules,
+    seed_rules_path,
+)
+
+SEED_GUIDE = Path("/work/shared/seed/monitoring-guide.md")
+
+
+# ------------------------------------------------------------------ rule files
+
+def test_seed_rules_are_the_guide_block_verbatim() -> None:
+    if not SEED_GUIDE.exists():
+        pytest.skip("seed guide not available")
+    text = SEED_GUIDE.read_text(encoding="utf-8")
+    block = text.split("```yaml\n# alert_rules.yml\n", 1)[1].split("```", 1)[0]
+    assert seed_rules_path().read_text(encoding="utf-8") == "# alert_rules.yml\n" + block
+
+
+def test_seed_rules_load_with_intervals_and_for() -> None:
+    rf = seed_rules()
+    assert len(rf.alerts) == 12
+    her = rf.rule("HighErrorRate")
+    assert her.for_ == pd.Timedelta(minutes=5)
+    assert her.group_interval == pd.Timedelta(seconds=15)
+    assert her.labels == {"severity": "critical", "service": "deeplake-api"}
+    assert "runbook" in her.annotations
+    assert rf.rule("BackupFailed").for_ == pd.Timedelta(hours=1)
+    assert rf.to_frame()["metrics"].map(len).min() == 1
+
+
+def test_group_interval_and_keep_firing_for_are_read(tmp_path: Path) -> None:
+    p = tmp_path / "r.yml"
+    p.write_text("groups:\n- name: g\n  interval: 1m30s\n  rules:\n"
+                 "  - alert: A\n    expr: up == 0\n    keep_firing_for: 10m\n"
+                 "  - record: job:up:sum\n    expr: sum by (job) (up)\n")
+    rf = load_rules(p)
+    a = rf.rule("A")
+    assert a.group_interval == pd.Timedelta(seconds=90)
+    assert a.keep_firing_for == pd.Timedelta(minutes=10)
+    assert rf.rule("job:up:sum").kind == "record"
+    assert [r.name for r in rf.alerts] == ["A"]
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("groups: [\n", r"r\.yml is not valid YAML"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n",
+     r"r\.yml, group 'g', rule 'A': missing 'expr'"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    for: 5 minutes\n",
+     r"rule 'A': for: '5 minutes' is not a Prometheus duration"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    fro: 5m\n",
+     r"rule 'A': key\(s\) \['fro'\] are not allowed"),
+    ("groups:\n- name: g\n  rules:\n  - expr: up\n", r"rule #1: a rule needs exactly one of"),
+    ("groups:\n- rules: []\n", r"group #1: missing group 'name'"),
+    ("groups:\n- name: g\n  rules: []\n- name: g\n  rules: []\n", r"used twice"),
+    ("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 1m\n",
+     r"not allowed in a recording rule"),
+    ("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'up{a=\"x}'\n",
+     r"rule 'A': cannot read PromQL"),
+])
+def test_bad_rule_files_name_file_group_and_rule(tmp_path: Path, text: str, match: str) -> None:
+    p = tmp_path / "r.yml"
+    p.write_text(text)
+    with pytest.raises(DataError, match=match):
+        load_rules(p)
+
+
+def test_missing_rule_file_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"cannot read rule file .*nope\.yml"):
+        load_rules(tmp_path / "nope.yml")
+
+
+def test_durations() -> None:
+    assert parse_prometheus_duration("1h30m") == pd.Timedelta(minutes=90)
+    assert parse_prometheus_duration("100ms") == pd.Timedelta(milliseconds=100)
+    assert parse_prometheus_duration("0") == pd.Timedelta(0)
+    with pytest.raises(DataError, match="largest first"):
+        parse_prometheus_duration("30m1h")
+
+
+# ------------------------------------------------------------------ PromQL
+
+def test_metric_names_skip_functions_keywords_and_label_lists() -> None:
+    expr = ('histogram_quantile(0.95, sum by (le, instance) (rate(x_bucket{a="sum(y)"}[5m])))'
+            ' > on(instance) group_left(z) w offset 1h unless {__name__="v", b="1"}')
+    assert metric_names(expr) == ["x_bucket", "w", "v"]
+    assert metric_names(seed_rules().rule("DiskSpaceLow").expr) == ["disk_free_bytes",
+                                                                   "disk_total_bytes"]
+
+
+def test_rewrite_threshold_only_touches_the_top_level_literal() -> None:
+    expr = seed_rules().rule("HighErrorRate").expr
+    new = rewrite_threshold(expr, 0.02)
+    assert new.replace("0.02", "0.05") == expr
+    assert rewrite_threshold('a{t="x > 0.05"} > 0.05 # 0.05', 0.1) == \
+        'a{t="x > 0.05"} > 0.1 # 0.05'
+    assert rewrite_threshold("0.5 > cache_hit_ratio", 0.3) == "0.3 > cache_hit_ratio"
+    assert rewrite_threshold("x > bool -1", 2) == "x > bool 2"
+    assert rewrite_threshold("(up == 0)", 1, op="!=") == "(up != 1)"
+
+
+@pytest.mark.parametrize("expr", ["a > b", "a > 1 and b > 2", "rate(x[5m])", "a > 1 * 2"])
+def test_rewrite_threshold_refuses_to_guess(expr: str) -> None:
+    with pytest.raises(DataError, match="full expression"):
+        rewrite_threshold(expr, 1.0)
+
+
+def test_with_threshold_names_the_variant() -> None:
+    v = seed_rules().rule("HighErrorRate").with_threshold(0.02)
+    assert v.name == "HighErrorRate > 0.02"
+    assert v.for_ == pd.Timedelta(minutes=5)
+
+
+# ------------------------------------------------------------------ replay
+
+T = evaluation_times("2024-01-01", "2024-01-01 00:30", "1min")
+
+
+def frame(idx: list[int], **labels: str) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": T[idx], "value": 1.0, **labels})
+
+
+def hhmm(bt_iv: pd.DataFrame) -> list[list[str]]:
+    return bt_iv[["start", "end"]].apply(lambda c: c.dt.strftime("%M")).values.tolist()
+
+
+def test_for_zero_fires_at_first_evaluation_and_a_gap_resets_pending() -> None:
+    bt = replay_alert(frame([3, 4]), T, name="A")
+    assert hhmm(bt.intervals) == [["03", "05"]]
+    # pending for 2m needs 3 consecutive evaluations (t, t+1, t+2); a gap restarts it
+    bt = replay_alert(frame([1, 2, 4, 5, 6, 7]), T, for_="2m", name="A")
+    assert hhmm(bt.intervals) == [["06", "08"]]
+    assert bt.transitions["to"].tolist() == ["pending", "inactive", "pending", "firing",
+                                             "inactive"]
+
+
+def test_still_firing_at_the_end_is_ongoing_and_labels_are_kept() -> None:
+    bt = replay_alert(frame(list(range(25, 31)), instance="i-1"), T, for_="1m", name="A",
+                      rule_labels={"severity": "page"})
+    row = bt.intervals.iloc[0]
+    assert bool(row["ongoing"]) and row["end"] == T[-1] + pd.Timedelta("1min")
+    assert row["instance"] == "i-1" and row["severity"] == "page"
+    assert row["series"] == '{alertname="A", instance="i-1", severity="page"}'
+
+
+def test_series_are_independent_and_nan_values_still_fire() -> None:
+    r = pd.concat([frame([0, 1, 2], instance="a"), frame([1, 2], instance="b")])
+    r.loc[r["instance"] == "b", "value"] = float("nan")
+    bt = replay_alert(r, T, for_="1m", name="A")
+    assert sorted(bt.intervals["instance"]) == ["a", "b"]
+
+
+def test_off_grid_rows_are_reported_not_silently_used() -> None:
+    r = frame([1, 2])
+    r.loc[0, "timestamp"] += pd.Timedelta("10s")
+    bt = replay_alert(r, T, name="A")
+    assert "1 result rows are not on the evaluation grid" in bt.notes[0]
+
+
+def test_warm_up_evaluations_are_clipped_from_the_report() -> None:
+    bt = replay_alert(frame(list(range(0, 12))), T, for_="5m", name="A",
+                      window_start=T[10])
+    assert hhmm(bt.intervals) == [["10", "12"]]
+    assert (bt.transitions["timestamp"] >= T[10]).all()
+
+
+def test_summary_counts_firings_time_and_flapping() -> None:
+    bt = replay_alert(frame([0, 1, 3, 4, 6]), T, name="Flappy")
+    s = summarize([bt]).iloc[0]
+    assert s["times_fired"] == 3
+    assert s["time_firing"] == pd.Timedelta(minutes=5)
+    days = (T[-1] + pd.Timedelta("1min") - T[0]) / pd.Timedelta(days=1)
+    assert s["state_changes"] == 9
+    assert s["flapping_per_day"] == pytest.approx(9 / days)
+
+
+def test_score_precision_recall_and_time_to_detect() -> None:
+    bt = replay_alert(frame([5, 6, 7, 8, 20, 21]), T, for_="2m", name="A")
+    assert hhmm(bt.intervals) == [["07", "09"]]
+    bt2 = replay_alert(frame([5, 6, 7, 8, 20, 21, 22]), T, for_="2m", name="A")
+    assert hhmm(bt2.intervals) == [["07", "09"], ["22", "23"]]
+    inc = incidents_frame([
+        {"name": "real", "start": T[4], "end": T[8], "alerts": ["A"]},
+        {"name": "missed", "start": T[12], "end": T[14], "alerts": ["A"]},
+        {"name": "other rule", "start": T[20], "end": T[24], "alerts": ["B"]},
+    ])
+    sc = score(bt2, inc, grace="0s")
+    assert sc["incidents"] == 2 and sc["detected"] == 1
+    assert sc["precision"] == 0.5 and sc["recall"] == 0.5
+    assert sc["median_time_to_detect"] == pd.Timedelta(minutes=3)
+    table = review([bt2], inc, grace="0s")
+    assert table.loc[0, "recall"] == 0.5
+
+
+def test_incidents_need_start_and_end() -> None:
+    with pytest.raises(DataError, match=r"incidents need 'start' and 'end'; missing \['end'\]"):
+        incidents_frame([{"start": "2024-01-01"}])
+    with pytest.raises(DataError, match="end before they start"):
+        incidents_frame([{"start": "2024-01-02", "end": "2024-01-01"}])
+
+
+def test_missing_metrics_are_named() -> None:
+    rule = seed_rules().rule("DiskSpaceLow")
+    assert missing_metrics(rule, {"disk_free_bytes": True}) == ["disk_total_bytes"]
+
+
+def test_parse_rules_of_empty_text_is_empty() -> None:
+    assert parse_rules("").groups == ()

@@ -1,0 +1,430 @@
+"""Alert backtest: replay Prometheus's rule manager over an expression's history.
+
+Pure functions, no I/O: the input is what ``query_range`` returned for an alert's ``expr``
+(a long metric frame) plus the evaluation grid. The state machine copies
+``rules.AlertingRule.Eval`` of Prometheus 2.42 exactly:
+
+* every series the expression returns at an evaluation (whatever its value, NaN included)
+  is *active*; a new one starts ``pending`` with ``ActiveAt`` = that evaluation;
+* at the same evaluation, ``pending`` becomes ``firing`` once ``t - ActiveAt >= for``
+  (so ``for: 0`` fires at once);
+* an evaluation without the series resets ``pending`` to inactive; a ``firing`` series is
+  resolved there, unless ``keep_firing_for`` is set: then it keeps firing while
+  ``t - KeepFiringSince < keep_firing_for``, where ``KeepFiringSince`` is the first
+  evaluation without it (a result in between resets that clock);
+* the alert's identity is the result's label set without ``__name__``, with the rule's
+  labels added (rule labels win) and ``alertname``.
+
+Because it works run-by-run (stretches of consecutive evaluations with a result), a week
+at 15 s (40,320 evaluations) costs little. ``tests/test_rules_promtool.py`` checks these
+semantics against ``promtool test rules``.
+
+Scoring against incidents: a firing interval is a true positive when it overlaps an
+incident window ``[start, end + grace]``; precision counts firing intervals, recall counts
+incidents, time to detect is the first firing start after the incident start minus the
+start (0 when the alert was already firing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tributary_analysis.errors import DataError
+from tributary_analysis.rules import Rule
+
+#: columns of a metric frame that are not labels
+_NON_LABELS = {"timestamp", "value", "__name__"}
+
+
+@dataclass(frozen=True)
+class AlertBacktest:
+    """The replayed history of one alerting rule (or one threshold variant of it).
+
+    Attributes
+    ----------
+    rule : str
+        Alert name (or variant name).
+    intervals : DataFrame
+        One row per firing interval: ``series`` (label-set key), ``pending_at``, ``start``
+        (first firing evaluation), ``end`` (the evaluation that resolved it, or the end of
+        the window when still firing), ``ongoing``, ``duration``, then the label columns.
+    transitions : DataFrame
+        Every state change: ``series``, ``timestamp``, ``from``, ``to``
+        (``inactive``/``pending``/``firing``).
+    start, end : Timestamp
+        The evaluated window ``[start, end)``.
+    step : Timedelta
+        Evaluation interval used.
+    notes : list of str
+        Everything the reader should know (grid mismatches, coarse step, warm-up).
+    """
+
+    rule: str
+    intervals: pd.DataFrame
+    transitions: pd.DataFrame
+    start: pd.Timestamp
+    end: pd.Timestamp
+    step: pd.Timedelta
+    notes: list[str] = field(default_factory=list)
+
+    def firing_at(self, t: pd.Timestamp | str) -> pd.DataFrame:
+        """Firing intervals that cover evaluation time ``t``."""
+        ts = _utc(t)
+        iv = self.intervals
+        return iv[(iv["start"] <= ts) & (iv["end"] > ts)]
+
+
+def evaluation_times(start: pd.Timestamp | str, end: pd.Timestamp | str,
+                     step: pd.Timedelta | str) -> pd.DatetimeIndex:
+    """The grid ``query_range`` evaluates on: ``start, start+step, ...`` up to ``end``
+    inclusive (as Prometheus does)."""
+    s, e, st = _utc(start), _utc(end), pd.Timedelta(step)
+    if st <= pd.Timedelta(0):
+        raise DataError(f"step {step!r} must be positive")
+    if e < s:
+        raise DataError(f"window end {e} is before start {s}; swap them")
+    n = int((e - s) // st) + 1
+    return pd.DatetimeIndex(s + st * np.arange(n), tz="UTC")
+
+
+def series_keys(frame: pd.DataFrame, extra: Mapping[str, str] | None = None) -> pd.Series:
+    """A stable text key per row: ``{a="1", b="2"}`` over the label columns plus ``extra``."""
+    extra = dict(extra or {})
+    labels = sorted({c for c in frame.columns if c not in _NON_LABELS} | set(extra))
+    parts: list[pd.Series] = []
+    for c in labels:
+        if c in extra:
+            parts.append(pd.Series(f'{c}="{_escape(extra[c])}"', index=frame.index))
+            continue
+        col = frame[c].astype("object")
+        text = col.map(lambda v, c=c: "" if v is None or v == "" or (
+            isinstance(v, float) and np.isnan(v)) else f'{c}="{_escape(str(v))}"')
+        parts.append(text)
+    if not parts:
+        return pd.Series("{}", index=frame.index)
+    joined = parts[0]
+    for p in parts[1:]:
+        joined = joined.str.cat(p, sep=", ")
+    return "{" + joined.str.replace(r"(, )+", ", ", regex=True).str.strip(", ") + "}"
+
+
+def replay_alert(results: pd.DataFrame, eval_times: pd.DatetimeIndex, *,
+                 for_: pd.Timedelta | str = "0s",
+                 keep_firing_for: pd.Timedelta | str = "0s",
+                 name: str = "alert", rule_labels: Mapping[str, str] | None = None,
+                 window_start: pd.Timestamp | None = None) -> AlertBacktest:
+    """Replay the rule manager over an expression's evaluated history.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Long metric frame of the alert expression (``timestamp``, ``value``, label columns),
+        as ``query_range`` returns it on the grid ``eval_times``. A row means "the
+        expression returned this series at this evaluation".
+    eval_times : DatetimeIndex
+        Every evaluation time, including those where nothing was returned.
+    for_, keep_firing_for : Timedelta or str
+        The rule's hold and keep-firing durations.
+    name : str
+        Alert name, added as ``alertname``.
+    rule_labels : mapping, optional
+        The rule's ``labels`` (they override result labels of the same name).
+    window_start : Timestamp, optional
+        Report only from here on; evaluations before it are a warm-up so that alerts
+        pending before the window are not delayed. Intervals are clipped to it.
+
+    Returns
+    -------
+    AlertBacktest
+
+    Examples
+    --------
+    >>> t = evaluation_times("2024-01-01", "2024-01-01 00:10", "1min")
+    >>> r = pd.DataFrame({"timestamp": t[2:8], "value": 1.0, "instance": "a"})
+    >>> bt = replay_alert(r, t, for_="2min", name="X")
+    >>> bt.intervals[["start", "end"]].astype(str).values.tolist()
+    [['2024-01-01 00:04:00+00:00', '2024-01-01 00:08:00+00:00']]
+    """
+    hold, kff = pd.Timedelta(for_), pd.Timedelta(keep_firing_for)
+    times = pd.DatetimeIndex(eval_times)
+    if times.tz is None:
+        raise DataError("eval_times must be timezone-aware UTC timestamps")
+    if len(times) == 0:
+        raise DataError("eval_times is empty: give at least one evaluation time")
+    notes: list[str] = []
+    labels = {k: v for k, v in (rule_labels or {}).items() if "{{" not in k}
+    if any("{{" in v for v in labels.values()):
+        notes.append("rule labels with templates are kept as written (not expanded)")
+    frame = results.reset_index(drop=True)
+    if "timestamp" not in frame.columns:
+        raise DataError(f"results for {name!r} need a 'timestamp' column (a metric frame)")
+    keyed = frame.drop(columns=[c for c in frame.columns if c in labels], errors="ignore")
+    keys = series_keys(keyed, {**labels, "alertname": name})
+    tvals = times.asi8
+    ts = pd.DatetimeIndex(frame["timestamp"]).tz_convert("UTC").as_unit(times.unit).asi8 \
+        if len(frame) else np.array([], dtype="int64")
+    idx = np.searchsorted(tvals, ts)
+    ok = (idx < len(tvals)) & (tvals[np.minimum(idx, len(tvals) - 1)] == ts)
+    if (~ok).sum():
+        notes.append(f"{int((~ok).sum())} result rows are not on the evaluation grid and were "
+                     "not used; query with the same start and step")
+    label_cols = [c for c in keyed.columns if c not in _NON_LABELS]
+    rows: list[dict[str, object]] = []
+    trans: list[tuple[str, pd.Timestamp, str, str]] = []
+    firsts: dict[str, dict[str, object]] = {}
+    grouped = pd.DataFrame({"key": keys[ok].to_numpy(), "i": idx[ok]})
+    if len(grouped):
+        dup = grouped.duplicated(["key", "i"]).sum()
+        if dup:
+            notes.append(f"{int(dup)} evaluations returned the same label set twice after "
+                         "adding rule labels (Prometheus rejects these evaluations)")
+        okkeys = keys[ok]
+        first_pos = okkeys[~okkeys.duplicated()]
+        for key, lab in zip(first_pos, keyed.loc[first_pos.index, label_cols]
+                            .to_dict("records"), strict=True):
+            firsts[str(key)] = lab
+        for key, g in grouped.groupby("key", sort=True):
+            present = np.unique(g["i"].to_numpy())
+            _replay_series(str(key), present, times, hold, kff, rows, trans)
+    start = times[0] if window_start is None else _utc(window_start)
+    end = times[-1] + (times[1] - times[0] if len(times) > 1 else pd.Timedelta(0))
+    iv = pd.DataFrame(rows, columns=["series", "pending_at", "start", "end", "ongoing"])
+    for c in ("pending_at", "start", "end"):
+        iv[c] = pd.to_datetime(iv[c], utc=True)
+    iv.loc[iv["ongoing"].astype(bool), "end"] = end
+    if window_start is not None:
+        iv = iv[iv["end"] > start].copy()
+        iv["start"] = iv["start"].where(iv["start"] >= start, start)
+    iv["duration"] = iv["end"] - iv["start"]
+    iv["alertname"] = name
+    for c in label_cols:
+        iv[c] = pd.Series([firsts[k].get(c) for k in iv["series"]], index=iv.index,
+                          dtype=object)
+    for k, v in labels.items():
+        iv[k] = v
+    tr = pd.DataFrame(trans, columns=["series", "timestamp", "from", "to"])
+    tr["timestamp"] = pd.to_datetime(tr["timestamp"], utc=True)
+    tr = tr[tr["timestamp"] >= start].sort_values(["timestamp", "series"], ignore_index=True)
+    iv = iv.sort_values(["start", "series"], ignore_index=True)
+    return AlertBacktest(rule=name, intervals=iv, transitions=tr, start=start, end=end,
+                         step=(times[1] - times[0]) if len(times) > 1 else pd.Timedelta(0),
+                         notes=notes)
+
+
+def _replay_series(key: str, present: np.ndarray, times: pd.DatetimeIndex, hold: pd.Timedelta,
+                   kff: pd.Timedelta, rows: list[dict[str, object]],
+                   trans: list[tuple[str, pd.Timestamp, str, str]]) -> None:
+    """Run the state machine for one series given the indices where it was returned."""
+    n = len(times)
+    # runs of consecutive evaluation indices
+    breaks = np.flatnonzero(np.diff(present) != 1)
+    run_starts = np.concatenate([[present[0]], present[breaks + 1]])
+    run_ends = np.concatenate([present[breaks], [present[-1]]])
+    state = "inactive"
+    active_at: pd.Timestamp | None = None
+    fired_at: pd.Timestamp | None = None
+    for r, (s, e) in enumerate(zip(run_starts, run_ends, strict=True)):
+        if state == "inactive":
+            state, active_at = "pending", times[s]
+            trans.append((key, times[s], "inactive", "pending"))
+        if state == "pending":
+            assert active_at is not None
+            f = int(times.searchsorted(active_at + hold, side="left"))
+            f = max(f, int(s))
+            if f <= e:
+                state, fired_at = "firing", times[f]
+                trans.append((key, times[f], "pending", "firing"))
+        if e + 1 >= n:
+            break  # the window ends while active
+        next_start = int(run_starts[r + 1]) if r + 1 < len(run_starts) else n
+        if state == "pending":
+            state = "inactive"
+            trans.append((key, times[e + 1], "pending", "inactive"))
+            continue
+        # firing: keep firing from the first missing evaluation for keep_firing_for
+        kfs = times[e + 1]
+        j = int(times.searchsorted(kfs + kff, side="left")) if kff > pd.Timedelta(0) \
+            else e + 1
+        if j < next_start and j < n:
+            rows.append({"series": key, "pending_at": active_at, "start": fired_at,
+                         "end": times[j], "ongoing": False})
+            trans.append((key, times[j], "firing", "inactive"))
+            state, active_at, fired_at = "inactive", None, None
+        elif next_start >= n:
+            break  # kept firing up to the end of the window
+        # else: the series came back while kept firing; the alert continues
+    if state == "firing":
+        rows.append({"series": key, "pending_at": active_at, "start": fired_at,
+                     "end": pd.NaT, "ongoing": True})
+
+
+def firing_matrix(backtest: AlertBacktest, eval_times: Iterable[pd.Timestamp]) -> dict[
+        pd.Timestamp, list[str]]:
+    """Firing series keys at each given evaluation time (what ``promtool`` compares)."""
+    out: dict[pd.Timestamp, list[str]] = {}
+    for t in eval_times:
+        out[_utc(t)] = sorted(backtest.firing_at(t)["series"].tolist())
+    return out
+
+
+def summarize(backtests: Iterable[AlertBacktest]) -> pd.DataFrame:
+    """Per rule: times fired, time firing, series that fired, state changes per day.
+
+    ``flapping_per_day`` counts every state change (inactive→pending→firing→inactive) per
+    day of window, summed over series; ``max_series_flaps_per_day`` is the worst series.
+    """
+    rows = []
+    for bt in backtests:
+        days = max((bt.end - bt.start) / pd.Timedelta(days=1), 1e-9)
+        per_series = bt.transitions.groupby("series").size() if len(bt.transitions) else \
+            pd.Series(dtype=float)
+        rows.append({
+            "rule": bt.rule,
+            "times_fired": len(bt.intervals),
+            "time_firing": bt.intervals["duration"].sum() if len(bt.intervals)
+            else pd.Timedelta(0),
+            "series_fired": bt.intervals["series"].nunique(),
+            "ongoing": int(bt.intervals["ongoing"].sum()) if len(bt.intervals) else 0,
+            "state_changes": len(bt.transitions),
+            "flapping_per_day": len(bt.transitions) / days,
+            "max_series_flaps_per_day": float(per_series.max() / days) if len(per_series)
+            else 0.0,
+            "window_days": days,
+            "notes": "; ".join(bt.notes),
+        })
+    return pd.DataFrame(rows)
+
+
+def incidents_frame(incidents: Iterable[Mapping[str, object]] | pd.DataFrame) -> pd.DataFrame:
+    """Normalize an incident list to ``name, start, end, alerts``.
+
+    Each incident needs ``start`` and ``end`` (UTC); ``name`` is optional; ``alerts``
+    (a list of alert names the incident should trigger) makes it relevant only to those
+    rules, otherwise it is relevant to every rule.
+    """
+    df = pd.DataFrame(list(incidents)) if not isinstance(incidents, pd.DataFrame) \
+        else incidents.copy()
+    if df.empty:
+        return pd.DataFrame({"name": pd.Series(dtype=object),
+                             "start": pd.Series(dtype="datetime64[ns, UTC]"),
+                             "end": pd.Series(dtype="datetime64[ns, UTC]"),
+                             "alerts": pd.Series(dtype=object)})
+    missing = {"start", "end"} - set(df.columns)
+    if missing:
+        raise DataError(f"incidents need 'start' and 'end'; missing {sorted(missing)} "
+                        f"(columns: {list(df.columns)})")
+    try:
+        df["start"] = pd.to_datetime(df["start"], utc=True)
+        df["end"] = pd.to_datetime(df["end"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"incident start/end must be timestamps: {exc}") from exc
+    bad = df["end"] < df["start"]
+    if bad.any():
+        raise DataError(f"{int(bad.sum())} incident(s) end before they start: "
+                        f"{df.loc[bad, 'start'].tolist()}")
+    if "name" not in df.columns:
+        df["name"] = [f"incident {i + 1}" for i in range(len(df))]
+    if "alerts" not in df.columns:
+        df["alerts"] = None
+    df["alerts"] = pd.Series([_alert_list(a) for a in df["alerts"]], index=df.index,
+                             dtype=object)
+    return df[["name", "start", "end", "alerts"]].reset_index(drop=True)
+
+
+def score(backtest: AlertBacktest, incidents: pd.DataFrame, *,
+          grace: pd.Timedelta | str = "15min", alertname: str | None = None) -> dict[str, object]:
+    """Precision, recall and time to detect of one backtest against incidents.
+
+    Parameters
+    ----------
+    backtest : AlertBacktest
+    incidents : DataFrame
+        From :func:`incidents_frame`.
+    grace : Timedelta or str
+        A firing that starts up to ``grace`` after an incident ends still counts for it
+        (``for:`` and ``[5m]`` windows delay both start and end).
+    alertname : str, optional
+        The name used to select relevant incidents (defaults to the backtest's rule; pass
+        the base rule's name for threshold variants).
+    """
+    g = pd.Timedelta(grace)
+    name = alertname or backtest.rule
+    inc = incidents_frame(incidents)
+    rel = inc[[a is None or name in a for a in inc["alerts"]]]
+    rel = rel[(rel["end"] >= backtest.start) & (rel["start"] <= backtest.end)]
+    iv = backtest.intervals
+    tp = 0
+    for _, row in iv.iterrows():
+        if ((rel["start"] <= row["end"]) & (rel["end"] + g >= row["start"])).any():
+            tp += 1
+    detected, ttd = 0, []
+    for _, inc_row in rel.iterrows():
+        hit = iv[(iv["start"] <= inc_row["end"] + g) & (iv["end"] >= inc_row["start"])]
+        if len(hit):
+            detected += 1
+            ttd.append(max(hit["start"].min() - inc_row["start"], pd.Timedelta(0)))
+    return {
+        "rule": backtest.rule,
+        "incidents": len(rel),
+        "detected": detected,
+        "firings": len(iv),
+        "true_positive_firings": tp,
+        "precision": tp / len(iv) if len(iv) else float("nan"),
+        "recall": detected / len(rel) if len(rel) else float("nan"),
+        "median_time_to_detect": pd.Series(ttd).median() if ttd else pd.NaT,
+        "max_time_to_detect": max(ttd) if ttd else pd.NaT,
+    }
+
+
+def review(backtests: Iterable[AlertBacktest], incidents: pd.DataFrame | None = None, *,
+           grace: pd.Timedelta | str = "15min",
+           base_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per rule (or variant): :func:`summarize` plus :func:`score` when incidents
+    are given. ``base_names`` maps variant names to the alert name incidents refer to."""
+    bts = list(backtests)
+    out = summarize(bts)
+    if incidents is not None and len(bts):
+        scores = pd.DataFrame([score(bt, incidents, grace=grace,
+                                     alertname=(base_names or {}).get(bt.rule))
+                               for bt in bts])
+        out = out.merge(scores.drop(columns=["firings"]), on="rule", how="left")
+    return out
+
+
+def compare_variants(backtests: Mapping[str, AlertBacktest], incidents: pd.DataFrame | None,
+                     *, base: str, grace: pd.Timedelta | str = "15min") -> pd.DataFrame:
+    """Side-by-side review of threshold variants of one rule (rows: variant name)."""
+    names = {k: base for k in backtests}
+    table = review(list(backtests.values()), incidents, grace=grace, base_names=names)
+    table.insert(1, "variant_of", base)
+    return table
+
+
+def missing_metrics(rule: Rule, present: Mapping[str, bool]) -> list[str]:
+    """The metric names ``rule.expr`` references that ``present`` says do not exist."""
+    from tributary_analysis.rules import metric_names
+
+    return [m for m in metric_names(rule.expr) if not present.get(m, False)]
+
+
+def _alert_list(a: object) -> list[str] | None:
+    if a is None or (isinstance(a, float) and np.isnan(a)):
+        return None
+    if isinstance(a, str):
+        return [a]
+    if isinstance(a, Iterable):
+        return [str(x) for x in a]
+    raise DataError(f"incident 'alerts' must be a list of alert names, got {a!r}")
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _utc(t: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
