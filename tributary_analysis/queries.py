@@ -1,0 +1,226 @@
+"""The standard PromQL of the Tributary service, as functions returning query strings.
+
+Names and labels come from :mod:`tributary_analysis.seed`; every optional filter (tenant,
+endpoint, search type, ...) goes through :func:`tributary_analysis.promql.selector`, so an
+untrusted tenant id selects exactly that tenant or nothing.
+
+Two corrections to the seed's own dashboards/alerts, on purpose:
+
+* business gauges (``datasets_total``, ``vectors_total``) are reported identically by every
+  replica, so they aggregate with ``max by (tenant_id)`` (``sum`` would multiply them by the
+  replica count);
+* memory saturation divides ``used`` by ``total`` with ``ignoring(memory_type)``; the seed's
+  alert divides two series whose ``memory_type`` differs, which matches nothing.
+
+Examples
+--------
+>>> request_rate(by=("endpoint",), tenant="acme")
+'sum by (endpoint) (rate(http_requests_total{tenant_id="acme"}[5m]))'
+>>> latency_quantile(0.95, by=("endpoint",))
+'histogram_quantile(0.95, sum by (le, endpoint) (rate(http_request_duration_seconds_bucket[5m])))'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from tributary_analysis.errors import DataError
+from tributary_analysis.promql import (
+    LabelSpec,
+    Matcher,
+    check_label_name,
+    format_duration,
+    selector,
+)
+from tributary_analysis.seed import FAMILIES_BY_NAME, JOB, METRIC_FAMILIES, MetricFamily
+
+Window = str | float | timedelta
+Filter = LabelSpec | None
+
+__all__ = [
+    "METRIC_FAMILIES",
+    "active_connections",
+    "cache_hit_ratio",
+    "datasets_by_tenant",
+    "error_ratio",
+    "errors_rate",
+    "family",
+    "latency_buckets",
+    "latency_quantile",
+    "memory_utilization",
+    "rate_limit_hits",
+    "request_rate",
+    "search_latency_buckets",
+    "search_latency_quantile",
+    "search_rate",
+    "tenant_requests",
+    "up",
+    "vector_error_ratio",
+    "vector_ops_rate",
+    "vectors_by_tenant",
+]
+
+
+def family(name: str) -> MetricFamily:
+    """The seed's metric family ``name`` (raises DataError listing the known ones)."""
+    try:
+        return FAMILIES_BY_NAME[name]
+    except KeyError:
+        raise DataError(f"unknown metric family {name!r}; known: "
+                        + ", ".join(sorted(FAMILIES_BY_NAME))) from None
+
+
+def _w(window: Window) -> str:
+    return format_duration(window)
+
+
+def _by(labels: Iterable[str], extra: Sequence[str] = ()) -> str:
+    names = [*extra, *labels]
+    for n in names:
+        check_label_name(n)
+    return f"sum by ({', '.join(names)}) " if names else "sum "
+
+
+def _sel(metric: str, extra: Sequence[Matcher] = (), **filters: Filter) -> str:
+    return selector(metric, *extra, **filters)
+
+
+def request_rate(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
+                 endpoint: Filter = None, method: Filter = None,
+                 status_code: Filter = None) -> str:
+    """Requests per second, ``sum by (by) (rate(http_requests_total[window]))``."""
+    sel = _sel("http_requests_total", tenant_id=tenant, endpoint=endpoint, method=method,
+               status_code=status_code)
+    return f"{_by(by)}(rate({sel}[{_w(window)}]))"
+
+
+def error_ratio(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
+                endpoint: Filter = None) -> str:
+    """Share of requests answered 5xx (0..1), per ``by`` group."""
+    err = _sel("http_requests_total", [Matcher("status_code", "=~", "5..")],
+               tenant_id=tenant, endpoint=endpoint)
+    allr = _sel("http_requests_total", tenant_id=tenant, endpoint=endpoint)
+    w = _w(window)
+    return f"{_by(by)}(rate({err}[{w}])) / {_by(by)}(rate({allr}[{w}]))"
+
+
+def latency_buckets(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
+                    endpoint: Filter = None, method: Filter = None) -> str:
+    """Bucket rates of HTTP latency, ``sum by (le, by)``: input for client-side quantiles."""
+    sel = _sel("http_request_duration_seconds_bucket", tenant_id=tenant, endpoint=endpoint,
+               method=method)
+    return f"{_by(by, ('le',))}(rate({sel}[{_w(window)}]))"
+
+
+def latency_quantile(q: float, window: Window = "5m", by: Sequence[str] = (), *,
+                     tenant: Filter = None, endpoint: Filter = None,
+                     method: Filter = None) -> str:
+    """HTTP latency quantile ``q`` (seconds) by endpoint/tenant/..."""
+    _check_q(q)
+    inner = latency_buckets(window, by, tenant=tenant, endpoint=endpoint, method=method)
+    return f"histogram_quantile({q!r}, {inner})"
+
+
+def search_latency_buckets(window: Window = "5m", by: Sequence[str] = ("search_type",), *,
+                           tenant: Filter = None, search_type: Filter = None,
+                           dataset: Filter = None) -> str:
+    """Bucket rates of search latency, ``sum by (le, by)``."""
+    sel = _sel("search_latency_seconds_bucket", tenant_id=tenant, search_type=search_type,
+               dataset_id=dataset)
+    return f"{_by(by, ('le',))}(rate({sel}[{_w(window)}]))"
+
+
+def search_latency_quantile(q: float, window: Window = "5m",
+                            by: Sequence[str] = ("search_type",), *, tenant: Filter = None,
+                            search_type: Filter = None, dataset: Filter = None) -> str:
+    """Search latency quantile ``q`` by search type (the seed's SlowSearchQueries rule)."""
+    _check_q(q)
+    inner = search_latency_buckets(window, by, tenant=tenant, search_type=search_type,
+                                   dataset=dataset)
+    return f"histogram_quantile({q!r}, {inner})"
+
+
+def search_rate(window: Window = "5m", by: Sequence[str] = ("search_type",), *,
+                tenant: Filter = None, dataset: Filter = None) -> str:
+    """Searches per second."""
+    sel = _sel("search_operations_total", tenant_id=tenant, dataset_id=dataset)
+    return f"{_by(by)}(rate({sel}[{_w(window)}]))"
+
+
+def vector_ops_rate(window: Window = "5m", by: Sequence[str] = ("operation",), *,
+                    tenant: Filter = None, dataset: Filter = None) -> str:
+    """Vector operations per second."""
+    sel = _sel("vector_operations_total", tenant_id=tenant, dataset_id=dataset)
+    return f"{_by(by)}(rate({sel}[{_w(window)}]))"
+
+
+def tenant_requests(window: Window = "1d", *, tenant: Filter = None) -> str:
+    """Requests per tenant over ``window`` (``increase``), for usage reports."""
+    sel = _sel("http_requests_total", tenant_id=tenant)
+    return f"sum by (tenant_id) (increase({sel}[{_w(window)}]))"
+
+
+def datasets_by_tenant(*, tenant: Filter = None) -> str:
+    """Datasets per tenant: ``max`` over replicas (each reports the same gauge)."""
+    return f"max by (tenant_id) ({_sel('datasets_total', tenant_id=tenant)})"
+
+
+def vectors_by_tenant(*, tenant: Filter = None) -> str:
+    """Vectors per tenant: max over replicas per dataset, then summed over datasets."""
+    sel = _sel("vectors_total", tenant_id=tenant)
+    return f"sum by (tenant_id) (max by (tenant_id, dataset_id) ({sel}))"
+
+
+def cache_hit_ratio(by: Sequence[str] = ("cache_type",), *, tenant: Filter = None) -> str:
+    """The service's ``cache_hit_ratio`` gauge, averaged over replicas per ``by`` group."""
+    for n in by:
+        check_label_name(n)
+    sel = _sel("cache_hit_ratio", tenant_id=tenant)
+    return f"avg by ({', '.join(by)}) ({sel})" if by else f"avg ({sel})"
+
+
+def rate_limit_hits(window: Window = "5m", by: Sequence[str] = ("tenant_id", "limit_type"), *,
+                    tenant: Filter = None, limit_type: Filter = None) -> str:
+    """Rate-limit rejections per second."""
+    sel = _sel("rate_limit_hits_total", tenant_id=tenant, limit_type=limit_type)
+    return f"{_by(by)}(rate({sel}[{_w(window)}]))"
+
+
+def errors_rate(window: Window = "5m", by: Sequence[str] = ("error_type",), *,
+                tenant: Filter = None, error_type: Filter = None) -> str:
+    """Application errors per second (``errors_total``)."""
+    sel = _sel("errors_total", tenant_id=tenant, error_type=error_type)
+    return f"{_by(by)}(rate({sel}[{_w(window)}]))"
+
+
+def vector_error_ratio(window: Window = "5m", *, tenant: Filter = None) -> str:
+    """Vector errors per vector operation, per tenant (the seed's HighVectorErrorRate)."""
+    err = _sel("errors_total", tenant_id=tenant, error_type="vector")
+    ops = _sel("vector_operations_total", tenant_id=tenant)
+    w = _w(window)
+    return (f"sum by (tenant_id) (rate({err}[{w}])) / "
+            f"sum by (tenant_id) (rate({ops}[{w}]))")
+
+
+def memory_utilization(by: Sequence[str] = ("instance",)) -> str:
+    """Used / total memory (0..1) per instance."""
+    used = selector("memory_usage_bytes", memory_type="used")
+    total = selector("memory_usage_bytes", memory_type="total")
+    return f"{_by(by)}({used}) / ignoring(memory_type) {_by(by)}({total})" if by else \
+        f"sum({used}) / sum({total})"
+
+
+def active_connections(by: Sequence[str] = ("instance",)) -> str:
+    """Active database connections per instance (saturation; the seed alerts above 80)."""
+    return f"{_by(by)}(active_connections)" if by else "sum(active_connections)"
+
+
+def up(job: str = JOB) -> str:
+    """Scrape health of the service's targets (1 up, 0 down)."""
+    return selector("up", job=job)
+
+
+def _check_q(q: float) -> None:
+    if not 0 <= q <= 1:
+        raise DataError(f"quantile {q!r} must be between 0 and 1 (e.g. 0.95)")
