@@ -316,7 +316,7 @@ def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Sequence[str],
     out = pd.DataFrame({"timestamp": ts})
     for c in ("status_code", "duration", "results_count"):
         values = raw[c]
-        num = pd.to_numeric(values.map(_numeric_or_nan), errors="coerce")
+        num = _to_number(values)
         wrong = (values.notna() & num.isna()).to_numpy() & ~bad_ts
         name = "duration_s" if c == "duration" else c
         if wrong.any():
@@ -342,6 +342,16 @@ def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Sequence[str],
     return frame
 
 
+def _to_number(values: pd.Series) -> pd.Series:
+    """Numbers pass (fast path); numeric strings parse; bools, lists, objects become NaN."""
+    try:
+        if not any(isinstance(v, (bool, list, dict)) for v in values):
+            return pd.to_numeric(values, errors="raise").astype("float64")
+    except (ValueError, TypeError):
+        pass
+    return pd.to_numeric(values.map(_numeric_or_nan), errors="coerce").astype("float64")
+
+
 def _numeric_or_nan(v: Any) -> Any:
     """Numbers and numeric strings pass; bools, lists and objects are wrong types."""
     if v is None or isinstance(v, bool) or isinstance(v, (list, dict)):
@@ -353,6 +363,12 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO-8601 strings (naive means UTC, as the seed's ``utcnow().isoformat()``) or epoch ms."""
     if values.empty:
         return pd.Series([], dtype="datetime64[ns, UTC]")
+    try:  # fast path: all ISO strings
+        if all(isinstance(v, str) for v in values):
+            return pd.to_datetime(values, utc=True, format="ISO8601").astype(
+                "datetime64[ns, UTC]")
+    except (ValueError, TypeError):
+        pass
     numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
     text = values.where(~numeric, None).map(lambda v: v if isinstance(v, str) else None)
     ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
