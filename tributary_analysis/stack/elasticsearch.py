@@ -37,7 +37,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tributary_analysis.errors import StackError
 from tributary_analysis.stack import procs
@@ -185,9 +185,8 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and password; the password never shows in repr."""
+class Credentials(NamedTuple):
+    """A user name and password, usable as ``basic_auth``; the password never shows in repr."""
 
     username: str
     password: str

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from elasticsearch import Elasticsearch, helpers
+from elastic_transport import TransportError
+from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch, helpers
 
-from tributary_analysis.errors import DataError, StackError
+from tributary_analysis.errors import AuthenticationError, DataError, SourceUnreachable, StackError
 from tributary_analysis.seed import normalize_endpoint
 
 INDEX_PREFIX = "tributary-logs-"
@@ -163,6 +164,14 @@ class LoadReport:
                 f"failed {self.failed}")
 
 
+def _url(es: Elasticsearch) -> str:
+    try:
+        node = es.transport.node_pool.get()
+        return f"{node.config.scheme}://{node.config.host}:{node.config.port}"
+    except Exception:  # pragma: no cover - only used for messages
+        return "(unknown URL)"
+
+
 def put_template(es: Elasticsearch) -> None:
     """Install the ``tributary-logs`` index template (idempotent)."""
     es.indices.put_index_template(name=TEMPLATE_NAME, **INDEX_TEMPLATE)
@@ -212,7 +221,19 @@ def load_logs(
     for f in files:
         if not f.is_file():
             raise StackError(f"log file {f} does not exist; re-run the simulation")
-    put_template(es)
+    url = _url(es)
+    try:
+        put_template(es)
+    except (AuthenticationException, AuthorizationException) as exc:
+        raise AuthenticationError(
+            f"Elasticsearch at {url} rejected the loader's credentials (HTTP "
+            f"{exc.meta.status}): loading needs the admin user from "
+            "$TRIBUTARY_HOME/elasticsearch-admin.toml", source="elasticsearch", url=url,
+            status=exc.meta.status) from exc
+    except TransportError as exc:
+        raise SourceUnreachable(f"cannot reach Elasticsearch at {url}: {exc}; is the stack "
+                                "up ('tributary demo status')?", source="elasticsearch",
+                                url=url) from exc
     report = LoadReport()
     t0 = time.monotonic()
     for ok, info in helpers.parallel_bulk(

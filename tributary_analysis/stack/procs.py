@@ -214,7 +214,6 @@ def stop(ref: ProcessRef, *, timeout: float = 30.0) -> bool:
     program, which is left alone), True when it was stopped here.
     """
     if not is_running(ref):
-        _CHILDREN.pop(ref.pid, None)
         return False
     os.kill(ref.pid, signal.SIGTERM)
     if not _wait_gone(ref, timeout):

@@ -1,0 +1,115 @@
+"""Session fixtures that start the REAL local servers for tests.
+
+Every test session gets its own ``TRIBUTARY_HOME`` (a temporary directory) and no
+``TRIBUTARY_*`` variables from the developer's shell, so tests never touch a real stack.
+
+Fixtures other tests rely on (names and attributes are a contract):
+
+- ``sim``: the ``small`` profile simulated once (seed 7) into a session directory; the
+  simulator's :class:`SimulationResult`.
+- ``prometheus_stack``: a real Prometheus backfilled from ``sim`` on a free port, stopped at
+  the end; ``.url``, ``.manifest`` (dict), ``.out_dir`` (the simulation directory),
+  ``.result`` (``sim``), ``.process``.
+- ``elasticsearch_stack``: a real Elasticsearch (started only if a test asks for it) with
+  ``sim``'s logs loaded; ``.url``, ``.reader`` and ``.admin`` (``(user, password)`` tuples
+  usable as ``basic_auth``), ``.index_pattern``, ``.load`` (the :class:`LoadReport`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tributary_analysis.config import ENV_VARS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("tributary-home")
+    mp = pytest.MonkeyPatch()
+    for var in [*ENV_VARS, "TRIBUTARY_CONFIG"]:
+        mp.delenv(var, raising=False)
+    mp.setenv("TRIBUTARY_HOME", str(home))
+    yield home
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where ``sim`` writes: manifest.json, metrics/, logs/, incidents.json."""
+    return tmp_path_factory.mktemp("sim")
+
+
+@pytest.fixture(scope="session")
+def sim(sim_dir: Path) -> Any:
+    """The ``small`` profile, seed 7, simulated once per session."""
+    from tributary_analysis.demo import simulate  # type: ignore[attr-defined]
+
+    return simulate(profile="small", seed=7, out_dir=sim_dir)
+
+
+@dataclass
+class PrometheusStack:
+    """A running Prometheus holding the simulated history."""
+
+    url: str
+    manifest: dict[str, Any]
+    out_dir: Path
+    result: Any
+    process: Any
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def prometheus_stack(
+    sim: Any, sim_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusStack]:
+    from tributary_analysis.stack import demo, procs
+
+    manifest = demo.read_manifest(sim_dir)
+    data_dir = tmp_path_factory.mktemp("prometheus-stack")
+    info, _report = demo.start_prometheus(manifest, data_dir)
+    ref = procs.ProcessRef.from_dict(info["process"])
+    try:
+        yield PrometheusStack(info["url"], manifest, sim_dir, sim, ref, data_dir)
+    finally:
+        procs.stop(ref)
+
+
+@dataclass
+class ElasticsearchStack:
+    """A running, secured Elasticsearch holding the simulated logs."""
+
+    url: str
+    reader: tuple[str, str]
+    admin: tuple[str, str]
+    index_pattern: str
+    load: Any
+    handle: Any
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_stack(sim: Any, sim_dir: Path) -> Iterator[ElasticsearchStack]:
+    import shutil
+
+    from tributary_analysis.stack import demo, es_logs
+    from tributary_analysis.stack import elasticsearch as es_mod
+
+    manifest = demo.read_manifest(sim_dir)
+    handle = demo.launch_elasticsearch()
+    try:
+        es_mod.wait_ready(handle.inst, handle.launcher, handle.admin)
+        client = handle.client()
+        report = es_logs.load_logs(client, [Path(p) for p in manifest["files"]["logs"]])
+        client.close()
+        yield ElasticsearchStack(handle.inst.url, handle.reader, handle.admin,
+                                 es_mod.INDEX_PATTERN, report, handle)
+    finally:
+        handle.stop()
+        if not os.environ.get("TRIBUTARY_KEEP_TEST_ES"):
+            shutil.rmtree(handle.inst.root, ignore_errors=True)
