@@ -90,7 +90,7 @@ def test_burn_rate_over_a_day_of_one_minute_bins_matches_numpy():
 
 @pytest.mark.parametrize("objective", [0, 1, 99.9, -0.5])
 def test_bad_objective_is_named(objective):
-    with pytest.raises(ConfigError, match="objective=.*between 0 and 1"):
+    with pytest.raises(ConfigError, match=r"objective=.*between 0 and 1"):
         slo.error_budget(counts([0.0, 1.0], [10.0, 10.0]), objective=objective)
 
 
@@ -101,5 +101,5 @@ def test_window_shorter_than_step_is_rejected():
 
 
 def test_missing_columns_named():
-    with pytest.raises(DataError, match="lacks column.*errors"):
+    with pytest.raises(DataError, match=r"lacks column.*errors"):
         slo.burn_rates(pd.DataFrame({"timestamp": [T0], "total": [1.0]}))

@@ -32,6 +32,7 @@ the signal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -106,7 +107,8 @@ def attribute(
     baseline : boolean mask or query string, optional
         The comparison rows; default every row not selected. Rows in both are an error.
     attributes : sequence of str, optional
-        Columns to test; default the ones of :data:`DEFAULT_ATTRIBUTES` that exist.
+        Columns to test; default the ones of :data:`DEFAULT_ATTRIBUTES` that exist, minus
+        any column named in a string ``selection``/``baseline`` (it would trivially win).
     top_k : int
         Values kept per attribute before collapsing into ``(other)``.
     alpha : float
@@ -137,7 +139,10 @@ def attribute(
         raise DataError(f"{overlap} row(s) are in both the selection and the baseline; "
                         "make the baseline exclude the selection")
     if attributes is None:
-        attributes = [a for a in DEFAULT_ATTRIBUTES if a in df.columns]
+        # a column that defines the selection is trivially "over-represented": leave it out
+        used = {c for expr in (selection, baseline) if isinstance(expr, str)
+                for c in df.columns if re.search(rf"\b{re.escape(str(c))}\b", expr)}
+        attributes = [a for a in DEFAULT_ATTRIBUTES if a in df.columns and a not in used]
     missing = [a for a in attributes if a not in df.columns]
     if missing:
         raise DataError(f"attribute column(s) {', '.join(missing)} not in the frame; "

@@ -90,7 +90,7 @@ def quantiles_over_time(
 ) -> pd.DataFrame:
     """p50/p95/p99 (or any ``qs``) per timestamp and group, with the bucket error bound.
 
-    Delegates to :func:`tributary_analysis.histograms.histogram_quantiles`, which matches
+    Delegates to :func:`tributary_analysis.histograms.histogram_quantile`, which matches
     PromQL's ``histogram_quantile`` exactly.
 
     Returns
@@ -106,8 +106,18 @@ def quantiles_over_time(
     for q in qs:
         if not 0.0 <= float(q) <= 1.0:
             raise ConfigError(f"quantile {q!r} must be between 0 and 1, e.g. 0.95")
-    out = histograms.histogram_quantiles(buckets, qs, by=keys)
-    return carry_attrs(out, buckets)
+    parts = []
+    for q in qs:
+        part = histograms.histogram_quantile(float(q), buckets, by=keys)
+        part.insert(len(part.columns) - 3, "quantile", float(q))
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    bad = int(parts[0].attrs.get("unparseable_le", 0)) if parts else 0
+    carry_attrs(out, buckets)
+    if bad:
+        out.attrs["warnings"].append(
+            f"{bad} bucket sample(s) had an unparseable 'le' label and were ignored")
+    return out
 
 
 def window_quantiles(
@@ -177,47 +187,37 @@ def slo_attainment(
     """Share of requests that finished within ``threshold`` seconds.
 
     Exact when ``threshold`` is a bucket bound (0.5, 1, 2.5 … for HTTP durations); else
-    linearly interpolated inside the bucket the way ``histogram_quantile`` assumes, and
-    ``exact`` is False.
+    interpolated inside the bucket by :func:`tributary_analysis.histograms.fraction_below`
+    and ``exact`` is False.
 
     Returns
     -------
     DataFrame
-        The ``by`` columns (and ``timestamp`` when ``over_time``), ``good``, ``total``,
+        The ``by`` columns (and ``timestamp`` when ``over_time``), ``total`` (requests),
         ``attainment`` and ``exact``.
     """
+    from tributary_analysis import histograms
+
     keys = as_list(by)
     _check_buckets(buckets, keys)
     if not (np.isfinite(threshold) and threshold > 0):
         raise ConfigError(f"threshold={threshold!r} must be a positive number of seconds")
+    frame = buckets.assign(value=buckets["value"].astype("float64"))
+    if not over_time:
+        frame = frame.groupby([*keys, "le"], observed=True)["value"].sum().reset_index()
+    res = histograms.fraction_below(float(threshold), frame, by=keys)
+    le = _le_float(frame["le"])
+    totals = frame[np.isinf(le)].groupby((["timestamp"] if over_time else []) + keys,
+                                         observed=True)["value"].sum()
     group = (["timestamp"] if over_time else []) + keys
-    df = pd.DataFrame({"le": _le_float(buckets["le"]),
-                       "value": buckets["value"].astype("float64").to_numpy()})
-    if over_time:
-        df["timestamp"] = utc_timestamps(buckets["timestamp"], what="bucket frame")
-    for k in keys:
-        df[k] = buckets[k].astype("string").to_numpy()
-    df = df[np.isfinite(df["value"])]
-    bounds = np.sort(df["le"].unique())
-    exact = bool(np.any(np.isclose(bounds, threshold)))
-    hi_i = int(np.searchsorted(bounds, threshold, side="left"))
-    hi = bounds[min(hi_i, len(bounds) - 1)]
-    lo = bounds[hi_i - 1] if hi_i > 0 else 0.0
-    wide = (df.pivot_table(index=group, columns="le", values="value", aggfunc="sum")
-            if group else df.groupby("le")["value"].sum().to_frame().T)
-    total = wide[np.inf]
-    if exact:
-        good = wide[bounds[np.isclose(bounds, threshold)][0]]
-    elif np.isinf(hi):
-        good = wide[lo]  # beyond the last finite bound nothing is known: report the floor
+    res = res.rename(columns={"value": "attainment"})
+    if group:
+        res = res.merge(totals.rename("total").reset_index(), on=group, how="left")
     else:
-        c_lo = wide[lo] if hi_i > 0 else 0.0
-        good = c_lo + (wide[hi] - c_lo) * (threshold - lo) / (hi - lo)
-    out = pd.DataFrame({"good": good, "total": total})
-    out["attainment"] = out["good"] / out["total"].where(out["total"] > 0)
-    out["exact"] = exact
-    out = out.reset_index(drop=not group)
-    return carry_attrs(out, buckets, threshold=threshold)
+        res["total"] = float(totals.sum())
+    res["exact"] = bool(np.any(np.isclose(np.unique(le[np.isfinite(le)]), threshold)))
+    return carry_attrs(res[[*group, "total", "attainment", "exact"]], buckets,
+                       threshold=threshold)
 
 
 # ------------------------------------------------------------------ window comparison
@@ -421,7 +421,8 @@ def log_quantiles(
     df = logs.loc[logs["duration_s"].notna(), ["timestamp", "duration_s", *keys]].copy()
     df["timestamp"] = utc_timestamps(df["timestamp"], what="log frame").dt.floor(
         parse_duration(freq, name="freq"))
-    g = df.groupby(["timestamp", *keys], observed=True)["duration_s"].quantile(np.asarray(qs, dtype=float))
+    qarr = np.asarray(qs, dtype=float)
+    g = df.groupby(["timestamp", *keys], observed=True)["duration_s"].quantile(qarr)
     out = g.rename("value").reset_index().rename(columns={f"level_{len(keys) + 1}":
                                                            "quantile"})
     return carry_attrs(out, logs)

@@ -250,16 +250,21 @@ def noisy_neighbours(
     surge_z: float = 3.0,
     elevated_z: float = 2.0,
     min_surge_bins: int = 3,
+    min_score: float = 0.2,
 ) -> pd.DataFrame:
     """Score each tenant as a noisy neighbour: its surge coinciding with others' latency.
 
     For tenant ``T``: ``x`` is T's request count standardised by its own median and MAD
     (robust z); ``y`` is, per bin, the median over *other* tenants of their latency robust
-    z-score. ``score`` is the Spearman correlation of ``x`` with ``y`` at the best lag in
-    ``0..max_lag`` bins (latency may trail the surge); ``overlap`` is the share of T's
-    surge bins (``x > surge_z``) in which the others' latency is elevated
-    (``y > elevated_z``). A tenant is flagged ``noisy`` when it has at least
-    ``min_surge_bins`` surge bins, ``overlap ≥ 0.5`` and ``score ≥ 0.3``.
+    z-score. *Surge bins* have ``x > surge_z``; *elevated bins* have ``y > elevated_z``.
+
+    ``score`` is the lagged overlap of the two sets, their Jaccard index
+    ``|surge ∩ elevated| / |surge ∪ elevated|`` at the best lag in ``0..max_lag`` bins
+    (latency may trail the surge): 1 when the others are slow exactly while T surges, 0
+    when never. ``overlap`` is the share of T's surge bins with elevated latency (how
+    reliably T's surges hurt), ``correlation`` the Spearman correlation of ``x`` and ``y``
+    at that lag. A tenant is flagged ``noisy`` with at least ``min_surge_bins`` surge bins,
+    ``overlap ≥ 0.5`` and ``score ≥ min_score``.
 
     Parameters
     ----------
@@ -272,8 +277,9 @@ def noisy_neighbours(
     Returns
     -------
     DataFrame
-        ``tenant_id``, ``score``, ``best_lag``, ``overlap``, ``surge_bins``,
-        ``peak_surge_z``, ``noisy``, sorted by ``noisy`` then ``score``.
+        ``tenant_id``, ``score``, ``overlap``, ``correlation``, ``best_lag`` (bins),
+        ``surge_bins``, ``elevated_bins``, ``peak_surge_z``, ``noisy``; noisy first, then
+        by score.
     """
     for f, what in ((rates, "rates frame"), (latency, "latency frame")):
         require_columns(f, ["timestamp", TENANT, "value"], what=what)
@@ -291,28 +297,30 @@ def noisy_neighbours(
             continue
         x = _robust_z(r[tenant])
         y = lat_z[others].median(axis=1, skipna=True)
-        best, best_lag = -np.inf, 0
+        surge = (x > surge_z).to_numpy()
+        best = (-1.0, 0, 0.0, 0)
         for lag in range(max_lag + 1):
-            xs, ys = x.iloc[: len(x) - lag], y.iloc[lag:]
-            ok = np.isfinite(xs.to_numpy()) & np.isfinite(ys.to_numpy())
-            if ok.sum() < 5:
-                continue
-            rho = spearmanr(xs.to_numpy()[ok], ys.to_numpy()[ok]).statistic
-            if np.isfinite(rho) and rho > best:
-                best, best_lag = float(rho), lag
-        surge = x > surge_z
-        n_surge = int(surge.sum())
-        shifted = y.shift(-best_lag)
-        overlap = float((shifted[surge] > elevated_z).mean()) if n_surge else 0.0
-        rows.append({TENANT: str(tenant), "score": best if np.isfinite(best) else np.nan,
-                     "best_lag": best_lag, "overlap": overlap, "surge_bins": n_surge,
-                     "peak_surge_z": float(x.max())})
-    out = pd.DataFrame(rows, columns=[TENANT, "score", "best_lag", "overlap", "surge_bins",
-                                      "peak_surge_z"])
+            elevated = (y.shift(-lag) > elevated_z).to_numpy()
+            union = int((surge | elevated).sum())
+            inter = int((surge & elevated).sum())
+            jac = inter / union if union else 0.0
+            if jac > best[0]:
+                best = (jac, lag, inter / surge.sum() if surge.sum() else 0.0,
+                        int(elevated.sum()))
+        score, lag, overlap, n_elev = best
+        xs, ys = x.iloc[: len(x) - lag].to_numpy(), y.iloc[lag:].to_numpy()
+        ok = np.isfinite(xs) & np.isfinite(ys)
+        rho = float(spearmanr(xs[ok], ys[ok]).statistic) if ok.sum() >= 5 else np.nan
+        rows.append({TENANT: str(tenant), "score": score, "overlap": float(overlap),
+                     "correlation": rho, "best_lag": lag, "surge_bins": int(surge.sum()),
+                     "elevated_bins": n_elev, "peak_surge_z": float(x.max())})
+    cols = [TENANT, "score", "overlap", "correlation", "best_lag", "surge_bins",
+            "elevated_bins", "peak_surge_z"]
+    out = pd.DataFrame(rows, columns=cols)
     out["noisy"] = (out["surge_bins"] >= min_surge_bins) & (out["overlap"] >= 0.5) \
-        & (out["score"] >= 0.3)
-    out = out.sort_values(["noisy", "score"], ascending=[False, False], kind="stable",
-                          na_position="last").reset_index(drop=True)
+        & (out["score"] >= min_score)
+    out = out.sort_values(["noisy", "score", "overlap"], ascending=[False, False, False],
+                          kind="stable", na_position="last").reset_index(drop=True)
     return carry_attrs(out, rates, latency)
 
 

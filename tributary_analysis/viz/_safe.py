@@ -1,0 +1,27 @@
+"""Untrusted text in figures.
+
+Tenant ids, dataset ids and paths come from HTTP headers and URLs. plotly renders a subset
+of HTML in titles, legends, ticks and hover labels (``<b>``, ``<br>``, ``<a href>``), so such
+text is HTML-escaped before it becomes a trace name or label. Untrusted text is never
+interpolated into a ``hovertemplate`` string (where ``%{…}`` would be interpreted): it
+travels in ``customdata`` and is referenced by index.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+MAX_LABEL = 60
+
+
+def safe_text(value: object, max_len: int = MAX_LABEL) -> str:
+    """Escape ``<``, ``>``, ``&`` and quotes, and shorten very long values with an ellipsis."""
+    text = "" if value is None else str(value)
+    if len(text) > max_len:
+        text = text[: max_len - 1] + "…"
+    return html.escape(text, quote=True)
+
+
+def safe_list(values: Iterable[object], max_len: int = MAX_LABEL) -> list[str]:
+    return [safe_text(v, max_len) for v in values]

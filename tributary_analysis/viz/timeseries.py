@@ -1,0 +1,204 @@
+"""Figures over time: lines, quantiles with bucket bounds, the latency heatmap, error
+ratios with episodes, burn rates and the budget curve. Every axis title carries its unit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from tributary_analysis.analysis._common import as_list, require_columns
+from tributary_analysis.viz._safe import safe_text
+from tributary_analysis.viz.theme import BAD, HEATMAP_SCALE, NEUTRAL, PALETTE, SHADE, THEME
+
+TIME_TITLE = "Time (UTC)"
+_DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def _group_label(key: object, keys: list[str]) -> str:
+    if not keys:
+        return "all"
+    vals = key if isinstance(key, tuple) else (key,)
+    return " · ".join(safe_text(v) for v in vals)
+
+
+def _groups(df: pd.DataFrame, keys: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    if not keys:
+        return [("all", df)]
+    return [(_group_label(k, keys), g) for k, g in df.groupby(keys, observed=True, sort=True)]
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, *, x_title: str = TIME_TITLE,
+            subtitle: str = "") -> go.Figure:
+    full = safe_text(title, 200)
+    if subtitle:
+        full += f"<br><sup>{safe_text(subtitle, 300)}</sup>"
+    fig.update_layout(template=THEME, title={"text": full})
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def line_chart(df: pd.DataFrame, *, y: str = "value", by: str | Sequence[str] | None = None,
+               title: str, y_title: str, subtitle: str = "", max_series: int = 12
+               ) -> go.Figure:
+    """One line per group over time; beyond ``max_series`` the smallest groups are dropped
+    and the subtitle says how many."""
+    keys = as_list(by)
+    require_columns(df, ["timestamp", y, *keys], what="line chart frame")
+    groups = _groups(df, keys)
+    dropped = 0
+    if len(groups) > max_series:
+        groups.sort(key=lambda g: -float(np.nansum(g[1][y].to_numpy(dtype=float))))
+        dropped = len(groups) - max_series
+        groups = groups[:max_series]
+    fig = go.Figure()
+    for i, (name, g) in enumerate(groups):
+        g = g.sort_values("timestamp")
+        fig.add_trace(go.Scatter(
+            x=g["timestamp"], y=g[y], mode="lines", name=name,
+            line={"color": PALETTE[i % len(PALETTE)], "width": 1.8},
+            hovertemplate="%{y:.4g}<extra>%{fullData.name}</extra>"))
+    note = f"{dropped} smaller series not shown" if dropped else ""
+    return _layout(fig, title, y_title, subtitle="; ".join(s for s in (subtitle, note) if s))
+
+
+def quantile_chart(q: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoint",),
+                   title: str = "Request latency quantiles",
+                   y_title: str = "Latency (seconds)", band_quantile: float | None = 0.95,
+                   log_y: bool = True, max_series: int = 8) -> go.Figure:
+    """Quantile lines per group (dash per quantile) and, for ``band_quantile``, the bucket
+    bounds that contain the true value as a shaded band — the histogram's error bar."""
+    keys = as_list(by)
+    require_columns(q, ["timestamp", "quantile", "value", *keys], what="quantile frame")
+    fig = go.Figure()
+    qs = sorted(q["quantile"].unique())
+    groups = _groups(q, keys)[:max_series]
+    for i, (name, g) in enumerate(groups):
+        color = PALETTE[i % len(PALETTE)]
+        for j, qv in enumerate(qs):
+            s = g[g["quantile"] == qv].sort_values("timestamp")
+            label = f"{name} p{qv * 100:g}"
+            if band_quantile is not None and np.isclose(qv, band_quantile) \
+                    and {"lower", "upper"} <= set(s.columns):
+                upper = s["upper"].where(np.isfinite(s["upper"]))
+                fig.add_trace(go.Scatter(x=s["timestamp"], y=upper, mode="lines",
+                                         line={"width": 0}, showlegend=False,
+                                         hoverinfo="skip", legendgroup=label))
+                fig.add_trace(go.Scatter(x=s["timestamp"], y=s["lower"], mode="lines",
+                                         line={"width": 0}, fill="tonexty",
+                                         fillcolor=_alpha(color, 0.15), hoverinfo="skip",
+                                         name=f"{name} p{qv * 100:g} bucket bounds",
+                                         legendgroup=label, showlegend=False))
+            fig.add_trace(go.Scatter(
+                x=s["timestamp"], y=s["value"], mode="lines", name=label, legendgroup=label,
+                line={"color": color, "dash": _DASHES[j % len(_DASHES)], "width": 1.8},
+                hovertemplate="%{y:.3g} s<extra>%{fullData.name}</extra>"))
+    sub = "shaded: bucket bounds containing the true p" \
+          f"{band_quantile * 100:g}" if band_quantile is not None else ""
+    fig = _layout(fig, title, y_title, subtitle=sub)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def _alpha(hex_color: str, a: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {a})"
+
+
+def latency_heatmap(heat: pd.DataFrame, *, title: str = "Latency distribution",
+                    value_title: str = "Requests per bucket") -> go.Figure:
+    """The Grafana heatmap panel: time × latency bucket, colour = requests in the bucket."""
+    require_columns(heat, ["timestamp", "lower", "upper", "bucket", "count"],
+                    what="heatmap frame", hint="build it with analysis.latency.heatmap_data()")
+    order = heat.drop_duplicates("bucket").sort_values("upper")["bucket"].tolist()
+    grid = heat.pivot_table(index="bucket", columns="timestamp", values="count",
+                            aggfunc="sum").reindex(order)
+    fig = go.Figure(go.Heatmap(
+        x=grid.columns, y=grid.index, z=grid.to_numpy(), colorscale=HEATMAP_SCALE,
+        colorbar={"title": {"text": value_title}},
+        hovertemplate="%{x}<br>latency %{y}<br>%{z:.4g} requests<extra></extra>"))
+    fig = _layout(fig, title, "Latency bucket (seconds)")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def shade_windows(fig: go.Figure, windows: pd.DataFrame, *, label: str = "episode",
+                  color: str = SHADE) -> go.Figure:
+    """Shade ``start``–``end`` intervals (episodes, incidents, deploy windows)."""
+    for _, w in windows.iterrows():
+        fig.add_vrect(x0=w["start"], x1=w["end"], fillcolor=color, line_width=0, layer="below",
+                      annotation_text=safe_text(label, 40), annotation_position="top left",
+                      annotation_font_size=10)
+    return fig
+
+
+def error_ratio_chart(ratio: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoint",),
+                      episodes: pd.DataFrame | None = None, threshold: float | None = None,
+                      title: str = "Error ratio (5xx / all requests)") -> go.Figure:
+    """Error ratio per group in percent, detected episodes shaded, threshold dashed."""
+    df = ratio.assign(percent=ratio["ratio"] * 100.0)
+    fig = line_chart(df, y="percent", by=by, title=title, y_title="Error ratio (%)")
+    if threshold is not None:
+        fig.add_hline(y=threshold * 100.0, line={"color": BAD, "dash": "dash", "width": 1},
+                      annotation_text=f"threshold {threshold:.1%}",
+                      annotation_position="top right")
+    if episodes is not None and not episodes.empty:
+        shade_windows(fig, episodes, label="episode")
+    return fig
+
+
+def burn_rate_chart(rates: pd.DataFrame, windows: Sequence[object], *,
+                    title: str = "Error-budget burn rate") -> go.Figure:
+    """Burn rate per window (log scale) with each pair's factor; firing periods shaded."""
+    fig = go.Figure()
+    names = [c for c in rates.columns if c.startswith("burn_")]
+    for i, c in enumerate(names):
+        fig.add_trace(go.Scatter(x=rates.index, y=rates[c], mode="lines",
+                                 name=f"{c.removeprefix('burn_')} window",
+                                 line={"color": PALETTE[i % len(PALETTE)], "width": 1.6},
+                                 hovertemplate="%{y:.3g}×<extra>%{fullData.name}</extra>"))
+    for w in windows:
+        factor = float(getattr(w, "factor", 1.0))
+        long, short = getattr(w, "long", ""), getattr(w, "short", "")
+        fig.add_hline(y=factor, line={"color": NEUTRAL, "dash": "dot", "width": 1},
+                      annotation_text=f"{factor:g}× ({long}/{short})",
+                      annotation_position="top left", annotation_font_size=10)
+        fire = rates.get(f"fire_{long}_{short}")
+        if fire is not None and fire.any():
+            shade_windows(fig, _runs(fire), label=f"{long}/{short} fires")
+    fig = _layout(fig, title, "Burn rate (× budget pace)")
+    positive = rates[names].to_numpy(dtype=float)
+    if np.isfinite(positive).any() and np.nanmax(positive) > 0:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def _runs(fire: pd.Series) -> pd.DataFrame:
+    f = fire.astype(bool)
+    idx = f.index
+    step = (idx[1] - idx[0]) if len(idx) > 1 else pd.Timedelta(0)
+    starts = idx[f & ~f.shift(1, fill_value=False)]
+    ends = idx[f & ~f.shift(-1, fill_value=False)]
+    return pd.DataFrame({"start": starts, "end": ends + step})
+
+
+def budget_chart(curve: pd.DataFrame, *, title: str = "Error budget consumption"
+                 ) -> go.Figure:
+    """Share of the period's error budget spent over time, against the 1× burn line."""
+    require_columns(curve, ["timestamp", "consumed", "ideal"], what="budget curve",
+                    hint="build it with analysis.slo.budget_consumption()")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=curve["timestamp"], y=curve["consumed"] * 100, mode="lines",
+                             name="budget consumed", line={"color": BAD, "width": 2},
+                             hovertemplate="%{y:.1f} %<extra>consumed</extra>"))
+    fig.add_trace(go.Scatter(x=curve["timestamp"], y=curve["ideal"] * 100, mode="lines",
+                             name="steady 1× burn", line={"color": NEUTRAL, "dash": "dash"},
+                             hovertemplate="%{y:.1f} %<extra>1× burn</extra>"))
+    fig.add_hline(y=100, line={"color": BAD, "dash": "dot", "width": 1},
+                  annotation_text="budget exhausted")
+    return _layout(fig, title, "Error budget consumed (%)")
