@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pythonjsonlogger import jsonlogger
+from pythonjsonlogger.json import JsonFormatter
 
 from tributary_analysis.seed import normalize_endpoint
 
@@ -79,7 +79,7 @@ def envelope_lines(events: list[dict[str, Any]]) -> list[str]:
     """Each event through python-json-logger exactly as the seed's ``StructuredLogger``."""
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
-    handler.setFormatter(jsonlogger.JsonFormatter(
+    handler.setFormatter(JsonFormatter(
         "%(asctime)s %(name)s %(levelname)s %(message)s %(pathname)s %(lineno)d"))
     logger = logging.Logger("deeplake-api")
     logger.setLevel("DEBUG")
@@ -117,7 +117,7 @@ def ecs_docs(events: list[dict[str, Any]], nested: bool = False) -> list[dict[st
             if k in rename:
                 d[rename[k]] = v
             elif k == "duration":
-                d["event.duration"] = int(round(v * 1e9))
+                d["event.duration"] = round(v * 1e9)
         out.append(_nest(d) if nested else d)
     return out
 

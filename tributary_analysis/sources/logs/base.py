@@ -70,7 +70,7 @@ def parse_interval(interval: str) -> tuple[str, int]:
         raise QueryError(f"invalid interval {interval!r}; use a positive number with ms, s, m, "
                          "h or d, such as 5m or 1h", source="logs")
     n, unit = int(m.group(1)), m.group(2)
-    return f"{n}{unit}", int(round(n * _UNIT_SECONDS[unit] * 1_000_000))
+    return f"{n}{unit}", round(n * _UNIT_SECONDS[unit] * 1_000_000)
 
 
 def check_filters(filters: Filters | None) -> dict[str, list[Any]]:

@@ -194,7 +194,8 @@ class FileLogs(LogSource):
         return f"""
 CREATE TABLE staged AS
 WITH src AS ({self._source_sql()}),
-v AS (SELECT file, line, json_valid(line) AS ok FROM src),
+v AS (SELECT file, line, coalesce(json_valid(line), false) AS ok FROM src
+      WHERE line IS NOT NULL AND trim(line) <> ''),
 w AS (SELECT file, line, ok,
         CASE WHEN ok AND json_type(line, '{key}') = 'VARCHAR'
              THEN json_extract_string(line, '{key}') END AS inner_txt FROM v),
@@ -265,7 +266,8 @@ ORDER BY timestamp
                                      f"LIMIT {probs.max_samples}").fetchall()
             samples.extend((kind, f, line or "") for f, line in rows)
         where = _locate(samples)
-        for (kind, _f, text), loc in zip(samples, where, strict=True):
+        for (kind, _f, text), loc in sorted(zip(samples, where, strict=True),
+                                            key=lambda s: _line_key(s[1])):
             probs.samples.append({"kind": kind, "where": loc, "text": text[:200]})
         return probs
 
@@ -401,6 +403,12 @@ def _short(files: Sequence[str]) -> str:
     return files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
 
 
+def _line_key(where: str) -> tuple[str, int]:
+    """Sort ``file:line`` locations by file, then line number."""
+    file, _, line = where.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (where, 0)
+
+
 def _locate(samples: Sequence[tuple[str, str, str]]) -> list[str]:
     """``file:line`` for sampled bad records: one pass over each file that has any."""
     wanted: dict[str, dict[str, list[int]]] = {}
@@ -414,11 +422,11 @@ def _locate(samples: Sequence[tuple[str, str, str]]) -> list[str]:
             opener = __import__("gzip").open if f.endswith(".gz") else open
             with opener(f, "rt", encoding="utf-8", errors="replace", newline="\n") as fh:
                 for lineno, line in enumerate(fh, start=1):
-                    idxs = texts.get(line.rstrip("\n").rstrip("\r"))
-                    if idxs:
-                        out[idxs.pop(0)] = f"{f}:{lineno}"
-                        if not any(texts.values()):
-                            break
+                    idxs = texts.pop(line.rstrip("\n").rstrip("\r"), None)
+                    for i in idxs or ():
+                        out[i] = f"{f}:{lineno}"
+                    if not texts:
+                        break
         except OSError:
             continue
     return out

@@ -33,7 +33,7 @@ import pandas as pd
 
 from tributary_analysis.errors import ConfigError
 from tributary_analysis.seed import normalize_endpoint
-from tributary_analysis.sources.logs.schema import INT_COLUMNS, LOG_COLUMNS, conform
+from tributary_analysis.sources.logs.schema import LOG_COLUMNS, conform
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ SHAPES: tuple[str, ...] = ("envelope", "flat", "ecs")
 
 _PATH = re.compile(r"^[A-Za-z0-9_@\-]+(\.[A-Za-z0-9_@\-]+)*$")
 #: frame columns that come from a mapped path (``endpoint`` falls back to ``path``)
-MAPPED_COLUMNS: tuple[str, ...] = tuple(c for c in LOG_COLUMNS if c != "duration_s") + (
-    "duration",
-)
+MAPPED_COLUMNS: tuple[str, ...] = (*tuple(c for c in LOG_COLUMNS if c != "duration_s"), "duration")
 
 
 @dataclass(frozen=True)
@@ -267,8 +265,8 @@ def normalize_records(
 
     Examples
     --------
-    >>> df = normalize_records([{"@timestamp": "2025-01-01T00:00:00Z", "path": "/api/v1/datasets/x",
-    ...                          "status_code": 200, "duration": 0.1, "message": "HTTP request processed"}])
+    >>> df = normalize_records([{"@timestamp": "2025-01-01T00:00:00Z", "status_code": 200,
+    ...                          "path": "/api/v1/datasets/x", "duration": 0.1}])
     >>> df.loc[0, "endpoint"]
     '/api/v1/datasets/{id}'
     """
@@ -354,7 +352,7 @@ def _to_number(values: pd.Series) -> pd.Series:
 
 def _numeric_or_nan(v: Any) -> Any:
     """Numbers and numeric strings pass; bools, lists and objects are wrong types."""
-    if v is None or isinstance(v, bool) or isinstance(v, (list, dict)):
+    if v is None or isinstance(v, (bool, list, dict)):
         return np.nan if v is None else "x"
     return v
 
