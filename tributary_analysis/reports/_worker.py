@@ -1,0 +1,103 @@
+"""Child process that executes one notebook with papermill and reports how it ended.
+
+Run as ``python -m tributary_analysis.reports._worker SPEC.json``. The parent (runner)
+enforces the whole-notebook timeout by terminating this process; on SIGTERM we kill the
+kernel's process group (jupyter_client starts kernels in their own session, so killing
+our group alone would orphan it) and exit 143.
+
+The outcome is written to ``spec["result"]`` as JSON, taken from the exception papermill
+raised — never inferred from notebook metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    out = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = entry.read_text()
+        except OSError:
+            continue
+        # the command name may contain spaces/parens: fields follow the last ')'
+        rest = stat.rsplit(")", 1)[-1].split()
+        if len(rest) > 1 and rest[1] == str(pid):
+            out.append(int(entry.parent.name))
+    return out
+
+
+def _kill_kernels(signum: int, frame: FrameType | None) -> None:
+    for child in _children(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(child), signal.SIGKILL)
+    os._exit(128 + signum)
+
+
+def _write(path: str, result: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, path)
+
+
+def main(spec_path: str) -> int:
+    signal.signal(signal.SIGTERM, _kill_kernels)
+    spec = json.loads(Path(spec_path).read_text())
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    result: dict[str, Any]
+    try:
+        papermill.execute_notebook(
+            spec["input"],
+            spec["output"],
+            parameters=spec["parameters"],
+            kernel_name=spec["kernel_name"],
+            request_save_on_cell_execute=True,
+            progress_bar=False,
+            log_output=False,
+            cwd=spec.get("cwd"),
+            start_timeout=spec.get("start_timeout", 60),
+            execution_timeout=spec.get("cell_timeout"),
+        )
+        result = {"status": "ok"}
+    except PapermillExecutionError as exc:
+        result = {
+            "status": "failed",
+            "cell_index": exc.cell_index,
+            "exec_count": exc.exec_count,
+            "ename": exc.ename,
+            "evalue": _ANSI.sub("", str(exc.evalue)),
+            "traceback": [_ANSI.sub("", line) for line in exc.traceback or []],
+            "source": exc.source,
+        }
+    except BaseException as exc:  # the kernel died, would not start, a cell timed out...
+        result = {
+            "status": "failed",
+            "cell_index": None,
+            "exec_count": None,
+            "ename": type(exc).__name__,
+            "evalue": _ANSI.sub("", str(exc)),
+            "traceback": traceback.format_exception(exc)[-20:],
+            "source": "",
+        }
+    _write(spec["result"], result)
+    return 0 if result["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

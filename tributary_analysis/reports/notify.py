@@ -1,0 +1,91 @@
+"""Tell a chat channel that a report failed: Slack-style incoming-webhook JSON.
+
+The webhook URL is a secret (whoever has it can post): it comes from
+``$TRIBUTARY_REPORT_WEBHOOK_URL`` or ``[reports] webhook_url`` in the config file, and is
+never logged, printed or written into a report. A notification that cannot be delivered is
+logged (without the URL) and does not turn a report result into a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tributary_analysis.config import Secret, default_home
+from tributary_analysis.errors import ConfigError
+from tributary_analysis.reports.ledger import RunRecord
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "TRIBUTARY_REPORT_WEBHOOK_URL"
+
+
+def webhook_url(env: Mapping[str, str] | None = None) -> Secret | None:
+    """The configured webhook, or ``None`` when notifications are off."""
+    env = os.environ if env is None else env
+    if env.get(ENV_VAR):
+        return Secret(env[ENV_VAR])
+    path = Path(env["TRIBUTARY_CONFIG"]) if env.get("TRIBUTARY_CONFIG") else (
+        (Path(env["TRIBUTARY_HOME"]) if env.get("TRIBUTARY_HOME") else default_home())
+        / "config.toml")
+    if not path.exists():
+        return None
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
+    url = data.get("reports", {}).get("webhook_url") if isinstance(data.get("reports"),
+                                                                     dict) else None
+    return Secret(str(url)) if url else None
+
+
+def build_message(failed: Sequence[RunRecord], out_dir: Path) -> dict[str, Any]:
+    """Slack-compatible payload: ``text`` for plain receivers, ``blocks`` for Slack."""
+    lines = []
+    for r in failed:
+        who = f" tenant `{r.tenant}`" if r.tenant is not None else ""
+        lines.append(f"• *{r.title}*{who}: {r.status} — {r.error or 'see report'}\n"
+                     f"  window {r.window_start} → {r.window_end}; page {out_dir / r.html}")
+    head = f"{len(failed)} Tributary report run(s) failed"
+    return {
+        "text": head + "\n" + "\n".join(lines),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": head}},
+            *({"type": "section", "text": {"type": "mrkdwn", "text": line[:2900]}}
+              for line in lines[:40]),
+        ],
+    }
+
+
+def post(url: Secret, payload: dict[str, Any], *, timeout: float = 10.0) -> bool:
+    """POST ``payload``; True when the receiver answered 2xx. Never logs the URL."""
+    try:
+        resp = requests.post(url.get(), json=payload, timeout=timeout)
+    except requests.RequestException as exc:
+        log.warning("failure notification not delivered: %s", type(exc).__name__)
+        return False
+    if not resp.ok:
+        log.warning("failure notification refused by the webhook: HTTP %s", resp.status_code)
+        return False
+    return True
+
+
+def notify_failures(
+    failed: Sequence[RunRecord], out_dir: Path, env: Mapping[str, str] | None = None
+) -> bool | None:
+    """Post one message for ``failed`` runs if a webhook is configured.
+
+    Returns ``None`` when there was nothing to send or no webhook, else delivery success.
+    """
+    if not failed:
+        return None
+    url = webhook_url(env)
+    if url is None:
+        return None
+    return post(url, build_message(failed, out_dir))
