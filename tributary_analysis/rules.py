@@ -95,6 +95,21 @@ def parse_prometheus_duration(text: object, *, where: str = "duration") -> pd.Ti
     return pd.Timedelta(seconds=seconds)
 
 
+def as_timedelta(value: object, *, where: str = "duration") -> pd.Timedelta:
+    """A Timedelta from a Timedelta/timedelta, seconds, or a Prometheus duration string
+    (``"15s"``, ``"7d"``; pandas deprecates its own lower-case ``d``)."""
+    if isinstance(value, pd.Timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_prometheus_duration(value, where=where)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return pd.Timedelta(seconds=float(value))
+    try:
+        return pd.Timedelta(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where}: {value!r} is not a duration") from exc
+
+
 @dataclass(frozen=True)
 class Rule:
     """One alerting or recording rule, with the group facts its evaluation depends on."""

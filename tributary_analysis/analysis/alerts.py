@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.errors import DataError
-from tributary_analysis.rules import Rule
+from tributary_analysis.rules import Rule, as_timedelta
 
 #: columns of a metric frame that are not labels
 _NON_LABELS = {"timestamp", "value", "__name__"}
@@ -82,7 +82,7 @@ def evaluation_times(start: pd.Timestamp | str, end: pd.Timestamp | str,
                      step: pd.Timedelta | str) -> pd.DatetimeIndex:
     """The grid ``query_range`` evaluates on: ``start, start+step, ...`` up to ``end``
     inclusive (as Prometheus does)."""
-    s, e, st = _utc(start), _utc(end), pd.Timedelta(step)
+    s, e, st = _utc(start), _utc(end), as_timedelta(step, where="step")
     if st <= pd.Timedelta(0):
         raise DataError(f"step {step!r} must be positive")
     if e < s:
@@ -149,7 +149,8 @@ def replay_alert(results: pd.DataFrame, eval_times: pd.DatetimeIndex, *,
     >>> bt.intervals[["start", "end"]].astype(str).values.tolist()
     [['2024-01-01 00:04:00+00:00', '2024-01-01 00:08:00+00:00']]
     """
-    hold, kff = pd.Timedelta(for_), pd.Timedelta(keep_firing_for)
+    hold = as_timedelta(for_, where="for")
+    kff = as_timedelta(keep_firing_for, where="keep_firing_for")
     times = pd.DatetimeIndex(eval_times)
     if times.tz is None:
         raise DataError("eval_times must be timezone-aware UTC timestamps")
@@ -351,7 +352,7 @@ def score(backtest: AlertBacktest, incidents: pd.DataFrame, *,
         The name used to select relevant incidents (defaults to the backtest's rule; pass
         the base rule's name for threshold variants).
     """
-    g = pd.Timedelta(grace)
+    g = as_timedelta(grace, where="grace")
     name = alertname or backtest.rule
     inc = incidents_frame(incidents)
     rel = inc[[a is None or name in a for a in inc["alerts"]]]

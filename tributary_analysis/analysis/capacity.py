@@ -1,0 +1,292 @@
+"""Capacity planning: resource series, peaks and headroom, time to limits, what-ifs.
+
+Pure functions over metric frames (no I/O). Two aggregation rules matter and are easy to
+get wrong:
+
+* business gauges (``vectors_total``, ``datasets_total``) are reported identically by every
+  replica, so per tenant they are combined with **max across instances** (then summed over
+  datasets and tenants) — summing replicas would triple them;
+* traffic (request rates) is served by one replica per request, so rates **sum** across
+  instances.
+
+Forecasting and the limit arithmetic live in :mod:`tributary_analysis.analysis.forecast`;
+this module decides *what* is forecast and turns forecasts into a planning table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tributary_analysis.analysis.forecast import (
+    Forecast,
+    TimeToLimit,
+    forecast_series,
+    time_to_limit,
+)
+from tributary_analysis.errors import DataError
+
+Agg = Literal["max", "sum", "mean", "min"]
+
+
+def to_series(frame: pd.DataFrame, *, by: str | Sequence[str] | None = None,
+              across: Agg = "max", then: Agg | None = None,
+              within: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Collapse a long metric frame into one column per group, indexed by timestamp.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Long metric frame (``timestamp``, ``value``, label columns).
+    by : str or list of str, optional
+        Labels to keep as separate series (e.g. ``"tenant_id"``); ``None`` → one total.
+    across : {"max", "sum", "mean", "min"}
+        How rows that share a timestamp and the ``within`` labels are combined first
+        (``"max"`` across replicas for business gauges).
+    then : {"max", "sum", "mean", "min"}, optional
+        How the results of the first step are combined into ``by`` groups (``"sum"`` over
+        datasets).
+    within : str or list of str, optional
+        Labels kept in the first step (e.g. ``dataset_id``); default: ``by``.
+
+    Returns
+    -------
+    DataFrame
+        Wide: one column per group (``"total"`` without ``by``).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-01"] * 4, utc=True),
+    ...                   "value": [5.0, 5.0, 2.0, 2.0], "instance": ["a", "b", "a", "b"],
+    ...                   "dataset_id": ["d1", "d1", "d2", "d2"]})
+    >>> to_series(f, within="dataset_id", then="sum")["total"].tolist()  # max, then sum
+    [7.0]
+    """
+    if not {"timestamp", "value"} <= set(frame.columns):
+        raise DataError("to_series needs a metric frame with 'timestamp' and 'value' columns; "
+                        f"got {list(frame.columns)}")
+    keys = [by] if isinstance(by, str) else list(by or [])
+    inner = keys + ([within] if isinstance(within, str) else list(within or []))
+    inner = list(dict.fromkeys(inner))
+    missing = [k for k in inner if k not in frame.columns]
+    if missing:
+        raise DataError(f"labels {missing} are not in the frame (columns: "
+                        f"{list(frame.columns)}); check the query's by() clause")
+    df = frame[["timestamp", "value", *inner]]
+    first = df.groupby(["timestamp", *inner], observed=True)["value"].agg(across)
+    if then is not None and len(inner) > len(keys):
+        first = first.groupby(level=["timestamp", *keys], observed=True).agg(then)
+    if not keys:
+        if first.index.nlevels > 1:
+            first = first.groupby(level="timestamp").agg(then or across)
+        return first.rename("total").to_frame()
+    wide = first.unstack(keys)
+    if isinstance(wide.columns, pd.MultiIndex):
+        wide.columns = [" · ".join(map(str, c)) for c in wide.columns]
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.sort_index()
+
+
+def peak_to_average(series: pd.Series, *, period: str = "1D") -> pd.DataFrame:
+    """Per period (default: UTC day): ``peak``, ``peak_at``, ``average``, ``ratio``.
+
+    Days with less than half the usual number of points are flagged ``partial``.
+    """
+    s = series.dropna()
+    if s.empty:
+        raise DataError(f"series {series.name!r} is empty: nothing to summarise")
+    g = s.groupby(pd.Grouper(freq=period))
+    out = pd.DataFrame({"peak": g.max(), "peak_at": g.idxmax(), "average": g.mean(),
+                        "points": g.size()})
+    out = out[out["points"] > 0]
+    out["ratio"] = out["peak"] / out["average"].where(out["average"] != 0)
+    out["partial"] = out["points"] < 0.5 * out["points"].max()
+    out.index.name = "period"
+    return out
+
+
+def headroom(series: pd.Series, limit: float, *, period: str = "1D") -> pd.DataFrame:
+    """Headroom at each period's peak: ``limit - peak`` and the share of the limit used."""
+    if not np.isfinite(limit) or limit <= 0:
+        raise DataError(f"limit {limit!r} for {series.name!r} must be a positive number")
+    p = peak_to_average(series, period=period)
+    p["limit"] = limit
+    p["headroom"] = limit - p["peak"]
+    p["headroom_fraction"] = p["headroom"] / limit
+    p["utilization_at_peak"] = p["peak"] / limit
+    return p
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource to plan: its history, its limit, and how it grows towards the limit."""
+
+    name: str
+    history: pd.Series
+    limit: float | None = None
+    unit: str = ""
+    direction: Literal["up", "down"] = "up"
+
+
+def plan(resources: Sequence[Resource], *, horizon: pd.Timedelta | str = "14d",
+         level: float = 0.95, step: pd.Timedelta | str | None = None,
+         fit_window: pd.Timedelta | str | None = None) -> tuple[pd.DataFrame,
+                                                                dict[str, Forecast]]:
+    """Forecast every resource and turn it into one planning table.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per resource: last value, forecast mean/lower/upper at the horizon, limit,
+        time to limit as ``earliest``/``likely``/``latest`` (NaT = not within the horizon),
+        the model and notes.
+    forecasts : dict
+        The :class:`Forecast` per resource (for figures and what-ifs).
+    """
+    rows = []
+    forecasts: dict[str, Forecast] = {}
+    for r in resources:
+        fc = forecast_series(r.history.rename(r.name), horizon, level=level, step=step,
+                             fit_window=fit_window)
+        forecasts[r.name] = fc
+        end = fc.frame.iloc[-1]
+        row: dict[str, object] = {
+            "resource": r.name, "unit": r.unit, "last": float(fc.history.iloc[-1]),
+            "forecast_mean": float(end["mean"]), "forecast_lower": float(end["lower"]),
+            "forecast_upper": float(end["upper"]), "horizon_end": fc.frame.index[-1],
+            "limit": r.limit, "method": fc.method, "notes": "; ".join(fc.notes)}
+        if r.limit is not None:
+            ttl = time_to_limit(fc, r.limit, direction=r.direction)
+            row.update({k: ttl.as_dict()[k] for k in ("earliest", "likely", "latest",
+                                                      "earliest_at", "likely_at",
+                                                      "latest_at", "already_at_limit")})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for c in ("earliest", "likely", "latest"):
+        if c in table:
+            table[c] = pd.to_timedelta(table[c])
+    return table, forecasts
+
+
+def describe_range(ttl: TimeToLimit | Mapping[str, object]) -> str:
+    """``"in 1.2 d (0.9 – 1.6 d)"`` style text; ``"not within 14 d"`` when beyond."""
+    d = ttl.as_dict() if isinstance(ttl, TimeToLimit) else dict(ttl)
+    if d.get("already_at_limit"):
+        return "already at the limit"
+
+    def fmt(x: object) -> str:
+        if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NaT:
+            return "beyond horizon"
+        td = pd.Timedelta(x)  # type: ignore[arg-type]
+        hours = td / pd.Timedelta(hours=1)
+        return f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.1f} h"
+
+    return f"in {fmt(d['likely'])} (range {fmt(d['earliest'])} – {fmt(d['latest'])})"
+
+
+# ------------------------------------------------------------------ what-if
+
+@dataclass(frozen=True)
+class TenantGrows:
+    """Scenario: one tenant's usage is multiplied by ``factor`` (2 = doubles)."""
+
+    tenant: str
+    factor: float = 2.0
+
+    def describe(self) -> str:
+        return f"tenant {self.tenant} × {self.factor:g}"
+
+
+@dataclass(frozen=True)
+class NewTenants:
+    """Scenario: ``count`` new tenants, each like an existing tenant (``like``) or of a
+    given ``size`` per resource (absolute units of that resource)."""
+
+    count: int
+    like: str | None = None
+    size: Mapping[str, float] | None = None
+
+    def describe(self) -> str:
+        what = f"like {self.like}" if self.like else f"of size {dict(self.size or {})}"
+        return f"{self.count} new tenant(s) {what}"
+
+
+Scenario = TenantGrows | NewTenants
+
+
+def what_if(total: Forecast, per_tenant: Mapping[str, Forecast], scenario: Scenario, *,
+            limit: float | None = None, resource: str = "") -> dict[str, object]:
+    """Apply a scenario to a resource forecast that is a sum over tenants.
+
+    The extra load is the affected tenant's forecast (mean and interval bounds) scaled by
+    the scenario, added to the total forecast; new tenants ``like`` an existing one add that
+    tenant's forecast ``count`` times, new tenants of a fixed ``size`` add a constant.
+
+    Returns
+    -------
+    dict
+        ``scenario``, ``forecast`` (the adjusted :class:`Forecast`), ``delta_at_horizon``,
+        and when ``limit`` is given the baseline and scenario :class:`TimeToLimit`.
+    """
+    def tenant_fc(t: str) -> Forecast:
+        if t not in per_tenant:
+            raise DataError(f"tenant {t!r} has no forecast for {resource or total.name}; "
+                            f"known tenants: {sorted(per_tenant)[:20]}")
+        return per_tenant[t]
+
+    idx = total.frame.index
+    if isinstance(scenario, TenantGrows):
+        if scenario.factor < 0:
+            raise DataError(f"growth factor {scenario.factor} must be >= 0")
+        base = tenant_fc(scenario.tenant)
+        delta = (scenario.factor - 1) * base.frame.reindex(idx).ffill()
+        hist_delta = (scenario.factor - 1) * float(base.history.iloc[-1])
+    elif isinstance(scenario, NewTenants):
+        if scenario.count < 0:
+            raise DataError(f"new tenant count {scenario.count} must be >= 0")
+        if scenario.like is not None:
+            base = tenant_fc(scenario.like)
+            delta = scenario.count * base.frame.reindex(idx).ffill()
+            hist_delta = scenario.count * float(base.history.iloc[-1])
+        else:
+            key = resource or total.name
+            if not scenario.size or key not in scenario.size:
+                raise DataError(f"NewTenants needs like=<tenant> or size={{{key!r}: ...}} for "
+                                f"resource {key!r}")
+            amount = float(scenario.size[key])
+            delta = pd.DataFrame({c: amount * scenario.count for c in ("mean", "lower",
+                                                                       "upper")}, index=idx)
+            hist_delta = amount * scenario.count
+    else:
+        raise DataError(f"unknown scenario {scenario!r}; use TenantGrows or NewTenants")
+    frame = total.frame + delta[["mean", "lower", "upper"]]
+    adjusted = Forecast(name=f"{total.name} ({scenario.describe()})",
+                        history=total.history + hist_delta, frame=frame, level=total.level,
+                        method=total.method, notes=[*total.notes, "scenario applied at the "
+                                                    "end of history"])
+    out: dict[str, object] = {"scenario": scenario.describe(), "forecast": adjusted,
+                              "delta_at_horizon": float(delta["mean"].iloc[-1])}
+    if limit is not None:
+        out["baseline"] = time_to_limit(total, limit)
+        out["with_scenario"] = time_to_limit(adjusted, limit)
+    return out
+
+
+def scenario_table(results: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """Rows of :func:`what_if` results: scenario, delta, time to limit before and after."""
+    rows = []
+    for r in results:
+        row: dict[str, object] = {"scenario": r["scenario"],
+                                  "delta_at_horizon": r["delta_at_horizon"]}
+        for key in ("baseline", "with_scenario"):
+            ttl = r.get(key)
+            if isinstance(ttl, TimeToLimit):
+                row[f"{key}_likely"] = ttl.likely
+                row[f"{key}_earliest"] = ttl.earliest
+                row[f"{key}_range"] = describe_range(ttl)
+        rows.append(row)
+    return pd.DataFrame(rows)
