@@ -100,14 +100,15 @@ def as_timedelta(value: object, *, where: str = "duration") -> pd.Timedelta:
     (``"15s"``, ``"7d"``; pandas deprecates its own lower-case ``d``)."""
     if isinstance(value, pd.Timedelta):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and _DURATION.match(value.strip()):
         return parse_prometheus_duration(value, where=where)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return pd.Timedelta(seconds=float(value))
     try:
         return pd.Timedelta(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: {value!r} is not a duration") from exc
+        raise DataError(f"{where}: {value!r} is not a duration; write e.g. '30s', '5m', "
+                        "'7d'") from exc
 
 
 @dataclass(frozen=True)
