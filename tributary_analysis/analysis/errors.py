@@ -118,6 +118,23 @@ def request_counts_from_logs(
     return out
 
 
+def counts_from_log_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """A counts frame from a log source's ``summary()`` (``requests``, ``errors_5xx``).
+
+    The summary is pushed down to DuckDB or Elasticsearch, so this is the cheap way to get
+    error ratios from logs over long windows.
+    """
+    require_columns(summary, ["timestamp", "requests", "errors_5xx"], what="log summary",
+                    hint="call LogSource.summary(start, end, interval, by=...)")
+    out = summary.drop(columns=[c for c in summary.columns if c.startswith("latency_")
+                                or c == "errors_4xx"]).rename(
+        columns={"requests": "total", "errors_5xx": "errors"})
+    out["total"] = out["total"].astype("float64")
+    out["errors"] = out["errors"].astype("float64")
+    out["ratio"] = _ratio(out["errors"], out["total"])
+    return carry_attrs(out, summary)
+
+
 def _ratio(errors: pd.Series, total: pd.Series) -> pd.Series:
     with np.errstate(invalid="ignore", divide="ignore"):
         return pd.Series(np.where(total > 0, errors / total.where(total > 0), np.nan),
@@ -285,7 +302,8 @@ def detect_episodes(
             row.update(peak_time=inside.at[peak_i, "timestamp"],
                        peak_ratio=float(r_in.max()) if r_in.notna().any() else np.nan,
                        errors=errs, requests=tot, ratio=errs / tot if tot else np.nan)
-            row["tenants"] = _affected_tenants(tenants, keys, key_t, start, end, rules)
+            row["tenants"] = affected_tenants(tenants, keys, key_t, start, end, rules) \
+                if tenants is not None else []
             rows.append(row)
     cols = ["start", "end", "duration", *keys, "peak_time", "peak_ratio", "errors",
             "requests", "ratio", "tenants"]
@@ -307,11 +325,17 @@ def _runs(bad_ts: pd.Series, step: pd.Timedelta, gap: pd.Timedelta
     return runs
 
 
-def _affected_tenants(tenants: pd.DataFrame | None, keys: list[str], key: tuple[object, ...],
-                      start: pd.Timestamp, end: pd.Timestamp, rules: EpisodeRules
-                      ) -> list[str]:
-    if tenants is None:
-        return []
+def affected_tenants(tenants: pd.DataFrame, keys: Sequence[str], key: Sequence[object],
+                     start: pd.Timestamp, end: pd.Timestamp, rules: EpisodeRules | None = None
+                     ) -> list[str]:
+    """Tenants whose error ratio during ``[start, end)`` in the group ``key`` reached the
+    episode threshold (with at least ``min_errors`` errors), most errors first.
+
+    ``tenants`` is a counts frame with ``tenant_id`` and the ``keys`` columns; fetch it
+    only for an episode's window when the full breakdown would be large.
+    """
+    rules = rules or EpisodeRules()
+    keys = list(keys)
     require_columns(tenants, ["timestamp", "tenant_id", "errors", "total", *keys],
                     what="tenant counts frame")
     mask = (tenants["timestamp"] >= start) & (tenants["timestamp"] < end)

@@ -428,6 +428,17 @@ def log_quantiles(
     return carry_attrs(out, logs)
 
 
+_DATASET_IN_PATH = r"/datasets/([^/]+)"
+
+
+def dataset_from_path(path: pd.Series) -> pd.Series:
+    """The dataset id inside a raw request path (``/api/v1/datasets/<id>/...``), else NA.
+
+    Request-completed log lines carry the raw path but no ``dataset_id`` field.
+    """
+    return path.astype("string").str.extract(_DATASET_IN_PATH, expand=False)
+
+
 SLOWEST_COLUMNS = ("timestamp", "duration_s", "tenant_id", "dataset_id", "method", "path",
                    "endpoint", "status_code", "search_type", "request_id")
 
@@ -438,5 +449,51 @@ def slowest_requests(logs: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     if n <= 0:
         raise ConfigError(f"n={n} must be a positive number of rows")
     cols = [c for c in SLOWEST_COLUMNS if c in logs.columns]
-    out = logs.loc[logs["duration_s"].notna(), cols].nlargest(n, "duration_s")
+    out = logs.loc[logs["duration_s"].notna(), cols].nlargest(n, "duration_s").copy()
+    if "path" in out.columns:
+        from_path = dataset_from_path(out["path"])
+        if "dataset_id" in out.columns:
+            out["dataset_id"] = out["dataset_id"].astype("string").fillna(from_path)
+        else:
+            out.insert(3, "dataset_id", from_path)
     return carry_attrs(out.reset_index(drop=True), logs)
+
+
+def find_deploys(info: pd.DataFrame, label: str = "version") -> pd.DataFrame:
+    """Version changes from ``deeplake_api_info`` samples: when the fleet's version changed.
+
+    Per timestamp the majority ``label`` value across instances is the fleet's version; a
+    deploy is the first timestamp where it differs from the previous one.
+
+    Returns
+    -------
+    DataFrame
+        ``time``, ``from_version``, ``to_version``, in time order (empty: no deploy).
+    """
+    require_columns(info, ["timestamp", label], what="deeplake_api_info frame",
+                    hint="query deeplake_api_info over the window")
+    df = info[["timestamp", label]].dropna()
+    if df.empty:
+        return pd.DataFrame(columns=["time", "from_version", "to_version"])
+    major = (df.groupby(["timestamp", label], observed=True).size().reset_index(name="n")
+             .sort_values(["timestamp", "n"], ascending=[True, False])
+             .drop_duplicates("timestamp").set_index("timestamp")[label].astype("string"))
+    changed = major.ne(major.shift()) & major.shift().notna()
+    times = major.index[changed.to_numpy()]
+    return pd.DataFrame({"time": times,
+                         "from_version": major.shift()[changed].to_numpy(),
+                         "to_version": major[changed].to_numpy()})
+
+
+def deploy_windows(deploys: pd.DataFrame, window: Window, *, max_before: str = "6h"
+                   ) -> tuple[Window, Window] | None:
+    """Before/after windows around the first deploy in ``window``: before is up to
+    ``max_before`` (and never before the window), after runs to the next deploy or the
+    window's end. ``None`` when no deploy falls inside the window."""
+    inside = deploys[(deploys["time"] > window.start) & (deploys["time"] < window.end)]
+    if inside.empty:
+        return None
+    t = pd.Timestamp(inside["time"].iloc[0])
+    nxt = inside["time"].iloc[1] if len(inside) > 1 else window.end
+    span = min(t - window.start, parse_duration(max_before, name="max_before"))
+    return Window(t - span, t), Window(t, pd.Timestamp(nxt))
