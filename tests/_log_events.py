@@ -95,6 +95,8 @@ def flat_docs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for e in events:
         d = dict(e)
         d["@timestamp"] = e["timestamp"] + "Z"
+        if not isinstance(d.get("query_params", ""), str):  # as the demo loader writes it
+            d["query_params"] = json.dumps(d["query_params"], sort_keys=True)
         if "path" in d:
             d["endpoint"] = normalize_endpoint(d["path"])
         out.append(d)

@@ -32,6 +32,7 @@ from tributary_analysis.sources.logs.schema import (
     GROUP_COLUMNS,
     LOG_SCHEMA,
     check_fields,
+    set_attrs,
 )
 
 TimeLike = str | datetime | pd.Timestamp
@@ -244,7 +245,7 @@ class LogSource(abc.ABC):
         attrs = dict(batches[-1].attrs)
         df = pd.concat(batches, ignore_index=True) if len(batches) > 1 else batches[0]
         df = _recategorize(df)
-        df.attrs = attrs
+        set_attrs(df, attrs)
         return df
 
     @abc.abstractmethod

@@ -62,7 +62,7 @@ from tributary_analysis.sources.logs.normalize import (
     get_path,
     normalize_records,
 )
-from tributary_analysis.sources.logs.schema import check_fields
+from tributary_analysis.sources.logs.schema import check_fields, set_attrs
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ class ElasticsearchLogs(LogSource):
             msg = f"documents with problems: {probs.summary()}"
             attrs["warnings"] = [w for w in attrs.get("warnings", [])
                                  if not w.startswith("documents with problems")] + [msg]
-        df.attrs = dict(attrs)
+        set_attrs(df, attrs)
         df.attrs["problems"] = probs.as_dict()
         return df
 
@@ -489,7 +489,7 @@ class ElasticsearchLogs(LogSource):
         attrs.update({"interval": fixed, "by": list(groups),
                       "percentiles": "approximate (Elasticsearch TDigest percentiles "
                                      "aggregation)"})
-        out.attrs = attrs
+        set_attrs(out, attrs)
         return out
 
     def top_errors(self, start: TimeLike, end: TimeLike, filters: Filters | None = None,
@@ -498,7 +498,7 @@ class ElasticsearchLogs(LogSource):
         ecode = self._need("error_code", "rank errors by code")
         msg = self._need("event", "rank errors by message")
         query, attrs = self._query(start, end, filters, [{"exists": {"field": etype}}])
-        sources = [{"t": {"terms": {"field": etype}}},
+        sources: list[dict[str, Any]] = [{"t": {"terms": {"field": etype}}},
                    {"c": {"terms": {"field": ecode, "missing_bucket": True}}},
                    {"m": {"terms": {"field": msg, "missing_bucket": True}}}]
         rows = [{"error_type": b["key"]["t"], "error_code": b["key"].get("c"),
@@ -506,7 +506,7 @@ class ElasticsearchLogs(LogSource):
                 for b in self._composite("rank errors", query, sources, {}, attrs)]
         out = rank_errors(pd.DataFrame(rows, columns=["error_type", "error_code", "message",
                                                       "count"]), k)
-        out.attrs = attrs
+        set_attrs(out, attrs)
         return out
 
     def close(self) -> None:

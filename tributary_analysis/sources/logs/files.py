@@ -50,7 +50,7 @@ from tributary_analysis.sources.logs.normalize import (
     json_path,
     sql_extract_paths,
 )
-from tributary_analysis.sources.logs.schema import LOG_COLUMNS, check_fields, conform
+from tributary_analysis.sources.logs.schema import LOG_COLUMNS, check_fields, conform, set_attrs
 
 log = logging.getLogger(__name__)
 
@@ -250,15 +250,19 @@ FROM t
 ORDER BY timestamp
 """
 
+    def _scalar(self, sql: str) -> int:
+        row = self._con.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
     def _collect_problems(self) -> Problems:
         probs = Problems()
-        probs.records = int(self._con.execute("SELECT count(*) FROM staged").fetchone()[0])
+        probs.records = self._scalar("SELECT count(*) FROM staged")
         kinds = [(k, f"problem = '{k}'") for k in _DROPPED] + [
             (f"wrong_type:{c}", f"problem IS NULL AND wt_{c}")
             for c in ("status_code", "duration_s", "results_count")]
         samples: list[tuple[str, str, str]] = []
         for kind, cond in kinds:
-            n = int(self._con.execute(f"SELECT count(*) FROM staged WHERE {cond}").fetchone()[0])
+            n = self._scalar(f"SELECT count(*) FROM staged WHERE {cond}")
             if not n:
                 continue
             probs.counts[kind] = n
@@ -320,7 +324,7 @@ ORDER BY timestamp
             if batch.num_rows == 0:
                 continue
             df = conform(batch.to_pandas(), cols)
-            df.attrs = dict(attrs)
+            set_attrs(df, attrs)
             yield df
 
     def summary(self, start: TimeLike, end: TimeLike, interval: str = "1h",
@@ -347,7 +351,7 @@ ORDER BY timestamp
                 df[percentile_column(p)] = [None if v is None else v[i] for v in qv]
         df["timestamp"] = pd.to_datetime(df["timestamp"]).dt.tz_localize("UTC")
         out = conform_summary(df, groups, ps)
-        out.attrs = self._attrs(attrs)
+        set_attrs(out, self._attrs(attrs))
         out.attrs.update({"interval": fixed, "by": list(groups),
                           "percentiles": "exact (DuckDB quantile_cont)"})
         return out
@@ -359,7 +363,7 @@ ORDER BY timestamp
                          f"FROM logs WHERE error_type IS NOT NULL AND {where} GROUP BY ALL",
                          params).df()
         out = rank_errors(df, k)
-        out.attrs = self._attrs(attrs)
+        set_attrs(out, self._attrs(attrs))
         return out
 
     def to_parquet(self, path: str | Path) -> Path:

@@ -300,7 +300,7 @@ def normalize_records(
     return _finish(cols, np.asarray(scales, dtype="float64"), locs, probs, fields)
 
 
-def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Sequence[str],
+def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Any,
             probs: Problems, fields: Sequence[str] | None) -> pd.DataFrame:
     """Clean raw column lists: parse timestamps, coerce numbers, count what fails."""
     raw = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()})

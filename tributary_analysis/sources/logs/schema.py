@@ -8,7 +8,8 @@ Python strings); ids and raw paths stay strings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,7 @@ def conform(df: pd.DataFrame, fields: Sequence[str] | None = None) -> pd.DataFra
         elif dtype == "float64":
             s = pd.to_numeric(s, errors="coerce").astype("float64")
         else:
-            s = pd.to_numeric(s, errors="coerce").round().astype(dtype)
+            s = pd.to_numeric(s, errors="coerce").round().astype(cast(Any, dtype))
         out[col] = s
     frame = pd.DataFrame(out, index=pd.RangeIndex(n))
     frame.attrs.update(df.attrs)
@@ -110,6 +111,13 @@ def _as_category(s: pd.Series) -> pd.Series:
     cats = sorted({v for v in values if v is not None})
     return pd.Series(pd.Categorical(values, categories=pd.Index(cats, dtype="str")),
                      index=s.index)
+
+
+def set_attrs(df: pd.DataFrame, attrs: Mapping[Any, Any]) -> pd.DataFrame:
+    """Replace ``df.attrs`` (source, window, warnings, problems) and return ``df``."""
+    df.attrs.clear()
+    df.attrs.update(attrs)
+    return df
 
 
 def _as_text(s: pd.Series) -> pd.Series:

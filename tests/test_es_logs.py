@@ -1,0 +1,227 @@
+"""ElasticsearchLogs against the real, secured Elasticsearch of the test stack."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+from _log_events import ecs_docs, envelope_lines, flat_docs, make_events
+from elasticsearch import Elasticsearch, helpers
+
+from tributary_analysis.config import load_settings
+from tributary_analysis.errors import AuthenticationError, NotFoundError, QueryError
+from tributary_analysis.sources.logs.elasticsearch import ElasticsearchLogs
+from tributary_analysis.sources.logs.normalize import FieldMap, LogMapping, normalize_records
+from tributary_analysis.sources.logs.schema import sort_frame
+
+pytestmark = [pytest.mark.elasticsearch, pytest.mark.timeout(600)]
+
+#: wide enough for any simulated history ending now
+START = "2000-01-01T00:00:00Z"
+END = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=3)).floor("D").isoformat()
+DONE = "HTTP request processed"
+
+
+def es_logs(stack: Any, user: tuple[str, str], **kwargs: Any) -> ElasticsearchLogs:
+    """A source whose credentials come from the environment, as users configure it."""
+    settings = load_settings(env={"TRIBUTARY_ES_URL": stack.url,
+                                  "TRIBUTARY_ES_USERNAME": user[0],
+                                  "TRIBUTARY_ES_PASSWORD": user[1]})
+    kwargs.setdefault("progress", False)
+    return ElasticsearchLogs(settings=settings, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def admin(elasticsearch_stack: Any) -> Any:
+    client = Elasticsearch(elasticsearch_stack.url, basic_auth=elasticsearch_stack.admin)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def reader(elasticsearch_stack: Any) -> ElasticsearchLogs:
+    return es_logs(elasticsearch_stack, elasticsearch_stack.reader)
+
+
+def _make_index(admin: Elasticsearch, name: str, docs: list[dict[str, Any]],
+                mappings: dict[str, Any] | None = None) -> None:
+    admin.options(ignore_status=404).indices.delete(index=name)
+    admin.indices.create(index=name, mappings=mappings or {},
+                         settings={"number_of_shards": 1, "number_of_replicas": 0})
+    helpers.bulk(admin, ({"_index": name, "_source": d} for d in docs), refresh=True)
+
+
+def test_export_returns_exactly_the_simulated_requests(reader: ElasticsearchLogs,
+                                                       sim: Any) -> None:
+    df = reader.search(START, END, fields=["timestamp", "event", "request_id", "tenant_id"])
+    done = df[df["event"] == DONE]
+    assert not done["request_id"].duplicated().any()
+    assert set(done["request_id"]) == set(sim.requests["request_id"].astype(str))
+    assert df["timestamp"].is_monotonic_increasing
+    assert df.attrs["pit"] is True and df.attrs["warnings"] == []
+    assert df.attrs["total_hits"] == len(df)
+
+
+def test_export_is_a_snapshot_while_documents_are_indexed(
+        elasticsearch_stack: Any, admin: Elasticsearch, sim: Any) -> None:
+    src = es_logs(elasticsearch_stack, elasticsearch_stack.reader, page_size=500)
+    before = src.count(START, END)
+    index = sorted(admin.indices.get(index=elasticsearch_stack.index_pattern))[0]
+    ts = pd.Timestamp(sim.requests["request_id"].size and src.search(
+        START, END, fields=["timestamp"]).iloc[0, 0])
+    stop, added = threading.Event(), []
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            docs = [{"_index": index, "_id": f"concurrent-{i + j}",
+                     "_source": {"@timestamp": (ts + pd.Timedelta(seconds=j)).isoformat(),
+                                 "timestamp": ts.isoformat(), "message": DONE,
+                                 "request_id": f"concurrent-{i + j}", "status_code": 200,
+                                 "duration": 0.01, "tenant_id": "concurrent"}}
+                    for j in range(50)]
+            helpers.bulk(admin, docs, refresh=True)
+            added.extend(d["_id"] for d in docs)
+            i += 50
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=write, daemon=True)
+    seen: list[pd.DataFrame] = []
+    try:
+        for n, batch in enumerate(src.iter_batches(START, END, fields=["request_id", "event"],
+                                                   batch_size=500)):
+            seen.append(batch)
+            if n == 0:
+                thread.start()
+                while not added:  # documents exist before the export goes on
+                    time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    try:
+        exported = pd.concat(seen, ignore_index=True)
+        assert len(added) >= 50
+        assert len(exported) == before
+        assert not exported["request_id"].astype(str).str.startswith("concurrent-").any()
+        done = exported[exported["event"] == DONE]
+        assert set(done["request_id"]) == set(sim.requests["request_id"].astype(str))
+        assert not done["request_id"].duplicated().any()
+        assert src.count(START, END) == before + len(added)  # they were there to be seen
+    finally:
+        helpers.bulk(admin, ({"_op_type": "delete", "_index": index, "_id": i} for i in added),
+                     refresh=True, raise_on_error=False)
+    assert src.count(START, END) == before
+
+
+def test_read_only_user_summarizes_and_ranks_errors(reader: ElasticsearchLogs,
+                                                    sim: Any) -> None:
+    s = reader.summary(START, END, interval="1h", by=["tenant_id"])
+    truth = sim.requests
+    assert s["requests"].sum() == len(truth)
+    per_tenant = s.groupby("tenant_id", observed=True)["requests"].sum()
+    assert per_tenant.to_dict() == truth.groupby("tenant_id").size().to_dict()
+    assert s.attrs["percentiles"].startswith("approximate")
+    assert (s["latency_p50_s"] <= s["latency_p99_s"] + 1e-12).all()
+    top = reader.top_errors(START, END, k=5)
+    assert list(top.columns) == ["error_type", "error_code", "message", "count"]
+    assert len(top) <= 5 and top["count"].is_monotonic_decreasing
+
+
+def test_wrong_credentials_are_a_clear_error(elasticsearch_stack: Any) -> None:
+    src = es_logs(elasticsearch_stack, (elasticsearch_stack.reader[0], "wrong-password"))
+    with pytest.raises(AuthenticationError,
+                       match=r"refused the credentials \(401\).*check TRIBUTARY_ES_USERNAME/"
+                             r"TRIBUTARY_ES_PASSWORD"):
+        src.search(START, END)
+
+
+def test_forbidden_index_names_the_privilege(elasticsearch_stack: Any,
+                                             admin: Elasticsearch) -> None:
+    _make_index(admin, "tributary-private", flat_docs(make_events(5)))
+    try:
+        src = es_logs(elasticsearch_stack, elasticsearch_stack.reader, index="tributary-private")
+        with pytest.raises(AuthenticationError,
+                           match=r"does not allow this user .* \(403\).*'read'"):
+            src.count(START, END)
+    finally:
+        admin.indices.delete(index="tributary-private")
+
+
+@pytest.mark.parametrize("index", ["tributary-logs-1999.01.01", "tributary-logs-nothing-*"])
+def test_missing_index_names_the_pattern(elasticsearch_stack: Any, index: str) -> None:
+    src = es_logs(elasticsearch_stack, elasticsearch_stack.reader, index=index)
+    with pytest.raises(NotFoundError, match=r"no Elasticsearch index matches '"
+                                            + index.replace("*", r"\*").replace(".", r"\.")):
+        src.search(START, END)
+
+
+def test_summary_by_an_unmapped_field_is_a_clear_error(elasticsearch_stack: Any) -> None:
+    mapping = LogMapping(flat=dataclasses.replace(FieldMap(), search_type=("no_such_field",)))
+    src = es_logs(elasticsearch_stack, elasticsearch_stack.reader, mapping=mapping)
+    with pytest.raises(NotFoundError, match=r"cannot summarize by search_type: none of the "
+                                            r"fields \['no_such_field'\]"):
+        src.summary(START, END, by=["search_type"])
+
+
+def test_conflicting_mappings_and_shard_failures_reach_attrs(
+        elasticsearch_stack: Any, admin: Elasticsearch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    docs = flat_docs(make_events(60, seed=9))
+    kw = {"type": "keyword"}
+    _make_index(admin, "tributary-conflict-a", docs[: len(docs) // 2], {"properties": {
+        "@timestamp": {"type": "date"}, "endpoint": kw, "tenant_id": kw, "status_code":
+        {"type": "integer"}, "duration": {"type": "double"}}})
+    _make_index(admin, "tributary-conflict-b", docs[len(docs) // 2:], {"properties": {
+        "@timestamp": {"type": "date"}, "endpoint": {"type": "text"}, "tenant_id": kw,
+        "status_code": {"type": "integer"}, "duration": {"type": "double"}}})
+    try:
+        src = es_logs(elasticsearch_stack, elasticsearch_stack.admin,
+                      index="tributary-conflict-*")
+        with caplog.at_level(logging.WARNING):
+            s = src.summary("2025-03-01", "2025-03-02", by=["endpoint"])
+        warnings = s.attrs["warnings"]
+        assert any("field 'endpoint' has conflicting mappings" in w and "text" in w
+                   for w in warnings)
+        assert any("1 of 2 shards failed" in w and "partial" in w for w in warnings)
+        assert s.attrs["partial"] is True and s.attrs["shards"]["failed"] == 1
+        assert any("shards failed" in r.getMessage() for r in caplog.records)
+        assert 0 < s["requests"].sum() < sum(1 for d in docs if "status_code" in d)
+    finally:
+        admin.indices.delete(index="tributary-conflict-a,tributary-conflict-b")
+
+
+def test_ecs_and_envelope_indices_give_the_flat_frame(elasticsearch_stack: Any,
+                                                      admin: Elasticsearch) -> None:
+    events = make_events(200, seed=4)
+    want = sort_frame(normalize_records(flat_docs(events)))
+    envelopes = [orjson.loads(line) for line in envelope_lines(events)]
+    for name, docs in (("tributary-shape-ecs", ecs_docs(events, nested=True)),
+                       ("tributary-shape-env", envelopes)):
+        mappings = {"properties": {"@timestamp": {"type": "date"}}}
+        if name.endswith("env"):
+            for d in docs:
+                d["@timestamp"] = orjson.loads(d["message"])["timestamp"] + "Z"
+        _make_index(admin, name, docs, mappings)
+    try:
+        ecs = es_logs(elasticsearch_stack, elasticsearch_stack.admin,
+                      index="tributary-shape-ecs")
+        env = es_logs(elasticsearch_stack, elasticsearch_stack.admin,
+                      index="tributary-shape-env")
+        assert (ecs.resolved_shape(), env.resolved_shape()) == ("ecs", "envelope")
+        for src in (ecs, env):
+            got = sort_frame(src.search("2025-03-01", "2025-03-02"))
+            got.attrs, want.attrs = {}, {}
+            pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9,
+                                          check_categorical=False)
+        s = ecs.summary("2025-03-01", "2025-03-02", by=["tenant_id"], interval="1d")
+        assert s["requests"].sum() == sum(1 for e in events if e["message"] == DONE)
+        with pytest.raises(QueryError, match=r"undecoded envelopes"):
+            env.summary("2025-03-01", "2025-03-02")
+    finally:
+        admin.indices.delete(index="tributary-shape-ecs,tributary-shape-env")
