@@ -1,0 +1,400 @@
+"""``simulate()``: one deterministic run from seed to files and ground truth.
+
+Random streams are independent children of the seed (world, incident placement, traffic,
+metrics noise), so passing your own incident list changes the incidents, not the tenants.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tributary_analysis.demo.aggregate import Aggregator, FamilyData, Grid
+from tributary_analysis.demo.incidents import (
+    Incident,
+    from_unix,
+    iso_z,
+    load_incidents,
+    place_incidents,
+    validate_incidents,
+)
+from tributary_analysis.demo.logs import write_logs
+from tributary_analysis.demo.openmetrics import write_openmetrics
+from tributary_analysis.demo.profiles import Profile, get_profile
+from tributary_analysis.demo.traffic import (
+    ERRORS,
+    US,
+    Requests,
+    generate_requests,
+    seasonality,
+    versions_for,
+)
+from tributary_analysis.demo.world import ENDPOINTS, EP, SEARCH_TYPES, World, build_world
+from tributary_analysis.errors import DataError
+
+MEMORY_MODEL = (
+    "used(t) = base_bytes + slope_bytes_per_s * max(0, t - start) + load(t) + noise(t); "
+    "load(t) = 0.025 * limit * (seasonality(t) - 1) has mean ~0 over a day; noise is normal "
+    "with sd 0.3 % of the limit; crossing_time solves base + slope * (t - start) = f * limit"
+)
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`simulate` wrote, plus the truth to compare against.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The output directory.
+    manifest : dict
+        The content of ``manifest.json``.
+    incidents : list of Incident
+        The injected incidents (``incidents.json``).
+    requests : pandas.DataFrame
+        One row per request, sorted by completion ``time``.
+    jobs : pandas.DataFrame
+        Background jobs (index builds, backups) with their instance and duration.
+    timings : dict
+        Seconds spent per stage.
+    """
+
+    out_dir: Path
+    manifest: dict[str, Any]
+    incidents: list[Incident]
+    requests: pd.DataFrame
+    jobs: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _default_end(step: int) -> datetime:
+    now = int(time.time())
+    return from_unix(now - now % step)
+
+
+def _request_ids(rng: np.random.Generator, n: int) -> list[str]:
+    """Random UUID4 strings, formatted vectorised."""
+    b = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
+    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
+    table = np.frombuffer(b"".join(f"{i:02x}".encode() for i in range(256)), np.uint8)
+    hexed = table.reshape(256, 2)[b].reshape(n, 32)
+    out = np.full((n, 36), ord("-"), np.uint8)
+    for lo, hi, dst in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        out[:, dst:dst + hi - lo] = hexed[:, lo:hi]
+    return out.view("S36").ravel().astype("U36").tolist()
+
+
+def _paths(world: World, req: Requests) -> list[str]:
+    templates = [e.template for e in ENDPOINTS]
+    out = []
+    for e, d, v in zip(req.ep.tolist(), req.ds.tolist(), req.vid.tolist(), strict=True):
+        if d < 0:
+            out.append(templates[e])
+        elif v:
+            out.append(templates[e].format(ds=world.datasets[d], vid=f"v-{v}"))
+        else:
+            out.append(templates[e].format(ds=world.datasets[d], vid=""))
+    return out
+
+
+def _jobs(world: World, rng: np.random.Generator, start_s: int, end_s: int,
+          n_inst: int) -> dict[str, np.ndarray]:
+    """Index builds (~0.5 per dataset and day) and a nightly full backup per tenant."""
+    days = (end_s - start_s) / 86400
+    n_d = len(world.datasets)
+    n_b = rng.poisson(0.5 * days, n_d)
+    b_ds = np.repeat(np.arange(n_d), n_b)
+    b_t = rng.integers(start_s * US, end_s * US, b_ds.size)
+    b_dur = np.clip(np.exp(rng.normal(np.log(90), 1.0, b_ds.size)), 2, 3000)
+    b_inst = rng.integers(0, n_inst, b_ds.size)
+    first_day = start_s // 86400 - 1
+    day = np.arange(first_day, end_s // 86400 + 1)
+    n_t = len(world.tenants)
+    k_ten = np.repeat(np.arange(n_t), day.size)
+    k_day = np.tile(day, n_t)
+    k_dur = np.clip(np.exp(rng.normal(np.log(240), 0.5, k_ten.size)), 15, 2400)
+    k_end = (k_day * 86400 + 3600 + world.backup_offset_s[k_ten]
+             + rng.uniform(-120, 120, k_ten.size) + k_dur)
+    k_t = np.round(k_end * US).astype(np.int64)
+    keep = (k_t >= start_s * US) & (k_t < end_s * US)
+    t_us = np.concatenate([b_t, k_t[keep]])
+    order = np.argsort(t_us, kind="stable")
+    return {
+        "kind": np.concatenate([np.zeros(b_ds.size, int), np.ones(keep.sum(), int)])[order],
+        "t_us": t_us[order],
+        "dur_s": np.concatenate([b_dur, k_dur[keep]])[order],
+        "inst": np.concatenate([b_inst, world.backup_instance[k_ten[keep]]])[order],
+        "ds": np.concatenate([b_ds, np.full(keep.sum(), -1)])[order],
+        "tenant": np.concatenate([world.ds_tenant[b_ds], k_ten[keep]])[order],
+    }
+
+
+def _memory_trend(inc: Incident, profile: Profile, start_s: int, end_s: int,
+                  fixed_start: bool) -> Incident:
+    """Fill in the memory trend's model parameters and limit crossings."""
+    limit = profile.memory_limit_bytes
+    hours = float(inc.expected.get("hours_to_limit_after_end", np.mean(
+        profile.crossing_after_end_h)))
+    u_end = float(inc.expected.get("fraction_at_end", 0.75))
+    if not 0.3 < u_end < 0.9 or hours <= 0:
+        raise DataError(
+            f"incident {inc.id!r}: fields 'expected.fraction_at_end' ({u_end}) and "
+            f"'expected.hours_to_limit_after_end' ({hours}) must be in (0.3, 0.9) and > 0"
+        )
+    slope = (1 - u_end) * limit / (hours * 3600)
+    t0 = inc.start_s
+    t_max = (u_end - 0.3) * limit / slope
+    step = profile.scrape_interval_s
+    if not fixed_start and end_s - t0 > 0.9 * t_max:
+        t0 = end_s - int(0.9 * t_max) // step * step
+    base = u_end * limit - slope * (end_s - t0)
+    if base < 0.25 * limit:
+        raise DataError(
+            f"incident {inc.id!r}: field 'start' ({iso_z(inc.start)}) is too early for the "
+            f"trend to reach {u_end:.0%} at the end and the limit {hours} h later; start at "
+            f"or after {iso_z(from_unix(end_s - int(t_max)))}"
+        )
+    cross = {f: t0 + (f * limit - base) / slope for f in (0.9, 1.0)}
+    expected = {
+        **inc.expected,
+        "limit_bytes": limit, "fraction_at_end": u_end, "hours_to_limit_after_end": hours,
+        "base_bytes": round(base), "slope_bytes_per_s": slope, "model": MEMORY_MODEL,
+        "crossing_time": {str(f): iso_z(from_unix(round(t))) for f, t in cross.items()},
+        "crossing_unix": {str(f): round(t) for f, t in cross.items()},
+    }
+    return replace(inc, start=from_unix(t0), end=from_unix(end_s), expected=expected)
+
+
+def _memory(world: World, profile: Profile, grid: Grid, incidents: list[Incident],
+            rng: np.random.Generator) -> np.ndarray:
+    limit = float(profile.memory_limit_bytes)
+    t = grid.times.astype(float)
+    n_i = len(world.instances)
+    mem = np.empty((n_i, t.size))
+    proc_start = np.full(n_i, float(t[0]))
+    restart_t = {world.instances.index(i.affects["instance"]): i.start_s
+                 for i in incidents if i.kind == "restart"}
+    trend = {world.instances.index(i.affects["instance"]): i
+             for i in incidents if i.kind == "memory_trend"}
+    for i in range(n_i):
+        base = limit * rng.uniform(0.33, 0.4)
+        since = t - proc_start[i]
+        if i in restart_t:
+            since = np.where(t > restart_t[i], t - restart_t[i], since)
+        load = 0.025 * limit * (seasonality(grid.times) - 1)
+        noise = rng.normal(0, 0.003 * limit, t.size)
+        if i in trend:
+            ex = trend[i].expected
+            level = ex["base_bytes"] + ex["slope_bytes_per_s"] * np.maximum(
+                0, t - trend[i].start_s)
+        else:
+            level = base + 0.01 * limit * since / 86400
+        mem[i] = np.clip(np.round(level + load + noise), 0.05 * limit, 0.995 * limit)
+    return mem
+
+
+def _requests_frame(world: World, req: Requests, ids: list[str], paths: list[str],
+                    versions: list[tuple[str, int]]) -> pd.DataFrame:
+    def cat(codes: np.ndarray, names: list[str | None]) -> pd.Categorical:
+        cats = list(dict.fromkeys(n for n in names if n is not None))
+        mapping = np.array([cats.index(n) if n is not None else -1 for n in names])
+        return pd.Categorical.from_codes(mapping[codes], categories=cats)
+
+    ep_names = [e.normalized for e in ENDPOINTS]
+    ds_names: list[str | None] = [*world.datasets, None]
+    err_types: list[str | None] = [*(e.error_type for e in ERRORS), None]
+    err_codes: list[str | None] = [*(e.error_code for e in ERRORS), None]
+    results = pd.array(np.where(req.results >= 0, req.results, 0), dtype="Int64")
+    results[req.results < 0] = pd.NA
+    return pd.DataFrame({
+        "time": pd.to_datetime(req.t_us, unit="us", utc=True),
+        "request_id": ids,
+        "method": cat(req.ep, [e.method for e in ENDPOINTS]),
+        "path": paths,
+        "endpoint": cat(req.ep, ep_names),  # type: ignore[arg-type]
+        "status_code": req.status.astype(np.int64),
+        "duration_s": req.dur_us / US,
+        "tenant_id": cat(req.tenant + 1, ["unknown", *world.tenants]),
+        "dataset_id": cat(np.where(req.ds >= 0, req.ds, len(world.datasets)), ds_names),
+        "search_type": cat(np.where(req.search_type >= 0, req.search_type, 3),
+                           [*SEARCH_TYPES, None]),
+        "results_count": results,
+        "error_type": cat(np.where(req.err >= 0, req.err, len(ERRORS)), err_types),
+        "error_code": cat(np.where(req.err >= 0, req.err, len(ERRORS)), err_codes),
+        "instance": cat(req.inst, list(world.instances)),  # type: ignore[arg-type]
+        "version": cat(req.version, [v for v, _ in versions]),  # type: ignore[arg-type]
+    })
+
+
+def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | None = None,
+             out_dir: Path | str = Path("demo-data"),
+             incidents: list[Incident] | list[dict[str, Any]] | str | Path | None = None,
+             progress: bool = False, n_metric_files: int = 2) -> SimulationResult:
+    """Simulate the service's telemetry and write metrics, logs and ground truth to ``out_dir``.
+
+    Parameters
+    ----------
+    profile : str or Profile
+        ``"small"`` (1 day, 5 tenants, 30 s scrapes) or ``"demo"`` (7 days, 20 tenants, 60 s).
+    seed : int
+        Everything random derives from it; the same seed gives identical files.
+    end : datetime, optional
+        End of the window (UTC); default now, floored to the scrape interval.
+    out_dir : Path
+        Where ``manifest.json``, ``incidents.json``, ``metrics/`` and ``logs/`` go.
+    incidents : list of Incident or dicts, or a path to ``incidents.json``, optional
+        Inject these instead of the seed's default set (validated; times snap to scrapes).
+    progress : bool
+        Print each stage's duration.
+    n_metric_files : int
+        Number of OpenMetrics part files (at least 2).
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    DataError
+        An incident names an unknown kind, tenant, instance or endpoint, or lies outside the
+        window; the message names the field.
+    ConfigError
+        An unknown profile name.
+
+    Examples
+    --------
+    >>> res = simulate("small", seed=7, out_dir=tmp_path)  # doctest: +SKIP
+    >>> res.manifest["counts"]["requests"]  # doctest: +SKIP
+    """
+    t_begin = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def mark(stage: str) -> None:
+        timings[stage] = round(time.perf_counter() - t_begin - sum(timings.values()), 3)
+        if progress:
+            print(f"simulate: {stage} {timings[stage]:.2f} s", flush=True)
+
+    prof = get_profile(profile)
+    step = prof.scrape_interval_s
+    if end is None:
+        end_dt = _default_end(step)
+    else:
+        if end.tzinfo is None:
+            raise DataError(f"end={end!r} has no time zone: pass an aware UTC datetime")
+        e = int(end.timestamp())
+        end_dt = from_unix(e - e % step)
+    end_s = int(end_dt.timestamp())
+    start_s = end_s - prof.duration_s
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    ss = np.random.SeedSequence(seed)
+    r_world, r_inc, r_traffic, r_metrics, r_ids = (np.random.default_rng(s)
+                                                   for s in ss.spawn(5))
+    world = build_world(prof, r_world)
+    if incidents is None:
+        incs = place_incidents(prof, world, r_inc, start_s, end_s)
+        fixed = False
+    else:
+        incs = validate_incidents(load_incidents(incidents), world, start_s, end_s, step)
+        fixed = True
+    incs = [_memory_trend(i, prof, start_s, end_s, fixed) if i.kind == "memory_trend" else i
+            for i in incs]
+    incs.sort(key=lambda i: (i.start, i.id))
+    versions = versions_for(incs, start_s, end_s)
+
+    times = np.arange(start_s, end_s + step, step, dtype=np.int64)
+    scraped = np.ones((len(world.instances), times.size), bool)
+    restart = None
+    for inc in incs:
+        i = world.instances.index(inc.affects["instance"]) if "instance" in inc.affects else -1
+        if inc.kind == "scrape_gap":
+            scraped[i] &= ~((times >= inc.start_s) & (times < inc.end_s))
+        if inc.kind == "restart":
+            restart = (i, int(np.searchsorted(times, inc.start_s)))
+    grid = Grid(times, world.instances, scraped, restart)
+    for inc in incs:
+        if inc.kind == "scrape_gap":
+            inc.expected.setdefault("missing_scrapes", int((~scraped[i]).sum()))
+        if inc.kind == "restart":
+            inc.expected.setdefault("last_scrape_before", iso_z(inc.start))
+    mark("setup")
+
+    req = generate_requests(prof, world, incs, r_traffic, start_s, end_s)
+    jobs = _jobs(world, r_traffic, start_s, end_s, len(world.instances))
+    ids = _request_ids(r_ids, len(req))
+    paths = _paths(world, req)
+    mark("requests")
+
+    memory = _memory(world, prof, grid, incs, r_metrics)
+    agg = Aggregator(world, grid, req, jobs, incs, versions, memory,
+                     prof.memory_limit_bytes, r_metrics)
+    families = agg.families()
+    vectors = agg.vector_counts()
+    mark("aggregate")
+    metric_files = write_openmetrics(families, times, out / "metrics", n_metric_files)
+    mark("openmetrics")
+    log_files, n_lines = write_logs(world, req, ids, paths, out / "logs")
+    mark("logs")
+
+    manifest = _manifest(prof, seed, start_s, end_s, world, versions, out, metric_files,
+                         log_files, len(req), n_lines, families, vectors)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "incidents.json").write_text(
+        json.dumps([i.to_json() for i in incs], indent=2) + "\n")
+    frame = _requests_frame(world, req, ids, paths, versions)
+    jobs_frame = pd.DataFrame({
+        "time": pd.to_datetime(jobs["t_us"], unit="us", utc=True),
+        "kind": np.where(jobs["kind"] == 0, "index_build", "backup"),
+        "instance": [world.instances[i] for i in jobs["inst"]],
+        "tenant_id": [world.tenants[t] for t in jobs["tenant"]],
+        "dataset_id": [world.datasets[d] if d >= 0 else None for d in jobs["ds"]],
+        "duration_s": jobs["dur_s"],
+    })
+    mark("manifest")
+    timings["total"] = round(time.perf_counter() - t_begin, 3)
+    return SimulationResult(out, manifest, incs, frame, jobs_frame, timings)
+
+
+def _manifest(prof: Profile, seed: int, start_s: int, end_s: int, world: World,
+              versions: list[tuple[str, int]], out: Path, metric_files: list[Path],
+              log_files: list[Path], n_requests: int, n_lines: int,
+              families: list[FamilyData], vectors: np.ndarray) -> dict[str, Any]:
+    fam_counts = {f.name: {"series": f.n_series, "samples": f.n_samples} for f in families}
+    return {
+        "profile": prof.name,
+        "seed": seed,
+        "start": iso_z(from_unix(start_s)),
+        "end": iso_z(from_unix(end_s)),
+        "start_unix": start_s,
+        "end_unix": end_s,
+        "scrape_interval_s": prof.scrape_interval_s,
+        "instances": list(world.instances),
+        "tenants": list(world.tenants),
+        "datasets": {t: world.datasets_of(j) for j, t in enumerate(world.tenants)},
+        "versions": [{"version": v, "start": iso_z(from_unix(s)), "start_unix": s}
+                     for v, s in versions],
+        "files": {"metrics": [str(p.relative_to(out)) for p in metric_files],
+                  "logs": [str(p.relative_to(out)) for p in log_files]},
+        "counts": {"requests": n_requests, "log_lines": n_lines,
+                   "series": sum(c["series"] for c in fam_counts.values()),
+                   "samples": sum(c["samples"] for c in fam_counts.values())},
+        "family_counts": fam_counts,
+        "memory_limit_bytes": prof.memory_limit_bytes,
+        "truth": {
+            "datasets_total": {t: len(world.datasets_of(j)) for j, t in enumerate(world.tenants)},
+            "vectors_total_at_end": {d: int(vectors[j, -1])
+                                     for j, d in enumerate(world.datasets)},
+        },
+    }
+
+
+__all__ = ["EP", "SimulationResult", "simulate"]

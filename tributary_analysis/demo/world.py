@@ -1,0 +1,152 @@
+"""The simulated fleet: tenants, datasets, replicas and endpoints, drawn once from the seed.
+
+Everything here is static for a run; :mod:`~tributary_analysis.demo.traffic` draws the requests.
+Tenant ids are deliberately plain (``tenant-acme``): hostile ids are injected by tests that need
+them, not by the simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tributary_analysis.demo.profiles import Profile
+
+TENANT_NAMES = (
+    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell",
+    "cyberdyne", "soylent", "vandelay", "dunder", "oscorp", "aperture", "massive", "nakatomi",
+    "gringotts", "monarch", "piedpiper", "contoso", "fabrikam", "northwind", "tailspin",
+)
+DATASET_WORDS = ("docs", "products", "support", "images", "catalog", "faq", "code", "news")
+SEARCH_TYPES = ("vector", "hybrid", "text")
+INDEX_TYPES = ("hnsw", "ivf_flat")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of the service: its key, method and raw-path template."""
+
+    key: str
+    method: str
+    template: str  # "{ds}" and "{vid}" are filled per request
+
+    @property
+    def normalized(self) -> str:
+        """The ``endpoint`` label, as the seed's middleware normalises the raw path."""
+        from tributary_analysis.seed import normalize_endpoint
+
+        return normalize_endpoint(self.template.format(ds="x", vid="y"))
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("search", "POST", "/api/v1/datasets/{ds}/search"),
+    Endpoint("insert", "POST", "/api/v1/datasets/{ds}/vectors"),
+    Endpoint("get", "GET", "/api/v1/datasets/{ds}/vectors/{vid}"),
+    Endpoint("delete", "DELETE", "/api/v1/datasets/{ds}/vectors/{vid}"),
+    Endpoint("dataset", "GET", "/api/v1/datasets/{ds}"),
+    Endpoint("list", "GET", "/api/v1/datasets"),
+    Endpoint("health", "GET", "/health"),
+)
+EP = {e.key: i for i, e in enumerate(ENDPOINTS)}
+#: share of a tenant's API requests per endpoint (health excluded), before per-tenant noise
+ENDPOINT_MIX = np.array([0.55, 0.15, 0.17, 0.03, 0.06, 0.04])
+
+
+@dataclass(frozen=True)
+class World:
+    """Static facts of one simulated fleet (arrays indexed by tenant / dataset / instance)."""
+
+    tenants: tuple[str, ...]
+    share: np.ndarray  # (T,) traffic share, sums to 1
+    growth: np.ndarray  # (T,) relative growth per week
+    endpoint_cum: np.ndarray  # (T, 6) cumulative endpoint probabilities
+    latency_factor: np.ndarray  # (T,)
+    cache_hit_p: np.ndarray  # (T,)
+    rate_limit: np.ndarray  # (T,) requests per limiter window (60 s)
+    user_agent: tuple[str, ...]
+    client_ip: tuple[str, ...]
+    datasets: tuple[str, ...]
+    ds_tenant: np.ndarray  # (D,)
+    ds_offset: np.ndarray  # (T+1,) dataset index range per tenant
+    ds_cum: np.ndarray  # (D,) tenant + cumulative weight within tenant
+    ds_search_primary: np.ndarray  # (D,) index into SEARCH_TYPES
+    ds_search_secondary: np.ndarray  # (D,) index or -1
+    ds_top_k: np.ndarray  # (D,)
+    ds_index_type: np.ndarray  # (D,) index into INDEX_TYPES
+    ds_initial_vectors: np.ndarray  # (D,)
+    instances: tuple[str, ...]
+    backup_instance: np.ndarray  # (T,)
+    backup_offset_s: np.ndarray  # (T,) seconds after 01:00 UTC
+
+    def datasets_of(self, t: int) -> list[str]:
+        """Dataset ids of tenant index ``t``."""
+        return list(self.datasets[self.ds_offset[t]:self.ds_offset[t + 1]])
+
+
+def build_world(profile: Profile, rng: np.random.Generator) -> World:
+    """Draw tenants, their sizes and habits, datasets and replicas for ``profile``."""
+    n_t = profile.n_tenants
+    if n_t > len(TENANT_NAMES):
+        raise ValueError(f"at most {len(TENANT_NAMES)} tenants are supported")
+    names = tuple(f"tenant-{n}" for n in TENANT_NAMES[:n_t])
+    ranks = rng.permutation(n_t) + 1  # the largest tenant is not always the first name
+    share = ranks.astype(float) ** -1.1
+    share /= share.sum()
+    growth = np.clip(rng.normal(0.05, 0.04, n_t), -0.03, 0.15)
+
+    mix = np.empty((n_t, len(ENDPOINT_MIX)))
+    for t in range(n_t):
+        m = rng.dirichlet(ENDPOINT_MIX * 80)
+        if rng.random() < 0.3:  # read-mostly tenants never delete
+            m[EP["delete"]] = 0.0
+        mix[t] = m / m.sum()
+    endpoint_cum = np.cumsum(mix, axis=1)
+    endpoint_cum[:, -1] = 1.0
+
+    lo, hi = profile.datasets_per_tenant
+    n_ds = rng.integers(lo, hi + 1, n_t)
+    datasets: list[str] = []
+    ds_tenant: list[int] = []
+    ds_cum: list[float] = []
+    for t in range(n_t):
+        words = rng.choice(len(DATASET_WORDS), size=n_ds[t], replace=False)
+        w = rng.dirichlet(np.full(n_ds[t], 2.0))
+        c = np.cumsum(w)
+        c[-1] = 1.0
+        short = names[t].removeprefix("tenant-")
+        for j, wi in enumerate(words):
+            datasets.append(f"{short}-{DATASET_WORDS[wi]}")
+            ds_tenant.append(t)
+            ds_cum.append(t + c[j])
+    n_d = len(datasets)
+    primary = rng.choice(len(SEARCH_TYPES), size=n_d, p=[0.5, 0.3, 0.2])
+    secondary = np.where(rng.random(n_d) < 0.3, (primary + 1 + rng.integers(0, 2, n_d)) % 3, -1)
+
+    sizes = (share * 60 * 4.25).astype(float)  # a tenant's mean requests per minute x 4.25
+    rate_limit = np.ceil(sizes * profile.api_rate).astype(np.int64) + 10
+    sdk = ("tributary-python/2.3.1", "tributary-python/2.4.0", "tributary-js/1.8.2", "curl/8.5.0")
+    return World(
+        tenants=names,
+        share=share,
+        growth=growth,
+        endpoint_cum=endpoint_cum,
+        latency_factor=rng.uniform(0.8, 1.4, n_t),
+        cache_hit_p=rng.uniform(0.55, 0.9, n_t),
+        rate_limit=rate_limit,
+        user_agent=tuple(sdk[i] for i in rng.integers(0, len(sdk), n_t)),
+        client_ip=tuple(f"10.{20 + t}.{rng.integers(0, 255)}.{rng.integers(1, 255)}"
+                        for t in range(n_t)),
+        datasets=tuple(datasets),
+        ds_tenant=np.array(ds_tenant),
+        ds_offset=np.concatenate([[0], np.cumsum(n_ds)]),
+        ds_cum=np.array(ds_cum),
+        ds_search_primary=primary,
+        ds_search_secondary=secondary,
+        ds_top_k=rng.choice([5, 10, 10, 20, 50], size=n_d),
+        ds_index_type=rng.choice(len(INDEX_TYPES), size=n_d, p=[0.7, 0.3]),
+        ds_initial_vectors=np.round(np.exp(rng.uniform(np.log(2e4), np.log(3e6), n_d))),
+        instances=tuple(f"deeplake-api-{i}:9090" for i in range(profile.n_replicas)),
+        backup_instance=np.arange(n_t) % profile.n_replicas,
+        backup_offset_s=rng.uniform(0, 7200, n_t),
+    )
