@@ -31,6 +31,15 @@ from tributary_analysis.errors import DataError
 _EXCLUDED = ("le", "metric", "__name__")
 
 
+def _div(a: float, b: float) -> float:
+    """IEEE division as Go does it (x/0 → ±Inf, 0/0 → NaN), not Python's exception."""
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
 def _prepare(bounds: Sequence[float], counts: Sequence[float]) -> list[list[float]] | None:
     """Steps 2-3 of the algorithm: sorted, +Inf-terminated, coalesced, monotonic; or None."""
     if len(bounds) == 0:
@@ -111,7 +120,8 @@ def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]
         bucket_start = buckets[b - 1][0]
         count -= buckets[b - 1][1]
         rank -= buckets[b - 1][1]
-    return bucket_start + (bucket_end - bucket_start) * (rank / count), bucket_start, bucket_end
+    return (bucket_start + (bucket_end - bucket_start) * _div(rank, count), bucket_start,
+            bucket_end)
 
 
 def bucket_fraction(threshold: float, bounds: Sequence[float], counts: Sequence[float]) -> float:
