@@ -180,3 +180,29 @@ def test_bad_envelope_inner_json_is_counted(tmp_path: Path) -> None:
     assert logs.search(START, END).empty
     assert logs.problems.counts == {"bad_envelope": 1}
     assert logs.problems.samples[0]["where"].endswith("e.jsonl:1")
+
+
+@pytest.mark.parametrize("cmd", ["search", "summary", "top-errors"])
+def test_cli_help(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tributary_analysis.cli import main
+
+    assert main(["logs", cmd, "--help"]) == 0
+    assert "--tenant" in capsys.readouterr().out
+
+
+def test_cli_summary_and_errors_are_one_line(logs: FileLogs, events: list[dict], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from tributary_analysis.cli import main
+
+    out = tmp_path / "s.csv"
+    args = ["logs", "summary", "--files", logs.files[0], "--files", logs.files[1],
+            "--start", START, "--end", END, "--by", "tenant_id", "--tenant", "acme",
+            "--out", str(out)]
+    assert main(args) == 0
+    got = pd.read_csv(out)
+    truth = truth_requests(events)
+    assert got["requests"].sum() == (truth["tenant_id"] == "acme").sum()
+    assert "percentiles: exact" in capsys.readouterr().err
+    assert main(["logs", "top-errors", "--files", str(tmp_path / "none*.jsonl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no log files match")
