@@ -85,5 +85,5 @@ def test_bad_durations_are_refused() -> None:
         parse_duration("5 minutes")
     with pytest.raises(DataError, match="must be positive"):
         format_duration(0)
-    with pytest.raises(DataError, match="quantile 1.5 must be between 0 and 1"):
+    with pytest.raises(DataError, match=r"quantile 1\.5 must be between 0 and 1"):
         queries.latency_quantile(1.5)

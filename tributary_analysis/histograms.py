@@ -229,7 +229,7 @@ def histogram_quantile(q: float, buckets: pd.DataFrame, by: Sequence[str] | None
         The group columns, ``value`` (the estimate), ``lower`` and ``upper`` (bounds of the
         bucket holding the quantile: the estimate's error bound).
     """
-    keys, out, groups, le, values, bad = _groups(buckets, by)
+    _, out, groups, le, values, bad = _groups(buckets, by)
     est = np.empty(len(groups))
     lower = np.empty(len(groups))
     upper = np.empty(len(groups))
@@ -249,7 +249,7 @@ def fraction_below(threshold: float, buckets: pd.DataFrame, by: Sequence[str] | 
     Same grouping as :func:`histogram_quantile`; see :func:`bucket_fraction` for the
     interpolation. Pick thresholds on bucket bounds for exact answers.
     """
-    keys, out, groups, le, values, bad = _groups(buckets, by)
+    _, out, groups, le, values, bad = _groups(buckets, by)
     frac = np.array([bucket_fraction(threshold, le[idx], values[idx]) for idx in groups])
     out = out.copy()
     out["value"] = frac

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tributary_analysis.errors import DataError
 
@@ -96,7 +96,7 @@ def run_bounded(func: Callable[[Window], T], windows: list[Window], *, max_worke
     return results
 
 
-def _bar(total: int, desc: str) -> object:
+def _bar(total: int, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="req", leave=False)

@@ -282,7 +282,8 @@ class PrometheusSource:
         if server is not None:
             attrs["server_exec_seconds"] = server
         df = build_frame(raw, attrs)
-        if use_cache and self.cache is not None and self.cache.cacheable(end_ms, df.attrs):
+        meta = {str(k): v for k, v in df.attrs.items()}
+        if use_cache and self.cache is not None and self.cache.cacheable(end_ms, meta):
             self.cache.put(key, df)
             df.attrs["cache"] = "stored"
         return self._report(df)
@@ -379,7 +380,7 @@ def _make_connect(url: str, *, token: str | Secret | None, username: str | None,
         raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
     connect = PrometheusConnect(url=url.rstrip("/"), headers=hdrs or None,
                                 disable_ssl=not verify, auth=auth,
-                                retry=Retry(total=0, read=False), timeout=timeout)  # type: ignore[arg-type]
+                                retry=Retry(total=0, read=False), timeout=timeout)
     if ca_bundle and verify:
         if not os.path.exists(ca_bundle):
             raise ConfigError(f"CA bundle {ca_bundle!r} does not exist; fix "

@@ -113,7 +113,7 @@ def parse(body: bytes | str | dict[str, Any]) -> RawResult:
                        or data.get("partialResponse") or data.get("isPartial"))
     if isinstance(data.get("stats"), dict):
         raw.stats.append(data["stats"])
-    result = data.get("result")
+    result: Any = data.get("result")
     if rtype in ("matrix", "vector"):
         key, hkey = ("values", "histograms") if rtype == "matrix" else ("value", "histogram")
         pairs: list[list[list[Any]]] = []

@@ -160,11 +160,12 @@ class Transport:
                 elapsed = time.monotonic() - t0
                 with self._lock:
                     self.request_count += 1
-                ok, err, retry_after = self._classify(resp, expr, path)
+                ok, failure, retry_after = self._classify(resp, expr, path)
                 if ok is not None:
                     ok.elapsed, ok.attempts = elapsed, attempt
                     return ok
-                assert err is not None
+                assert failure is not None
+                err = failure
                 if not _retryable(err):
                     raise err
             wait = min(policy.max_wait, policy.base * 2 ** (attempt - 1))
@@ -184,7 +185,7 @@ class Transport:
                   ) -> tuple[Response | None, SourceError | None, float | None]:
         status = resp.status_code
         body = resp.content
-        ctx = {"source": "prometheus", "url": self.display_url, "query": expr,
+        ctx: dict[str, Any] = {"source": "prometheus", "url": self.display_url, "query": expr,
                "status": status}
         what = f"query {_short(expr)!r}" if expr else f"/api/v1/{path}"
         retry_after = _retry_after(resp.headers.get("Retry-After"))
