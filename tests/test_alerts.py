@@ -229,3 +229,52 @@ def test_missing_metrics_are_named() -> None:
 
 def test_parse_rules_of_empty_text_is_empty() -> None:
     assert parse_rules("").groups == ()
+
+
+# ------------------------------------------------------------------ real Prometheus
+
+@pytest.fixture(scope="module")
+def seed_review(prometheus_stack):  # type: ignore[no-untyped-def]
+    from tributary_analysis.planning import backtest_rules, load_incidents
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    m = prometheus_stack.manifest
+    rf = seed_rules()
+    with PrometheusSource(prometheus_stack.url) as src:
+        rev = backtest_rules(src, rf.alerts, m["start"], m["end"])
+    inc = load_incidents(prometheus_stack.out_dir / "incidents.json",
+                         [r.name for r in rf.alerts])
+    return rev, inc
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_high_error_rate_fires_during_the_5xx_spike_and_nowhere_else(seed_review) -> None:  # type: ignore[no-untyped-def]
+    rev, inc = seed_review
+    spike = inc[inc["kind"] == "error_spike"].iloc[0]
+    iv = rev.backtests["HighErrorRate"].intervals
+    assert len(iv) >= 1
+    # for: 5m and the [5m] rate window delay both edges; nothing outside the spike (+10 min)
+    assert (iv["start"] >= spike["start"]).all()
+    assert (iv["start"] <= spike["start"] + pd.Timedelta("15min")).all()
+    assert (iv["end"] <= spike["end"] + pd.Timedelta("10min")).all()
+    assert iv["duration"].min() >= (spike["end"] - spike["start"]) * 0.6
+    table = rev.table(inc)
+    row = table.set_index("rule").loc["HighErrorRate"]
+    assert row["precision"] == 1.0 and row["recall"] == 1.0
+    assert pd.Timedelta("5min") <= row["median_time_to_detect"] <= pd.Timedelta("15min")
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_rules_without_data_are_reported_not_skipped(seed_review) -> None:  # type: ignore[no-untyped-def]
+    rev, _ = seed_review
+    st = rev.status.set_index("rule")
+    assert len(st) == 12  # every rule has a row
+    assert st.loc["RedisConnectionFailed", "status"] == "metrics missing"
+    assert "redis_connected_clients" in st.loc["RedisConnectionFailed", "reason"]
+    assert st.loc["DiskSpaceLow", "missing_metrics"] == ["disk_free_bytes", "disk_total_bytes"]
+    # the seed's memory rule divides series whose memory_type differs: it can never match
+    assert st.loc["HighMemoryUsage", "status"] == "matches no series"
+    assert st.loc["HighErrorRate", "status"] == "evaluated"
+    assert st.loc["HighErrorRate", "evaluations"] >= 24 * 3600 / 15

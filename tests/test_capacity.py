@@ -195,3 +195,36 @@ def test_plan_table_and_what_if_scenarios() -> None:
         what_if(fcs["vectors"], per, TenantGrows("nobody"), resource="vectors")
     with pytest.raises(DataError, match="NewTenants needs like=<tenant> or size="):
         what_if(fcs["vectors"], per, NewTenants(1), resource="vectors")
+
+
+# ------------------------------------------------------------------ the simulator's leak
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_injected_memory_trend_time_to_limit(prometheus_stack) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tributary_analysis.planning import fetch_capacity
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    m = prometheus_stack.manifest
+    incidents = json.loads((prometheus_stack.out_dir / "incidents.json").read_text())
+    leak = next(i for i in incidents if i["kind"] == "memory_trend")
+    inst = leak["affects"]["instance"]
+    true = pd.Timestamp(leak["expected"]["crossing_time"]["1.0"])
+    with PrometheusSource(prometheus_stack.url) as src:
+        data = fetch_capacity(src, m["start"], m["end"], step="5m")
+    assert data.memory_limit[inst] == leak["expected"]["limit_bytes"]
+    resources = [r for r in data.resources() if r.name == f"memory used {inst}"]
+    table, _ = plan(resources, horizon="3d")
+    row = table.iloc[0]
+    end = pd.Timestamp(m["end"])
+    remaining = true - end
+    assert row["earliest_at"] <= true
+    assert pd.isna(row["latest_at"]) or true <= row["latest_at"]  # NaT: beyond the horizon
+    assert abs(row["likely_at"] - true) <= 0.1 * remaining
+    # the other replicas do not leak: no crossing predicted within the horizon
+    others = [r for r in data.resources() if r.name.startswith("memory used ")
+              and inst not in r.name]
+    t2, _ = plan(others, horizon="3d")
+    assert t2["likely"].isna().all()

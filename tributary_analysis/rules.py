@@ -560,3 +560,25 @@ def _fmt_number(value: float) -> str:
         return "Inf" if value > 0 else "-Inf"
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
+
+
+def signal_expr(expr: str) -> str | None:
+    """The side of the top-level comparison that is not the threshold, or ``None``.
+
+    Evaluating it tells "never above the threshold" apart from "matches no series at all"
+    (e.g. a division whose operands never share a label set).
+
+    Examples
+    --------
+    >>> signal_expr("(a / b) > 0.05")
+    '(a / b)'
+    """
+    try:
+        _, _, num = comparison(expr)
+    except DataError:
+        return None
+    toks = _strip_outer_parens(tokenize(expr))
+    optok = next(t for _, t in _top_level(toks) if t.kind == "op" and t.text in _COMPARISONS)
+    if num.start > optok.start:  # threshold on the right
+        return expr[toks[0].start:optok.start].strip()
+    return expr[optok.end:toks[-1].end].strip().removeprefix("bool").strip()

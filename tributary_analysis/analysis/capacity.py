@@ -121,6 +121,33 @@ def headroom(series: pd.Series, limit: float, *, period: str = "1D") -> pd.DataF
     return p
 
 
+def fleet_adjust(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """Remove the load swing a replica shares with its peers, keep its own trend.
+
+    Replicas behind one load balancer see the same traffic, so the load-driven part of a
+    per-replica gauge (memory, connections) moves together, while a leak is one replica's
+    own. The shared part is estimated as the median over the *other* replicas of their
+    deviation from their own mean; subtracting it leaves the replica's own trend, which a
+    forecast can extrapolate even when the history is too short to learn the daily shape.
+
+    Returns
+    -------
+    adjusted : Series
+        ``frame[column]`` minus the shared swing.
+    swing : Series
+        The shared swing (add its maximum as a margin: peaks reach the limit earlier).
+    """
+    if column not in frame.columns:
+        raise DataError(f"{column!r} is not one of the replicas {list(frame.columns)}")
+    peers = frame.drop(columns=[column])
+    if peers.shape[1] < 2:
+        raise DataError(f"fleet adjustment for {column!r} needs at least two other replicas, "
+                        f"got {peers.shape[1]}")
+    swing = (peers - peers.mean()).median(axis=1)
+    swing = swing.reindex(frame.index).interpolate(limit_direction="both").fillna(0.0)
+    return (frame[column] - swing).rename(column), swing.rename("shared swing")
+
+
 @dataclass(frozen=True)
 class Resource:
     """A resource to plan: its history, its limit, and how it grows towards the limit."""
