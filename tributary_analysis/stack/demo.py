@@ -86,14 +86,18 @@ class EsHandle:
     def server(self) -> procs.ProcessRef | None:
         return es_mod.server_ref(self.inst)
 
-    def stop(self) -> None:
+    def stop(self, *, remove: bool = False) -> None:
+        """Stop the node; with ``remove`` also delete its instance directory."""
         es_mod.stop_instance(self.launcher, self.server())
+        if remove:
+            shutil.rmtree(self.inst.root, ignore_errors=True)
 
     def client(self, creds: es_mod.Credentials | None = None) -> Any:
-        from elasticsearch import Elasticsearch
+        from elasticsearch import Elasticsearch, OrjsonSerializer
 
         c = creds or self.admin
-        return Elasticsearch(self.inst.url, basic_auth=c.as_tuple(), request_timeout=120)
+        return Elasticsearch(self.inst.url, basic_auth=c.as_tuple(), request_timeout=120,
+                             serializer=OrjsonSerializer())
 
 
 def launch_elasticsearch(*, http_port: int | None = None, heap: str = "1g") -> EsHandle:
@@ -212,7 +216,7 @@ def up(
         return UpResult(st, timings)
     except BaseException:
         if es is not None:
-            es.stop()
+            es.stop(remove=True)
         if prom_ref is not None:
             procs.stop(prom_ref)
         state.clear_state(home)
