@@ -48,7 +48,7 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sim(sim_dir: Path) -> Any:
     """The ``small`` profile, seed 7, simulated once per session."""
-    from tributary_analysis.demo import simulate  # type: ignore[attr-defined]
+    from tributary_analysis.demo import simulate
 
     return simulate(profile="small", seed=7, out_dir=sim_dir)
 
