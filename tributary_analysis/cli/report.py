@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +103,7 @@ def run_cmd(
     cell_timeout: float | None, jobs: int, keep_days: float | None, keep_runs: int | None,
     run_all: bool,
 ) -> None:
-    """Render reports NAMES (default: all) for one window; exit 1 if any run failed.
+    """Render reports NAMES (default: all) for one window; exit 2 if any run failed.
 
     Per-tenant reports without --tenant run for every tenant.
     """
@@ -125,11 +124,7 @@ def run_cmd(
                           cell_timeout=cell_timeout, keep_days=keep_days,
                           keep_runs=keep_runs, on_done=_echo_record)
     click.echo(f"index: {out_dir / 'index.html'}", err=True)
-    try:
-        raise_for_failures(records)
-    except Exception as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    raise_for_failures(records)  # ReportError: one line on stderr, exit 2
 
 
 @group.command("index")

@@ -258,7 +258,11 @@ def prepare(nb: NotebookNode) -> tuple[int, list[dict[str, str]], list[dict[str,
             if SOURCES_MIMETYPE in data:
                 sources.extend(normalize_sources(data[SOURCES_MIMETYPE]))
             if WARNINGS_MIMETYPE in data or SOURCES_MIMETYPE in data:
-                continue  # shown in the header, not twice
+                data.pop(WARNINGS_MIMETYPE, None)
+                data.pop(SOURCES_MIMETYPE, None)
+                if "text/html" not in data:
+                    continue  # plain-text echo: the header shows it already
+                # a rendered warnings box stays in place: it is context for what follows
             if PLOTLY_MIMETYPE in data:
                 out["data"] = {"text/html": _figure_html(data[PLOTLY_MIMETYPE], figures)}
                 figures += 1

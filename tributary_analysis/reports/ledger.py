@@ -116,7 +116,8 @@ def prune(
             )
         newest_first = sorted(records, key=lambda r: r.started_at, reverse=True)
         seen: dict[tuple[str, str | None], int] = {}
-        keep, drop = [], []
+        keep: list[RunRecord] = []
+        drop: list[RunRecord] = []
         for r in newest_first:
             key = (r.report, r.tenant)
             seen[key] = seen.get(key, 0) + 1

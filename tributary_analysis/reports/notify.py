@@ -63,13 +63,37 @@ def build_message(failed: Sequence[RunRecord], out_dir: Path) -> dict[str, Any]:
     }
 
 
+class _Redact(logging.Filter):
+    """urllib3 logs request lines (``POST /services/T0/B0/secret``) at debug level."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(secret)
+        self.needles = [n for n in (secret, parts.path, parts.query) if len(n) > 1]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if any(n in msg for n in self.needles):
+            for n in self.needles:
+                msg = msg.replace(n, "[webhook]")
+            record.msg, record.args = msg, None
+        return True
+
+
 def post(url: Secret, payload: dict[str, Any], *, timeout: float = 10.0) -> bool:
     """POST ``payload``; True when the receiver answered 2xx. Never logs the URL."""
+    redact = _Redact(url.get())
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    pool_log.addFilter(redact)
     try:
         resp = requests.post(url.get(), json=payload, timeout=timeout)
     except requests.RequestException as exc:
         log.warning("failure notification not delivered: %s", type(exc).__name__)
         return False
+    finally:
+        pool_log.removeFilter(redact)
     if not resp.ok:
         log.warning("failure notification refused by the webhook: HTTP %s", resp.status_code)
         return False

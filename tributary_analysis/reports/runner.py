@@ -18,6 +18,7 @@ Layout of the output directory::
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 900.0
 #: parameters the runner injects; a notebook declares the ones it wants
-INJECTED = ("start", "end", "tenant")
+INJECTED = ("start", "end", "since", "tenant", "tenants")
 TRACEBACK_LINES = 25
 LOG_LINES = 15
 
@@ -76,12 +77,33 @@ def tenant_slug(tenant: str) -> str:
     return f"{safe}-{hashlib.sha256(tenant.encode()).hexdigest()[:8]}"
 
 
-def notebook_parameters(path: Path) -> dict[str, Any]:
-    """The parameters a notebook declares (its ``parameters`` cell), by name."""
+def notebook_parameters(path: Path) -> dict[str, str]:
+    """The parameters a notebook declares (its ``parameters`` cell): name → default source.
+
+    Read with :mod:`ast` rather than ``papermill.inspect_notebook``, whose line regex skips
+    assignments like ``x = None  # None = all`` and would make us refuse real parameters.
+    """
     if not path.exists():
         raise ConfigError(f"report notebook {path} does not exist; check the registry or "
                           "pull the notebooks")
-    return dict(papermill.inspect_notebook(str(path)))
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ConfigError(f"{path} has no cell tagged 'parameters'; tag the cell that sets "
+                          "start and end")
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError:
+        return {k: str(v.get("default")) for k, v in
+                papermill.inspect_notebook(str(path)).items()}
+    out: dict[str, str] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AnnAssign) else [])
+        for t in targets:
+            if isinstance(t, ast.Name) and node.value is not None:
+                out[t.id] = ast.unparse(node.value)
+    return out
 
 
 def build_parameters(req: RunRequest, declared: dict[str, Any]) -> dict[str, Any]:
@@ -101,13 +123,18 @@ def build_parameters(req: RunRequest, declared: dict[str, Any]) -> dict[str, Any
                 "parameter; add start and end to its cell tagged 'parameters'"
             )
     params["start"], params["end"] = start, end
+    if "since" in declared:
+        params["since"] = None  # the window is start/end; a default since would conflict
     if req.tenant is not None:
-        if "tenant" not in declared:
+        if "tenant" in declared:
+            params["tenant"] = req.tenant
+        elif "tenants" in declared:
+            params["tenants"] = [req.tenant]
+        else:
             raise ConfigError(
-                f"report {req.spec.name!r} takes no tenant (its notebook declares no "
-                "'tenant' parameter); drop --tenant for it"
+                f"report {req.spec.name!r} takes no tenant (its notebook declares neither "
+                "'tenant' nor 'tenants'); drop --tenant for it"
             )
-        params["tenant"] = req.tenant
     elif req.spec.per_tenant:
         raise ConfigError(f"report {req.spec.name!r} is per tenant: pass --tenant ID or "
                           "--tenant all")
@@ -140,14 +167,26 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _code_cells(nb: nbformat.NotebookNode | None) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"] if nb is not None else []
+
+
 def _running_cell(nb: nbformat.NotebookNode | None) -> tuple[int | None, str]:
-    """Index and source of the cell papermill marked running when we stopped it."""
-    if nb is None:
-        return None, ""
-    for i, cell in enumerate(nb.cells):
+    """1-based code-cell number and source of the cell papermill marked running when we
+    stopped it (papermill saves the notebook as each cell starts)."""
+    for i, cell in enumerate(_code_cells(nb)):
         if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return i, cell.source
+            return i + 1, cell.source
     return None, ""
+
+
+def _failed_cell(nb: nbformat.NotebookNode | None) -> int | None:
+    """1-based code-cell number of the cell with an error output (papermill's own error
+    marker cells are markdown and do not count)."""
+    for i, cell in enumerate(_code_cells(nb)):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return i + 1
+    return None
 
 
 def _tail(text: str, n: int) -> str:
@@ -267,24 +306,23 @@ def run_report(
     if timed_out:
         status = "timeout"
         cell, source = _running_cell(nb)
-        where = (f"cell {cell + 1} of {len(nb.cells)} was running" if cell is not None and nb
-                 else "before the first cell finished (kernel start?)")
+        where = (f"code cell {cell} of {len(_code_cells(nb))} was running" if cell is not None
+                 else "before the first cell started (kernel start?)")
         failure = {
             "what": f"the whole-notebook timeout of {timeout:g} s expired",
             "where": f"Stopped after {duration:.1f} s; {where}.",
             "source": scrubber.text(_tail(source, 15)), "traceback": "", "log": "",
         }
-        error = f"timeout after {timeout:g} s" + (f" in cell {cell + 1}" if cell is not None
+        error = f"timeout after {timeout:g} s" + (f" in cell {cell}" if cell is not None
                                                  else "")
     elif result.get("status") == "ok":
         status, failure, error = "ok", None, ""
     else:
         status = "failed"
         if result:
-            cell = result.get("cell_index")
+            cell = _failed_cell(nb) if result.get("cell_index") is not None else None
             count = result.get("exec_count")
-            total = len(nb.cells) if nb is not None else None
-            where = (f"In cell {cell + 1}" + (f" of {total}" if total else "")
+            where = (f"In code cell {cell} of {len(_code_cells(nb))}"
                      + (f" (execution count [{count}])" if count else "") + ".") \
                 if cell is not None else "Outside any cell (kernel or papermill)."
             what = f"{result.get('ename')}: {result.get('evalue')}"
@@ -296,7 +334,7 @@ def run_report(
                                                  TRACEBACK_LINES)),
                 "log": "",
             }
-            error = scrubber.text(what)[:300] + (f" (cell {cell + 1})" if cell is not None
+            error = scrubber.text(what)[:300] + (f" (cell {cell})" if cell is not None
                                                 else "")
         else:
             what = f"the notebook runner exited with code {proc.returncode} before reporting"

@@ -35,6 +35,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from tributary_analysis.errors import ConfigError
@@ -44,6 +46,62 @@ log = logging.getLogger(__name__)
 
 _KEYS = {"name", "cron", "reports", "since", "parameters", "tenants", "timezone", "timeout",
          "jobs"}
+
+
+_DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _cron_dow(field: str) -> str:
+    """Crontab day-of-week (0 or 7 = Sunday) → APScheduler 3 day names.
+
+    APScheduler 3 numbers weekdays from Monday = 0 and ``CronTrigger.from_crontab`` passes
+    the numbers through unchanged (agronholm/apscheduler#286, fixed only in 4.x): ``* * * * 1``
+    would fire on Tuesdays. Numeric ranges and steps are expanded into explicit day lists.
+    """
+    if field == "*":
+        return field
+    out: list[str] = []
+    for token in field.split(","):
+        base, _, step_text = token.partition("/")
+        step = int(step_text) if step_text else 1
+        if base == "*":
+            lo, hi = 0, 6
+        elif "-" in base:
+            a, b = base.split("-", 1)
+            if not (a.isdigit() and b.isdigit()):
+                out.append(token)  # names: APScheduler understands mon-fri
+                continue
+            lo, hi = int(a), int(b)
+        elif base.isdigit():
+            lo = hi = int(base)
+            if step_text:
+                hi = 6
+        else:
+            out.append(token)
+            continue
+        if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi and step >= 1):
+            raise ValueError(f"day-of-week {token!r} out of range 0-7")
+        out.extend(_DOW_NAMES[d] for d in range(lo, hi + 1, step))
+    return ",".join(dict.fromkeys(out))
+
+
+def crontab_trigger(expr: str, tz: tzinfo) -> BaseTrigger:
+    """A trigger that fires exactly when cron would for ``expr`` in ``tz``.
+
+    Two differences from ``CronTrigger.from_crontab`` are corrected: weekday numbers (see
+    :func:`_cron_dow`), and cron's rule that when both day-of-month and day-of-week are
+    restricted a day matching *either* fires (APScheduler requires both).
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields, got {len(fields)}")
+    minute, hour, day, month, dow = fields
+    dow = _cron_dow(dow)
+    common = {"minute": minute, "hour": hour, "month": month, "timezone": tz}
+    if day != "*" and dow != "*":
+        return OrTrigger([CronTrigger(day=day, **common), CronTrigger(day_of_week=dow,
+                                                                       **common)])
+    return CronTrigger(day=day, day_of_week=dow, **common)
 
 
 @dataclass(frozen=True)
@@ -64,9 +122,9 @@ class Schedule:
     def tz(self) -> tzinfo:
         return ZoneInfo(self.timezone)
 
-    def trigger(self) -> CronTrigger:
+    def trigger(self) -> BaseTrigger:
         """The APScheduler trigger: five crontab fields in the schedule's timezone."""
-        return CronTrigger.from_crontab(self.cron, timezone=self.tz)
+        return crontab_trigger(self.cron, self.tz)
 
     def next_fire_times(self, n: int = 5, now: datetime | None = None) -> list[datetime]:
         """The next ``n`` fire times (timezone-aware, in the schedule's timezone)."""

@@ -20,15 +20,11 @@ TenantLister = Callable[[Window], list[str]]
 def list_tenants(window: Window) -> list[str]:
     """Tenants with any request in ``window``, from Prometheus (label values)."""
     from tributary_analysis.config import load_settings
+    from tributary_analysis.sources.prometheus import PrometheusSource
 
-    try:
-        from tributary_analysis.sources.prometheus import PrometheusSource  # type: ignore
-    except ImportError as exc:  # pragma: no cover - until the source lands
-        raise ConfigError("--tenant all needs the Prometheus source, which is not "
-                          "available; pass --tenant ID explicitly") from exc
-    source = PrometheusSource(load_settings())
-    tenants: list[str] = source.label_values(
-        "tenant_id", start=window.start, end=window.end)
+    with PrometheusSource.from_settings(load_settings()) as source:
+        tenants = source.label_values("tenant_id", match="http_requests_total",
+                                      start=window.start, end=window.end)
     return sorted(t for t in tenants if t)
 
 
@@ -71,15 +67,21 @@ def plan(
         return resolved
 
     out: list[RunRequest] = []
+    used_explicit = False
     for spec in specs:
         params = {k: v for k, v in common.items() if k in declared[spec.name]}
         params.update(scoped.get(spec.name, {}))
-        takes_tenant = "tenant" in declared[spec.name]
+        takes_tenant = bool({"tenant", "tenants"} & set(declared[spec.name]))
         if spec.per_tenant:
             ids = explicit or all_tenants()
+            used_explicit = used_explicit or bool(explicit)
             out.extend(RunRequest(spec, window, params, t, schedule) for t in ids)
         elif explicit and takes_tenant and len(specs) == 1:
+            used_explicit = True
             out.extend(RunRequest(spec, window, params, t, schedule) for t in explicit)
         else:
             out.append(RunRequest(spec, window, params, None, schedule))
+    if explicit and not used_explicit:
+        raise ConfigError(f"--tenant given but none of {', '.join(declared)} runs per tenant; "
+                          "select a per-tenant report (see 'tributary report list')")
     return out
