@@ -57,7 +57,8 @@ class LocalPrometheus:
 
 
 def start_prometheus(workdir: Path, *, openmetrics: str | None = None,
-                     scrape_interval: str = "1s", extra_args: tuple[str, ...] = ()
+                     scrape_interval: str = "1s", extra_args: tuple[str, ...] = (),
+                     backfill_timeout: float = 120
                      ) -> LocalPrometheus:
     """Start a self-scraping Prometheus on a free port; backfill ``openmetrics`` first."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,8 @@ def start_prometheus(workdir: Path, *, openmetrics: str | None = None,
         om = workdir / "backfill.om"
         om.write_text(openmetrics)
         subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(om),
-                        str(data)], check=True, capture_output=True, timeout=120)
+                        str(data)], check=True, capture_output=True,
+                       timeout=backfill_timeout)
     port = free_port()
     cfg = workdir / "prometheus.yml"
     cfg.write_text(
