@@ -24,7 +24,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tributary_analysis.errors import QueryError, TooManySamples
@@ -32,6 +31,7 @@ from tributary_analysis.sources.logs.schema import (
     GROUP_COLUMNS,
     LOG_SCHEMA,
     check_fields,
+    concat_frames,
     set_attrs,
 )
 
@@ -243,8 +243,7 @@ class LogSource(abc.ABC):
             from tributary_analysis.sources.logs.schema import empty_frame
             return empty_frame(cols)
         attrs = dict(batches[-1].attrs)
-        df = pd.concat(batches, ignore_index=True) if len(batches) > 1 else batches[0]
-        df = _recategorize(df)
+        df = concat_frames(batches)
         set_attrs(df, attrs)
         return df
 
@@ -295,20 +294,3 @@ class LogSource(abc.ABC):
     @abc.abstractmethod
     def count(self, start: TimeLike, end: TimeLike, filters: Filters | None = None) -> int:
         """How many events match (all events, not only completed requests)."""
-
-
-def _recategorize(df: pd.DataFrame) -> pd.DataFrame:
-    """After concatenating batches, categories may differ: union them, sorted."""
-    from pandas.api.types import union_categoricals
-
-    for c in df.columns:
-        if LOG_SCHEMA.get(c) == "category" and not isinstance(df[c].dtype, pd.CategoricalDtype):
-            cats = sorted({v for v in df[c].dropna().astype(str)})
-            df[c] = pd.Categorical(df[c].astype(object).where(df[c].notna(), None),
-                                   categories=pd.Index(cats, dtype="str"))
-        elif isinstance(df[c].dtype, pd.CategoricalDtype):
-            cats = sorted(str(x) for x in df[c].cat.categories)
-            if list(df[c].cat.categories) != cats:
-                df[c] = df[c].cat.reorder_categories(pd.Index(cats, dtype="str"))
-    _ = union_categoricals, np
-    return df

@@ -94,7 +94,7 @@ def conform(df: pd.DataFrame, fields: Sequence[str] | None = None) -> pd.DataFra
         elif dtype == "category":
             s = _as_category(s)
         elif dtype == "str":
-            s = _as_text(s).astype("str")
+            s = pd.Series(s.to_numpy(dtype=object), index=s.index, dtype="str")
         elif dtype == "float64":
             s = pd.to_numeric(s, errors="coerce").astype("float64")
         else:
@@ -106,11 +106,16 @@ def conform(df: pd.DataFrame, fields: Sequence[str] | None = None) -> pd.DataFra
 
 
 def _as_category(s: pd.Series) -> pd.Series:
-    """Categorical with sorted string categories (order-independent equality)."""
-    values = _as_text(s)
-    cats = sorted({v for v in values if v is not None})
-    return pd.Series(pd.Categorical(values, categories=pd.Index(cats, dtype="str")),
-                     index=s.index)
+    """Categorical with sorted ``str`` categories (order-independent equality)."""
+    values = s.to_numpy(dtype=object)
+    cat = pd.Categorical(values)
+    if len(cat.categories) and not all(isinstance(c, str) for c in cat.categories):
+        cat = pd.Categorical(_as_text(pd.Series(values)).to_numpy())  # numbers in text columns
+    cats = pd.Index(sorted(cat.categories), dtype="str")
+    if not cat.categories.equals(cats) or cat.categories.dtype != cats.dtype:
+        cat = pd.Categorical(values if len(cat.categories) else [None] * len(values),
+                             categories=cats)
+    return pd.Series(cat, index=s.index)
 
 
 def set_attrs(df: pd.DataFrame, attrs: Mapping[Any, Any]) -> pd.DataFrame:
@@ -127,6 +132,27 @@ def _as_text(s: pd.Series) -> pd.Series:
     if not all(v is None or isinstance(v, str) for v in values):
         values = values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return values
+
+
+def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate normalized frames, uniting categories (sorted) instead of falling back to
+    object columns: no per-row Python work and no memory spike."""
+    from pandas.api.types import union_categoricals
+
+    if len(frames) == 1:
+        return frames[0]
+    cols: dict[str, Any] = {}
+    for c in frames[0].columns:
+        parts = [f[c] for f in frames]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            cat = union_categoricals([p.array for p in parts], sort_categories=True)
+            cats = pd.Index(cat.categories, dtype="str")
+            cols[c] = pd.Categorical.from_codes(cat.codes, categories=cats)
+        else:
+            cols[c] = pd.concat(parts, ignore_index=True)
+    out = pd.DataFrame(cols)
+    out.attrs.update(frames[-1].attrs)
+    return out
 
 
 def sort_frame(df: pd.DataFrame) -> pd.DataFrame:
