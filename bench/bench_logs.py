@@ -86,6 +86,11 @@ def generate(n: int, workdir: Path, seed: int = 1) -> Path:
     return path
 
 
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
+
+
 def load_es(path: Path) -> dict[str, Any]:
     """Bulk-load flat documents (as the demo loader writes them) into the bench index."""
     from elasticsearch import Elasticsearch, helpers
@@ -95,7 +100,7 @@ def load_es(path: Path) -> dict[str, Any]:
     admin = Elasticsearch(os.environ["TRIBUTARY_ES_URL"], request_timeout=300,
                           basic_auth=(os.environ["BENCH_ES_ADMIN_USER"],
                                       os.environ["BENCH_ES_ADMIN_PASSWORD"]))
-    n_lines = sum(1 for _ in open(path, "rb"))
+    n_lines = _count_lines(path)
     if admin.indices.exists(index=INDEX) and admin.count(index=INDEX)["count"] == n_lines:
         return {"loaded": 0, "docs": n_lines}
     admin.options(ignore_status=404).indices.delete(index=INDEX)
@@ -217,7 +222,7 @@ def summary_bench(path: Path, workdir: Path) -> dict[str, Any]:
                                     "max": float(rel.max()),
                                     "buckets": len(rel),
                                     "median_bucket_requests": float(s_db["requests"].median())}
-    res["events"] = int(sum(1 for _ in open(path, "rb")))
+    res["events"] = _count_lines(path)
     return res
 
 
