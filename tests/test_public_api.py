@@ -9,8 +9,12 @@ EXPECTED = {
     "AuthenticationError",
     "ConfigError",
     "DataError",
+    "ElasticsearchLogs",
+    "FileLogs",
+    "LogSource",
     "MetricFamily",
     "NotFoundError",
+    "PrometheusSource",
     "QueryError",
     "QueryTimeout",
     "ReportError",
@@ -26,6 +30,7 @@ EXPECTED = {
     "__version__",
     "load_settings",
     "normalize_endpoint",
+    "simulate",
 }
 
 
@@ -43,3 +48,15 @@ def test_errors_share_one_base() -> None:
         obj = getattr(tributary_analysis, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, tributary_analysis.TributaryError), name
+
+
+def test_import_is_light() -> None:
+    """Importing the package must not drag in the heavy client libraries."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tributary_analysis; "
+            "print(sorted(m for m in ('elasticsearch', 'duckdb', 'statsmodels', 'plotly') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
