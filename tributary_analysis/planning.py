@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from tributary_analysis.analysis.alerts import (
     replay_alert,
     review,
 )
-from tributary_analysis.analysis.capacity import Resource, fleet_adjust, to_series
+from tributary_analysis.analysis.capacity import Resource, fleet_adjust, resample_mean, to_series
 from tributary_analysis.errors import DataError, SourceError
 from tributary_analysis.promql import quote
 from tributary_analysis.rules import Rule, as_timedelta, metric_names, signal_expr
@@ -192,12 +192,25 @@ def threshold_variants(source: MetricsSource, rule: Rule, thresholds: Iterable[f
     return {v.name: rev.backtests[v.name] for v in variants}
 
 
-def load_incidents(path: str | Path, rule_names: Iterable[str] = ()) -> pd.DataFrame:
+def default_incidents_file() -> Path | None:
+    """``incidents.json`` of the local demo stack's simulation, if a stack was started."""
+    from tributary_analysis.config import load_settings, read_stack_state
+
+    sim_dir = read_stack_state(load_settings().home).get("sim_dir")
+    if not sim_dir:
+        return None
+    path = Path(str(sim_dir)) / "incidents.json"
+    return path if path.exists() else None
+
+
+def load_incidents(path: str | Path, rule_names: Iterable[str] = (), *,
+                   by_kind: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """The simulator's ``incidents.json`` (or a user file of the same shape) as incidents.
 
     Each incident's ``expected.alert`` (or a top-level ``alerts`` list) names the rules that
-    should fire for it; an incident naming no known rule is relevant to none (it is still
-    listed). ``start``/``end`` are required.
+    should fire for it; ``by_kind`` adds rules per incident ``kind`` (e.g.
+    ``{"scrape_gap": ["ServiceDown"]}``). An incident naming no known rule is relevant to
+    none (it is still listed). ``start``/``end`` are required.
     """
     p = Path(path)
     try:
@@ -216,8 +229,10 @@ def load_incidents(path: str | Path, rule_names: Iterable[str] = ()) -> pd.DataF
         if alerts is None:
             expected = (inc.get("expected") or {}).get("alert")
             alerts = [expected] if isinstance(expected, str) else []
+        alerts = list(alerts) + list((by_kind or {}).get(str(inc.get("kind", "")), []))
         if known:
             alerts = [a for a in alerts if a in known]
+        alerts = list(dict.fromkeys(alerts))
         rows.append({"name": inc.get("id") or inc.get("name") or f"incident {i + 1}",
                      "kind": inc.get("kind", ""), "start": inc.get("start"),
                      "end": inc.get("end"), "alerts": alerts})
@@ -257,14 +272,27 @@ class CapacityData:
                   vector_limit: float | None = None, dataset_limit: float | None = None,
                   connection_limit: float | None = 80.0,
                   memory_limit: float | None = None,
-                  fleet_adjusted: bool = True) -> list[Resource]:
+                  fleet_adjusted: bool = True,
+                  step: pd.Timedelta | str | None = None) -> list[Resource]:
         """The resources to plan, with limits (memory defaults to each replica's ``total``;
         connections to the seed's alert threshold of 80).
 
         With ``fleet_adjusted`` (and at least three replicas) per-replica memory and
         connections have the load swing shared with the other replicas removed
         (:func:`~tributary_analysis.analysis.capacity.fleet_adjust`): the forecast then
-        follows the replica's own trend, e.g. a leak."""
+        follows the replica's own trend, e.g. a leak. ``step`` averages every history
+        into bins of that size first (see
+        :func:`~tributary_analysis.analysis.capacity.forecast_step`)."""
+        out = self._resources(request_limit, vector_limit, dataset_limit, connection_limit,
+                              memory_limit, fleet_adjusted)
+        if step is None:
+            return out
+        return [replace(r, history=resample_mean(r.history, as_timedelta(step)))
+                for r in out]
+
+    def _resources(self, request_limit: float | None, vector_limit: float | None,
+                   dataset_limit: float | None, connection_limit: float | None,
+                   memory_limit: float | None, fleet_adjusted: bool) -> list[Resource]:
         out = [Resource("request rate (req/s)", self.request_rate["total"], request_limit,
                         "req/s"),
                Resource("vectors", self.vectors_total, vector_limit, "vectors"),

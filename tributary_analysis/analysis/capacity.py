@@ -125,26 +125,26 @@ def fleet_adjust(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series
     """Remove the load swing a replica shares with its peers, keep its own trend.
 
     Replicas behind one load balancer see the same traffic, so the load-driven part of a
-    per-replica gauge (memory, connections) moves together, while a leak is one replica's
-    own. The shared part is estimated as the median over the *other* replicas of their
-    deviation from their own mean; subtracting it leaves the replica's own trend, which a
-    forecast can extrapolate even when the history is too short to learn the daily shape.
+    per-replica gauge (memory, connections) moves together, while a leak or a restart is
+    one replica's own. The shared swing is the median over all replicas of their deviation
+    from their own mean: with three or more replicas one replica's own behaviour cannot move
+    the median far. Subtracting it leaves the replica's own trend, which a forecast can
+    extrapolate even when the history is too short to learn the daily shape.
 
     Returns
     -------
     adjusted : Series
         ``frame[column]`` minus the shared swing.
     swing : Series
-        The shared swing (add its maximum as a margin: peaks reach the limit earlier).
+        The shared swing (its maximum is a margin: peaks reach the limit earlier).
     """
     if column not in frame.columns:
         raise DataError(f"{column!r} is not one of the replicas {list(frame.columns)}")
-    peers = frame.drop(columns=[column])
-    if peers.shape[1] < 2:
-        raise DataError(f"fleet adjustment for {column!r} needs at least two other replicas, "
-                        f"got {peers.shape[1]}")
-    swing = (peers - peers.mean()).median(axis=1)
-    swing = swing.reindex(frame.index).interpolate(limit_direction="both").fillna(0.0)
+    if frame.shape[1] < 3:
+        raise DataError(f"fleet adjustment for {column!r} needs at least three replicas, "
+                        f"got {frame.shape[1]}")
+    swing = (frame - frame.mean()).median(axis=1)
+    swing = swing.interpolate(limit_direction="both").fillna(0.0)
     return (frame[column] - swing).rename(column), swing.rename("shared swing")
 
 
@@ -317,3 +317,37 @@ def scenario_table(results: Sequence[Mapping[str, object]]) -> pd.DataFrame:
                 row[f"{key}_range"] = describe_range(ttl)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ resolution and peaks
+
+_NICE_STEPS = ("1min", "2min", "5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h",
+               "12h", "1D")
+
+
+def forecast_step(span: pd.Timedelta, *, points: int = 300) -> pd.Timedelta:
+    """A round step that gives about ``points`` points over ``span`` (5 min for a day,
+    30 min for a week): enough resolution for the daily shape, cheap to fit."""
+    target = span / points
+    for s in _NICE_STEPS:
+        if pd.Timedelta(s) >= target:
+            return pd.Timedelta(s)
+    return pd.Timedelta(_NICE_STEPS[-1])
+
+
+def resample_mean(series: pd.Series, step: pd.Timedelta | str) -> pd.Series:
+    """Mean per ``step`` bin (bins labelled by their start); empty bins stay NaN."""
+    out = series.resample(pd.Timedelta(step)).mean()
+    out.name = series.name
+    return out
+
+
+def daily_forecast_peaks(fc: Forecast) -> pd.DataFrame:
+    """Per future UTC day of a forecast: peak of the mean and of the upper bound, average."""
+    f = fc.frame
+    g = f.groupby(pd.DatetimeIndex(f.index).floor("D"))
+    out = pd.DataFrame({"peak_mean": g["mean"].max(), "peak_upper": g["upper"].max(),
+                        "average_mean": g["mean"].mean(), "points": g.size()})
+    out["ratio"] = out["peak_mean"] / out["average_mean"].where(out["average_mean"] != 0)
+    out.index.name = "day"
+    return out

@@ -131,7 +131,8 @@ def _ets(y: pd.Series, h: int, level: float) -> tuple[pd.DataFrame, str, list[st
 def forecast_series(y: pd.Series, horizon: int | pd.Timedelta | str, *, level: float = 0.95,
                     step: pd.Timedelta | str | None = None,
                     seasonality: Literal["auto", "none"] = "auto",
-                    fit_window: pd.Timedelta | str | None = None) -> Forecast:
+                    fit_window: pd.Timedelta | str | None = None,
+                    nonnegative: bool | None = None) -> Forecast:
     """Forecast ``y`` with intervals; the model is chosen by history length (module doc).
 
     Parameters
@@ -148,6 +149,9 @@ def forecast_series(y: pd.Series, horizon: int | pd.Timedelta | str, *, level: f
         ``"none"`` forces plain ETS.
     fit_window : Timedelta or str, optional
         Fit only the most recent stretch (after a known change in behaviour).
+    nonnegative : bool, optional
+        Clip the forecast and its interval at 0 (memory, counts, rates cannot go below);
+        default: when the whole history is non-negative.
 
     Returns
     -------
@@ -180,6 +184,10 @@ def forecast_series(y: pd.Series, horizon: int | pd.Timedelta | str, *, level: f
     else:
         frame, method, more = _ets(reg, h, level)
     notes += more
+    if nonnegative if nonnegative is not None else bool((reg >= 0).all()):
+        if (frame[["mean", "lower", "upper"]] < 0).to_numpy().any():
+            notes.append("forecast clipped at 0 (the quantity cannot be negative)")
+        frame[["mean", "lower", "upper"]] = frame[["mean", "lower", "upper"]].clip(lower=0)
     frame.index = future
     return Forecast(name=str(y.name), history=reg, frame=frame, level=level, method=method,
                     notes=notes)
