@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -32,7 +33,13 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from tributary_analysis.analysis.windows import Window, parse_window
+from tributary_analysis.analysis.windows import Window, parse_duration, parse_window
+
+__all__ = [
+    "Params", "Window", "check_parameters", "collect_warnings", "counts_step",
+    "mean_latency_query", "open_logs", "open_prometheus", "parse_duration", "range_query",
+    "rate_to_count", "setup", "show_source_warnings", "show_sources", "write_summary",
+]
 from tributary_analysis.errors import ConfigError
 
 DEFAULT_RENDERER = "plotly_mimetype"
@@ -66,6 +73,9 @@ def setup(renderer: str | None = None, *, log_level: str = "WARNING") -> str:
         raise ConfigError(f"unknown plotly renderer {name!r}; e.g. 'plotly_mimetype'")
     pio.renderers.default = name
     use_theme()
+    with warnings.catch_warnings():  # tqdm's "IProgress not found" would land in the report
+        warnings.simplefilter("ignore")
+        import tqdm.auto  # noqa: F401
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     pd.set_option("display.float_format", lambda v: f"{v:,.4g}")
@@ -322,3 +332,40 @@ def write_summary(path: str | os.PathLike[str] | None, summary: Mapping[str, Any
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(_jsonable(summary), indent=1, sort_keys=True))
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def range_query(prom: Any, expr: str, window: Window, step: pd.Timedelta) -> pd.DataFrame:
+    """``query_range`` over the window; the frame's attrs keep the query and warnings."""
+    return prom.query_range(expr, window.start, window.end, step.to_pytimedelta())
+
+
+def rate_to_count(frame: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
+    """Turn per-second rates over ``[step]`` into counts per bin (``rate × step`` is exactly
+    Prometheus's ``increase`` over the same range), keeping attrs."""
+    out = frame.assign(value=frame["value"].astype("float64") * step.total_seconds())
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def mean_latency_query(window: str | pd.Timedelta, by: Sequence[str] = ("tenant_id",)
+                       ) -> str:
+    """Mean HTTP latency (``_sum / _count``) per ``by`` group — more sensitive to a broad
+    slowdown than a quantile interpolated inside coarse buckets."""
+    from tributary_analysis.promql import check_label_name, format_duration
+
+    w = format_duration(window.to_pytimedelta() if isinstance(window, pd.Timedelta)
+                        else window)
+    labels = ", ".join(check_label_name(b) for b in by)
+    agg = f"sum by ({labels}) " if labels else "sum "
+    return (f"{agg}(rate(http_request_duration_seconds_sum[{w}])) / "
+            f"{agg}(rate(http_request_duration_seconds_count[{w}]))")
+
+
+def counts_step(window: Window, *, max_points: int = 2100, minimum: str = "2m"
+                ) -> pd.Timedelta:
+    """Bin width for counts: at least ``minimum`` (two scrapes even at 60 s) and at most
+    ``max_points`` bins — 5 minutes for a week, fine enough to time an episode."""
+    return window.step(max_points=max_points, minimum=minimum)

@@ -95,6 +95,7 @@ def attribute(
     top_k: int = 15,
     alpha: float = 0.01,
     min_support: float = 0.05,
+    include_missing: bool = False,
 ) -> pd.DataFrame:
     """Rank attribute values by over-representation in ``selection`` against ``baseline``.
 
@@ -115,6 +116,9 @@ def attribute(
         False-discovery rate for the ``significant`` flag.
     min_support : float
         Smallest share of the selection a value must cover to be called significant.
+    include_missing : bool
+        Also test "value missing" (``(none)``). Off by default: missingness is often a
+        consequence of the selection (a failed search records no search type), not a cause.
 
     Returns
     -------
@@ -163,9 +167,12 @@ def attribute(
             s1, b1 = int(s_counts[value]), int(b_counts[value])
             s0, b0 = n_sel - s1, n_base - b1
             _, p = fisher_exact([[s1, s0], [b1, b0]], alternative="greater")
+            if value == MISSING and not include_missing:
+                continue
             p_in = s1 / (s1 + b1) if s1 + b1 else np.nan
             p_out = s0 / (s0 + b0) if s0 + b0 else np.nan
-            rr = p_in / p_out if p_out and p_out > 0 else np.inf
+            # no rows without the value: nothing to compare against (a constant attribute)
+            rr = np.nan if s0 + b0 == 0 else (p_in / p_out if p_out > 0 else np.inf)
             rows.append({"attribute": a, "value": str(value), "selected": s1, "baseline": b1,
                          "support": s1 / n_sel, "baseline_share": b1 / n_base,
                          "risk_ratio": rr, "p_value": float(p)})
@@ -185,8 +192,66 @@ def attribute(
     return carry_attrs(out[cols], df, selected=n_sel, baseline_rows=n_base, alpha=alpha)
 
 
+def slow_mask(df: pd.DataFrame, *, by: Sequence[str] = ("endpoint", "search_type"),
+              q: float = 0.95, reference: pd.Series | np.ndarray | None = None,
+              duration: str = "duration_s") -> np.ndarray:
+    """Requests slower than the ``q`` quantile *of their own kind* (``by`` groups).
+
+    "Slow" in absolute terms mostly selects inherently slow operations (bulk inserts,
+    hybrid searches), which hides the cause of a regression; slow relative to peers does
+    not. Quantiles come from the ``reference`` rows (e.g. a window before a deploy),
+    default all rows; groups absent from the reference are never selected.
+    """
+    need = [duration, *by]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise DataError(f"slow_mask needs column(s) {', '.join(missing)}")
+    if not 0 < q < 1:
+        raise DataError(f"q={q!r} must be strictly between 0 and 1")
+    keys = [df[b].astype("string").fillna(MISSING) for b in by]
+    ref = np.ones(len(df), bool) if reference is None else _mask(df, reference, "reference")
+    frame = pd.DataFrame({f"k{i}": k.to_numpy() for i, k in enumerate(keys)})
+    frame["d"] = df[duration].to_numpy(dtype=float)
+    cols = [f"k{i}" for i in range(len(keys))]
+    thr = frame[ref].groupby(cols, dropna=False)["d"].quantile(q).rename("thr")
+    joined = frame.join(thr, on=cols) if cols else frame.assign(thr=frame["d"][ref].quantile(q))
+    return (joined["d"] > joined["thr"]).fillna(False).to_numpy(dtype=bool)
+
+
 def top_causes(ranking: pd.DataFrame, n: int = 3) -> list[str]:
     """The first ``n`` significant ``attribute=value`` strings (for summaries and tests)."""
     sig = ranking[ranking["significant"]]
     return [f"{a}={v}" for a, v in zip(sig["attribute"].head(n), sig["value"].head(n),
                                       strict=True)]
+
+
+def with_version(requests: pd.DataFrame, info: pd.DataFrame, *, time_col: str = "timestamp",
+                 label: str = "version") -> pd.DataFrame:
+    """Add a ``version`` column to request rows from ``deeplake_api_info`` samples.
+
+    Logs do not say which version served a request; the info metric does, per scrape. Each
+    request gets the fleet's majority version at the last scrape at or before it (requests
+    before the first scrape get the first known version).
+    """
+    if time_col not in requests.columns:
+        raise DataError(f"request frame has no {time_col!r} column")
+    if not {"timestamp", label} <= set(info.columns):
+        raise DataError(f"info frame needs 'timestamp' and {label!r}; query deeplake_api_info")
+    major = (info.groupby(["timestamp", label], observed=True).size().reset_index(name="n")
+             .sort_values(["timestamp", "n"], ascending=[True, False])
+             .drop_duplicates("timestamp")[["timestamp", label]])
+    major = major.rename(columns={"timestamp": "_t", label: "version"})
+    major["_t"] = pd.to_datetime(major["_t"], utc=True).astype("datetime64[ns, UTC]")
+    major["version"] = major["version"].astype("string")
+    left = requests.assign(_t=pd.to_datetime(requests[time_col], utc=True).astype(
+        "datetime64[ns, UTC]"), _order=np.arange(len(requests)))
+    if "version" in left.columns:
+        left = left.drop(columns="version")
+    merged = pd.merge_asof(left.sort_values("_t"), major.sort_values("_t"), on="_t",
+                           direction="backward")
+    if len(major):
+        merged["version"] = merged["version"].fillna(major["version"].iloc[0])
+    merged = merged.sort_values("_order").drop(columns=["_t", "_order"])
+    merged.index = requests.index
+    merged.attrs = dict(requests.attrs)
+    return merged

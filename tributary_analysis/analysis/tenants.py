@@ -251,12 +251,16 @@ def noisy_neighbours(
     elevated_z: float = 2.0,
     min_surge_bins: int = 3,
     min_score: float = 0.2,
+    smooth: int = 3,
 ) -> pd.DataFrame:
     """Score each tenant as a noisy neighbour: its surge coinciding with others' latency.
 
     For tenant ``T``: ``x`` is T's request count standardised by its own median and MAD
     (robust z); ``y`` is, per bin, the median over *other* tenants of their latency robust
-    z-score. *Surge bins* have ``x > surge_z``; *elevated bins* have ``y > elevated_z``.
+    z-score, itself re-standardised (a median of several tenants is less noisy than one, so
+    its own spread is the yardstick). Latency is first smoothed with a centred rolling mean
+    over ``smooth`` bins: per-tenant mean latency in short bins is noisy. *Surge bins* have
+    ``x > surge_z``; *elevated bins* have ``y > elevated_z``.
 
     ``score`` is the lagged overlap of the two sets, their Jaccard index
     ``|surge ∩ elevated| / |surge ∪ elevated|`` at the best lag in ``0..max_lag`` bins
@@ -289,14 +293,17 @@ def noisy_neighbours(
         index="timestamp", columns=TENANT, values="value", aggfunc="mean", observed=True)
     idx = r.index.union(lat.index)
     r = r.reindex(idx).fillna(0.0)
-    lat_z = lat.reindex(idx).apply(_robust_z)
+    lat = lat.reindex(idx)
+    if smooth > 1:
+        lat = lat.rolling(smooth, center=True, min_periods=1).mean()
+    lat_z = lat.apply(_robust_z)
     rows = []
     for tenant in r.columns:
         others = [c for c in lat_z.columns if c != tenant]
         if not others:
             continue
         x = _robust_z(r[tenant])
-        y = lat_z[others].median(axis=1, skipna=True)
+        y = _robust_z(lat_z[others].median(axis=1, skipna=True))
         surge = (x > surge_z).to_numpy()
         best = (-1.0, 0, 0.0, 0)
         for lag in range(max_lag + 1):
