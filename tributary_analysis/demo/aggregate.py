@@ -31,7 +31,6 @@ from tributary_analysis.demo.traffic import (
     LIMIT_WINDOW_S,
     US,
     Requests,
-    seasonality,
 )
 from tributary_analysis.demo.world import ENDPOINTS, EP, INDEX_TYPES, SEARCH_TYPES, World
 
@@ -311,13 +310,15 @@ class Aggregator:
     def vector_ops(self, f_ops: seed.MetricFamily, f_batch: seed.MetricFamily,
                    ) -> list[FamilyData]:
         r = self.r
-        sel = (r.err < 0) & ((r.ep == EP["insert"]) | (r.ep == EP["delete"]))
-        op = (r.ep[sel] == EP["delete"]).astype(np.int64)
+        # the service records batch operations (inserts); single-vector deletes only change
+        # vectors_total
+        sel = (r.err < 0) & (r.ep == EP["insert"])
+        op = np.zeros(int(sel.sum()), np.int64)
         cols = [r.inst[sel], op, r.ds[sel]]
-        rad = [len(self.g.instances), 2, len(self.w.datasets)]
+        rad = [len(self.g.instances), 1, len(self.w.datasets)]
 
         def lab(row: np.ndarray) -> list[tuple[str, str]]:
-            return [("operation", ("insert", "delete")[row[1]]), *self._ds_labels(int(row[2]))]
+            return [("operation", "insert"), *self._ds_labels(int(row[2]))]
         return [self._counter(f_ops, cols, rad, self.k_req[sel], lab),
                 self._histogram(f_batch, cols, rad, self.k_req[sel], r.batch[sel], lab)]
 
@@ -350,8 +351,8 @@ class Aggregator:
         mask &= gets > 0
         ratio = np.divide(hits, gets, out=np.zeros_like(hits), where=gets > 0)
         labels = [label_text([("cache_type", types[row[1]]),
-                              ("tenant_id", self.tenant_names[row[2]])]
-                             + self._target(int(row[0]))) for row in keys]
+                              ("tenant_id", self.tenant_names[row[2]]),
+                              *self._target(int(row[0]))]) for row in keys]
         fr = FamilyData(_om_name(f_ratio), f_ratio.type, f_ratio.help,
                         [Block(f_ratio.name, labels, ratio, mask)])
         return [ops, fr]
@@ -391,8 +392,8 @@ class Aggregator:
         n_i = len(self.g.instances)
         labels, vals, masks = [], [], []
         for i in range(n_i):
-            labels += [label_text([("memory_type", "used")] + self._target(i)),
-                       label_text([("memory_type", "total")] + self._target(i))]
+            labels += [label_text([("memory_type", "used"), *self._target(i)]),
+                       label_text([("memory_type", "total"), *self._target(i)])]
             vals += [self.memory[i], np.full(self.g.k, float(self.limit))]
             masks += [self.g.scraped[i], self.g.scraped[i]]
         return FamilyData(fam.name, fam.type, fam.help,
@@ -434,8 +435,8 @@ class Aggregator:
         labels, vals, masks = [], [], []
         for i in range(len(self.g.instances)):
             for v, (version, _) in enumerate(self.versions):
-                labels.append(label_text([("version", version), ("environment", "production")]
-                                         + self._target(i)))
+                labels.append(label_text([("version", version), ("environment", "production"),
+                                          *self._target(i)]))
                 vals.append(np.ones(t_k.size))
                 masks.append((current == v) & self.g.scraped[i])
         return FamilyData(_om_name(fam), fam.type, fam.help,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +87,14 @@ def from_unix(s: float) -> datetime:
 
 
 def _parse_time(value: Any, where: str) -> datetime:
+    t: datetime | None = None
     if isinstance(value, datetime):
         t = value
     elif isinstance(value, str):
         try:
             t = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            t = None  # type: ignore[assignment]
-    else:
-        t = None  # type: ignore[assignment]
+            t = None
     if t is None or t.tzinfo is None:
         raise DataError(
             f"{where} must be an ISO-8601 UTC time such as '2026-11-27T08:00:00Z', got {value!r}"
@@ -103,7 +102,8 @@ def _parse_time(value: Any, where: str) -> datetime:
     return t.astimezone(UTC)
 
 
-def load_incidents(source: str | Path | list[dict[str, Any]]) -> list[Incident]:
+def load_incidents(source: str | Path | list[Incident] | list[dict[str, Any]],
+                   ) -> list[Incident]:
     """Read incidents from an ``incidents.json`` file or a list of dicts.
 
     Only the shape is checked here; :func:`validate_incidents` checks them against a world.
@@ -233,7 +233,8 @@ def place_incidents(profile: Profile, world: World, rng: np.random.Generator, st
     45 minutes apart), inside ``[start + 2 h, end - 1 h]``.
     """
     step = profile.scrape_interval_s
-    dur = _durations(profile, rng)
+    dur = {k: (v if k == "restart" else -(-v // step) * step)
+           for k, v in _durations(profile, rng).items()}
     order = [EPISODIC[i] for i in rng.permutation(len(EPISODIC))]
     lo, hi = start_s + 2 * 3600, end_s - 3600
     min_gap = 45 * 60

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from tributary_analysis.demo.aggregate import Q, Block, FamilyData
+from tributary_analysis.demo.aggregate import Block, FamilyData, Q
 
 _OPTS = pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
 #: samples per write_csv call: bounds memory to a few hundred MB per thread

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +107,14 @@ def _paths(world: World, req: Requests) -> list[str]:
 
 def _jobs(world: World, rng: np.random.Generator, start_s: int, end_s: int,
           n_inst: int) -> dict[str, np.ndarray]:
-    """Index builds (~0.5 per dataset and day) and a nightly full backup per tenant."""
+    """Index builds (~0.3 per dataset and day, on its indexer pod); nightly backups per tenant."""
     days = (end_s - start_s) / 86400
     n_d = len(world.datasets)
-    n_b = rng.poisson(0.5 * days, n_d)
+    n_b = rng.poisson(0.3 * days, n_d)
     b_ds = np.repeat(np.arange(n_d), n_b)
     b_t = rng.integers(start_s * US, end_s * US, b_ds.size)
     b_dur = np.clip(np.exp(rng.normal(np.log(90), 1.0, b_ds.size)), 2, 3000)
-    b_inst = rng.integers(0, n_inst, b_ds.size)
+    b_inst = world.ds_index_pod[b_ds]
     first_day = start_s // 86400 - 1
     day = np.arange(first_day, end_s // 86400 + 1)
     n_t = len(world.tenants)
@@ -203,10 +203,10 @@ def _memory(world: World, profile: Profile, grid: Grid, incidents: list[Incident
 
 def _requests_frame(world: World, req: Requests, ids: list[str], paths: list[str],
                     versions: list[tuple[str, int]]) -> pd.DataFrame:
-    def cat(codes: np.ndarray, names: list[str | None]) -> pd.Categorical:
+    def cat(codes: np.ndarray, names: list[str] | list[str | None]) -> pd.Categorical[str]:
         cats = list(dict.fromkeys(n for n in names if n is not None))
         mapping = np.array([cats.index(n) if n is not None else -1 for n in names])
-        return pd.Categorical.from_codes(mapping[codes], categories=cats)
+        return pd.Categorical.from_codes(mapping[codes], categories=pd.Index(cats))
 
     ep_names = [e.normalized for e in ENDPOINTS]
     ds_names: list[str | None] = [*world.datasets, None]
@@ -219,7 +219,7 @@ def _requests_frame(world: World, req: Requests, ids: list[str], paths: list[str
         "request_id": ids,
         "method": cat(req.ep, [e.method for e in ENDPOINTS]),
         "path": paths,
-        "endpoint": cat(req.ep, ep_names),  # type: ignore[arg-type]
+        "endpoint": cat(req.ep, ep_names),
         "status_code": req.status.astype(np.int64),
         "duration_s": req.dur_us / US,
         "tenant_id": cat(req.tenant + 1, ["unknown", *world.tenants]),
@@ -229,8 +229,8 @@ def _requests_frame(world: World, req: Requests, ids: list[str], paths: list[str
         "results_count": results,
         "error_type": cat(np.where(req.err >= 0, req.err, len(ERRORS)), err_types),
         "error_code": cat(np.where(req.err >= 0, req.err, len(ERRORS)), err_codes),
-        "instance": cat(req.inst, list(world.instances)),  # type: ignore[arg-type]
-        "version": cat(req.version, [v for v, _ in versions]),  # type: ignore[arg-type]
+        "instance": cat(req.inst, list(world.instances)),
+        "version": cat(req.version, [v for v, _ in versions]),
     })
 
 
@@ -323,7 +323,8 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     grid = Grid(times, world.instances, scraped, restart)
     for inc in incs:
         if inc.kind == "scrape_gap":
-            inc.expected.setdefault("missing_scrapes", int((~scraped[i]).sum()))
+            i = world.instances.index(inc.affects["instance"])
+            inc.expected["missing_scrapes"] = int((~scraped[i]).sum())
         if inc.kind == "restart":
             inc.expected.setdefault("last_scrape_before", iso_z(inc.start))
     mark("setup")

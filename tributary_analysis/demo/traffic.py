@@ -156,7 +156,14 @@ def generate_requests(profile: Profile, world: World, incidents: list[Incident],
     keep = (h_t >= start_s * US) & (h_t < end_s * US)
     h_t, h_inst = h_t[keep], h_inst[keep]
 
-    inst = rng.integers(0, n_r, n)
+    # sticky connections: a tenant's requests go to its pods; a surging tenant opens more
+    # connections and spreads over every pod
+    slot = (rng.random(n) * world.tenant_n_pods[tenant]).astype(np.int64)
+    inst = world.tenant_pods[tenant, slot]
+    for inc in _by_kind(incidents, "noisy_tenant"):
+        t = world.tenants.index(inc.affects["tenant"])
+        surge = (tenant == t) & (t_us >= inc.start_s * US) & (t_us < inc.end_s * US)
+        inst[surge] = rng.integers(0, n_r, int(surge.sum()))
     for inc in _by_kind(incidents, "restart"):
         r = world.instances.index(inc.affects["instance"])
         lo, hi = inc.start_s * US, (inc.start_s + RESTART_DOWNTIME_S) * US

@@ -78,6 +78,9 @@ class World:
     instances: tuple[str, ...]
     backup_instance: np.ndarray  # (T,)
     backup_offset_s: np.ndarray  # (T,) seconds after 01:00 UTC
+    tenant_pods: np.ndarray  # (T, R) pod indices a tenant's connections land on (padded)
+    tenant_n_pods: np.ndarray  # (T,) how many of them are used
+    ds_index_pod: np.ndarray  # (D,) replica that builds a dataset's index
 
     def datasets_of(self, t: int) -> list[str]:
         """Dataset ids of tenant index ``t``."""
@@ -121,10 +124,11 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
             ds_cum.append(t + c[j])
     n_d = len(datasets)
     primary = rng.choice(len(SEARCH_TYPES), size=n_d, p=[0.5, 0.3, 0.2])
-    secondary = np.where(rng.random(n_d) < 0.3, (primary + 1 + rng.integers(0, 2, n_d)) % 3, -1)
+    secondary = np.where(rng.random(n_d) < 0.15, (primary + 1 + rng.integers(0, 2, n_d)) % 3, -1)
 
     sizes = (share * 60 * 4.25).astype(float)  # a tenant's mean requests per minute x 4.25
     rate_limit = np.ceil(sizes * profile.api_rate).astype(np.int64) + 10
+    pods, n_pods = _sticky_pods(share, profile.n_replicas)
     sdk = ("tributary-python/2.3.1", "tributary-python/2.4.0", "tributary-js/1.8.2", "curl/8.5.0")
     return World(
         tenants=names,
@@ -149,4 +153,27 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
         instances=tuple(f"deeplake-api-{i}:9090" for i in range(profile.n_replicas)),
         backup_instance=np.arange(n_t) % profile.n_replicas,
         backup_offset_s=rng.uniform(0, 7200, n_t),
+        tenant_pods=pods,
+        tenant_n_pods=n_pods,
+        ds_index_pod=rng.integers(0, profile.n_replicas, n_d),
     )
+
+
+def _sticky_pods(share: np.ndarray, n_replicas: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which pods each tenant's keep-alive connections land on.
+
+    A Kubernetes Service balances *connections*, not requests: a tenant's SDK keeps a few
+    long-lived connections, so a small tenant talks to one pod, a mid-sized one to two and a
+    large one to all. Tenants are assigned greedily to the least loaded pods, so load stays
+    balanced. This is also what keeps the per-replica series count realistic.
+    """
+    n_t = share.size
+    n_pods = np.where(share > 0.08, 3, np.where(share > 0.03, 2, 1))
+    n_pods = np.minimum(n_pods, n_replicas)
+    pods = np.zeros((n_t, n_replicas), np.int64)
+    load = np.zeros(n_replicas)
+    for t in np.argsort(-share, kind="stable"):
+        chosen = np.argsort(load, kind="stable")[: n_pods[t]]
+        pods[t, : n_pods[t]] = np.sort(chosen)
+        load[chosen] += share[t] / n_pods[t]
+    return pods, n_pods
