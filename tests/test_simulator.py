@@ -473,3 +473,13 @@ def test_promtool_ingests_the_files(sim: SimulationResult, tmp_path: Path) -> No
             capture_output=True, text=True, timeout=600, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
     assert any((tmp_path / "tsdb").iterdir())
+
+
+def test_cli_generate_rejects_a_bad_end(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tributary_analysis.cli.demo_generate import generate
+
+    result = CliRunner().invoke(generate, ["--end", "yesterday", "--out", str(tmp_path)])
+    assert isinstance(result.exception, DataError)
+    assert "--end 'yesterday' is not an ISO-8601 UTC time" in str(result.exception)
