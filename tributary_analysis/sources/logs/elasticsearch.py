@@ -178,6 +178,9 @@ class ElasticsearchLogs(LogSource):
         Hits per export page (≤ ``index.max_result_window``, 10,000 by default).
     progress
         Show a tqdm progress bar during exports (default: only in a terminal/notebook).
+    search_timeout
+        Elasticsearch's per-search ``timeout`` (e.g. ``"30s"``): past it the node returns
+        what it has with ``timed_out``, which lands in ``attrs["warnings"]``.
 
     Examples
     --------
@@ -192,7 +195,8 @@ class ElasticsearchLogs(LogSource):
                  index: str | None = None, settings: Settings | None = None,
                  shape: str | None = None, mapping: LogMapping = DEFAULT_MAPPING,
                  page_size: int = 10_000, keep_alive: str = "2m",
-                 progress: bool | None = None, request_timeout: float = 60.0) -> None:
+                 progress: bool | None = None, request_timeout: float = 60.0,
+                 search_timeout: str | None = None) -> None:
         settings = settings or load_settings()
         self.url = url or settings.es_url
         self.index = index or settings.es_index
@@ -205,12 +209,15 @@ class ElasticsearchLogs(LogSource):
         self.page_size = int(page_size)
         self.keep_alive = keep_alive
         self.progress = progress
+        self.search_timeout = search_timeout
         self._caps: dict[str, dict[str, Any]] | None = None
         self._mapping_warnings: list[str] = []
 
     # ------------------------------------------------------------------ mapping
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        if self.search_timeout and fn == self.client.search:
+            kwargs.setdefault("timeout", self.search_timeout)
         try:
             resp = fn(**kwargs)
         except (es_lib.ApiError, es_lib.TransportError, es_lib.UnsupportedProductError) as exc:
