@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -18,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websocket  # in the test extra: a missing install must fail, not skip
 
 from tributary_analysis.reports.params import resolve_window
 from tributary_analysis.reports.registry import ReportSpec
 from tributary_analysis.reports.runner import RunRequest, run_reports
 
-websocket = pytest.importorskip("websocket")
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError("CI must run the browser test: chromium is missing although "
+                       "`make test` installs it (.ci/system-deps.sh)")
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 EVIL = "<script>alert(1)</script>\"'"
