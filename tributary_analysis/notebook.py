@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,15 +199,47 @@ def open_prometheus(params: Params) -> Any:
     return PrometheusSource.from_settings(settings)
 
 
-def open_logs(params: Params) -> Any:
-    """The log source the parameters name: ``FileLogs`` or ``ElasticsearchLogs``."""
+def open_logs(params: Params, *, prune_by_date: bool = True) -> Any:
+    """The log source the parameters name: ``FileLogs`` or ``ElasticsearchLogs``.
+
+    With ``prune_by_date``, log files whose name carries a date (``…-2026-01-31.jsonl``,
+    the usual daily rotation) are only read when that day overlaps the window, with a
+    one-day margin: a week of logs is a gigabyte, a day's window needs two files. The
+    number of files left out is recorded in the source's ``pruned_files`` attribute.
+    """
     if params.log_source == "elasticsearch":
         from tributary_analysis.sources.logs.elasticsearch import ElasticsearchLogs
 
         return ElasticsearchLogs()
-    from tributary_analysis.sources.logs.files import FileLogs
+    from tributary_analysis.config import load_settings
+    from tributary_analysis.sources.logs.files import FileLogs, resolve_paths
 
-    return FileLogs(list(params.log_files) if params.log_files else None)
+    given = list(params.log_files) if params.log_files else None
+    if given is None:
+        configured = load_settings().log_files
+        given = [configured] if configured else None
+    if given is None or not prune_by_date:
+        return FileLogs(given)
+    files = resolve_paths(given)
+    keep = [f for f in files if _day_overlaps(f, params.window)]
+    src = FileLogs(keep or files)
+    src.pruned_files = len(files) - len(keep) if keep else 0  # type: ignore[attr-defined]
+    return src
+
+
+_DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+def _day_overlaps(path: str, window: Window) -> bool:
+    m = _DAY_IN_NAME.search(Path(path).name)
+    if not m:
+        return True
+    try:
+        day = pd.Timestamp(m.group(1), tz="UTC")
+    except ValueError:
+        return True
+    margin = pd.Timedelta(days=1)
+    return bool(day - margin < window.end and day + 2 * margin > window.start)
 
 
 # ---------------------------------------------------------------- warnings
@@ -283,8 +316,12 @@ def show_sources(prometheus: Any = None, logs: Any = None) -> None:
         items.append({"kind": "prometheus", "url": str(getattr(prometheus, "url", ""))})
     if logs is not None:
         kind = str(getattr(logs, "kind", "logs"))
-        where = getattr(logs, "url", None) or ", ".join(
-            Path(f).name for f in getattr(logs, "files", [])[:5])
+        files = list(getattr(logs, "files", []))
+        where = getattr(logs, "url", None) or ", ".join(Path(f).name for f in files[:5]) + (
+            f" (+{len(files) - 5} more)" if len(files) > 5 else "")
+        pruned = int(getattr(logs, "pruned_files", 0) or 0)
+        if pruned:
+            where += f"; {pruned} dated file(s) outside the window not read"
         items.append({"kind": kind, "url": str(where)})
     if items:
         text = "\n".join(f"source: {i['kind']} {i['url']}" for i in items)
