@@ -264,7 +264,7 @@ def place_incidents(profile: Profile, world: World, rng: np.random.Generator, st
 
     spike_ep = endpoints[0]
     reg_eps = [endpoints[0]] if rng.random() < 0.5 else [endpoints[0], endpoints[1]]
-    frac = float(rng.uniform(0.45, 0.6))
+    frac = float(rng.uniform(0.6, 0.75))
     out = [
         Incident("inc-error-spike", "error_spike", *window("error_spike"),
                  description=f"5xx spike on POST {spike_ep}: the search backend fails",
