@@ -105,7 +105,15 @@ def is_running(ref: ProcessRef) -> bool:
         return False
     if int(fields[19]) != ref.starttime:
         return False
-    return any(ref.marker in part for part in cmdline(ref.pid))
+    args = cmdline(ref.pid)
+    # Right after exec the kernel has not yet set the new argument pointers and
+    # /proc/PID/cmdline reads empty (seen under heavy load): same PID and start time, so
+    # wait for the arguments instead of calling the process gone.
+    deadline = time.monotonic() + 5.0
+    while not args and time.monotonic() < deadline and Path(f"/proc/{ref.pid}").exists():
+        time.sleep(0.05)
+        args = cmdline(ref.pid)
+    return any(ref.marker in part for part in args)
 
 
 def start_detached(
