@@ -72,6 +72,18 @@ def test_gap_merging_and_minimum_duration():
     assert ep.iloc[0]["start"] == ts[5] and ep.iloc[0]["end"] == ts[13]
 
 
+def test_quiet_bins_do_not_split_an_episode_but_healthy_ones_do():
+    ts = pd.date_range(T0, periods=40, freq="1min")
+    errors_, total = np.zeros(40), np.full(40, 100.0)
+    errors_[5:10] = 50
+    total[10:18] = 5.0    # 8 quiet minutes: too few requests to judge
+    errors_[18:23] = 50   # the outage goes on
+    errors_[33:36] = 50   # after 10 healthy minutes: a second episode
+    c = pd.DataFrame({"timestamp": ts, "errors": errors_, "total": total})
+    ep = errors.detect_episodes(c, by=None)
+    assert [(r.start, r.end) for r in ep.itertuples()] == [(ts[5], ts[23]), (ts[33], ts[36])]
+
+
 def test_top_error_messages_and_errors_by_type():
     logs = pd.DataFrame({
         "timestamp": pd.date_range(T0, periods=6, freq="1min"),

@@ -95,6 +95,7 @@ def test_latency_notebook_flags_the_deploy(prometheus_stack, incidents, tmp_path
     reg = incidents["latency_regression"]
     first = s["deploys"][0]
     assert first["to_version"] == reg["affects"]["version"]
+    # within one bin (2 min for a day) of the true deploy
     assert abs(pd.Timestamp(first["time"]) - pd.Timestamp(reg["start"])) <= pd.Timedelta("2min")
     assert s["regressions"] == reg["affects"]["endpoints"]        # χ² on buckets
     assert s["regressions_logs"] == reg["affects"]["endpoints"]   # Mann–Whitney on logs

@@ -230,19 +230,17 @@ def with_version(requests: pd.DataFrame, info: pd.DataFrame, *, time_col: str = 
     """Add a ``version`` column to request rows from ``deeplake_api_info`` samples.
 
     Logs do not say which version served a request; the info metric does, per scrape. Each
-    request gets the fleet's majority version at the last scrape at or before it (requests
-    before the first scrape get the first known version).
+    request gets the fleet's version (:func:`~tributary_analysis.analysis.latency.
+    fleet_version`) at the last sample at or before it; requests before the first sample
+    get the first known version.
     """
+    from tributary_analysis.analysis.latency import fleet_version
+
     if time_col not in requests.columns:
         raise DataError(f"request frame has no {time_col!r} column")
-    if not {"timestamp", label} <= set(info.columns):
-        raise DataError(f"info frame needs 'timestamp' and {label!r}; query deeplake_api_info")
-    major = (info.groupby(["timestamp", label], observed=True).size().reset_index(name="n")
-             .sort_values(["timestamp", "n"], ascending=[True, False])
-             .drop_duplicates("timestamp")[["timestamp", label]])
-    major = major.rename(columns={"timestamp": "_t", label: "version"})
+    major = fleet_version(info, label).rename("version").reset_index()
+    major = major.rename(columns={"timestamp": "_t"})
     major["_t"] = pd.to_datetime(major["_t"], utc=True).astype("datetime64[ns, UTC]")
-    major["version"] = major["version"].astype("string")
     left = requests.assign(_t=pd.to_datetime(requests[time_col], utc=True).astype(
         "datetime64[ns, UTC]"), _order=np.arange(len(requests)))
     if "version" in left.columns:

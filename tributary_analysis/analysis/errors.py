@@ -230,8 +230,10 @@ class EpisodeRules:
     """How an error episode is recognised.
 
     A bin is *bad* when its error ratio ≥ ``threshold`` and it has at least ``min_volume``
-    requests (a 1-of-2 blip is not an episode). Bad bins closer than ``merge_gap`` merge;
-    runs shorter than ``min_duration`` are dropped.
+    requests (a 1-of-2 blip is not an episode), *good* when below the threshold with that
+    volume, and *unknown* otherwise. Bad bins merge when closer than ``merge_gap`` or when
+    only unknown bins lie between them; runs shorter than ``min_duration`` or with fewer
+    than ``min_errors`` errors are dropped.
     """
 
     threshold: float = 0.05
@@ -284,9 +286,12 @@ def detect_episodes(
     for key, part in groups:
         part = part.sort_values("timestamp")
         ratio = _ratio(part["errors"], part["total"])
-        bad = (ratio >= rules.threshold) & (part["total"] >= rules.min_volume)
+        enough = part["total"] >= rules.min_volume
+        bad = (ratio >= rules.threshold) & enough
+        good = (ratio < rules.threshold) & enough
         bad_ts = part.loc[bad.to_numpy(), "timestamp"]
-        for start, end in _runs(bad_ts, step, gap):
+        good_ts = part.loc[good.to_numpy(), "timestamp"]
+        for start, end in _runs(bad_ts, step, gap, good_ts):
             if end - start < min_dur:
                 continue
             inside = part[(part["timestamp"] >= start) & (part["timestamp"] < end)]
@@ -313,15 +318,25 @@ def detect_episodes(
     return carry_attrs(out, counts, step=str(step), rules=rules.__dict__)
 
 
-def _runs(bad_ts: pd.Series, step: pd.Timedelta, gap: pd.Timedelta
+def _runs(bad_ts: pd.Series, step: pd.Timedelta, gap: pd.Timedelta, good_ts: pd.Series
           ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Merge bad bin starts into ``[start, end)`` runs, bridging gaps up to ``gap``."""
+    """Merge bad bins into ``[start, end)`` runs.
+
+    Two bad bins join when the gap between them is at most ``gap`` *or* holds no good
+    bin: bins with too little traffic to judge are neutral (a quiet minute inside an
+    outage does not end it; a healthy one does, if the gap is long enough).
+    """
+    good = np.sort(pd.DatetimeIndex(good_ts).as_unit("ns").asi8)
     runs: list[tuple[pd.Timestamp, pd.Timestamp]] = []
     for ts in sorted(bad_ts):
-        if runs and ts - runs[-1][1] <= gap:
-            runs[-1] = (runs[-1][0], ts + step)
-        else:
-            runs.append((ts, ts + step))
+        if runs:
+            last_end = runs[-1][1]
+            lo = np.searchsorted(good, last_end.value, side="left")
+            hi = np.searchsorted(good, pd.Timestamp(ts).value, side="left")
+            if ts - last_end <= gap or hi <= lo:
+                runs[-1] = (runs[-1][0], ts + step)
+                continue
+        runs.append((ts, ts + step))
     return runs
 
 

@@ -459,29 +459,46 @@ def slowest_requests(logs: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     return carry_attrs(out.reset_index(drop=True), logs)
 
 
-def find_deploys(info: pd.DataFrame, label: str = "version") -> pd.DataFrame:
-    """Version changes from ``deeplake_api_info`` samples: when the fleet's version changed.
+def fleet_version(info: pd.DataFrame, label: str = "version") -> pd.Series:
+    """The fleet's version at each timestamp of ``deeplake_api_info`` samples.
 
-    Per timestamp the majority ``label`` value across instances is the fleet's version; a
-    deploy is the first timestamp where it differs from the previous one.
+    Per instance, the freshest series wins when ``value`` holds sample times (query
+    ``timestamp(deeplake_api_info)``): after a deploy the old version's series stays visible
+    for the 5-minute lookback (always so for backfilled data, which has no staleness
+    markers). Across instances, the majority version wins.
+    """
+    require_columns(info, ["timestamp", label], what="deeplake_api_info frame",
+                    hint="query timestamp(deeplake_api_info) over the window")
+    df = info.dropna(subset=[label]).copy()
+    df[label] = df[label].astype("string")
+    if "value" not in df.columns:
+        df["value"] = 1.0
+    if "instance" in df.columns:
+        df = (df.sort_values(["timestamp", "instance", "value"], ascending=[True, True, False])
+                .drop_duplicates(["timestamp", "instance"]))
+    counts = df.groupby(["timestamp", label], observed=True).size().reset_index(name="n")
+    major = (counts.sort_values(["timestamp", "n", label], ascending=[True, False, True])
+             .drop_duplicates("timestamp").set_index("timestamp")[label])
+    return major.astype("string")
+
+
+def find_deploys(info: pd.DataFrame, label: str = "version") -> pd.DataFrame:
+    """Version changes of the fleet (see :func:`fleet_version`), in time order.
 
     Returns
     -------
     DataFrame
-        ``time``, ``from_version``, ``to_version``, in time order (empty: no deploy).
+        ``time`` (first timestamp showing the new version), ``from_version``,
+        ``to_version``; empty when the version never changed.
     """
-    require_columns(info, ["timestamp", label], what="deeplake_api_info frame",
-                    hint="query deeplake_api_info over the window")
-    df = info[["timestamp", label]].dropna()
-    if df.empty:
+    major = fleet_version(info, label)
+    if major.empty:
         return pd.DataFrame(columns=["time", "from_version", "to_version"])
-    major = (df.groupby(["timestamp", label], observed=True).size().reset_index(name="n")
-             .sort_values(["timestamp", "n"], ascending=[True, False])
-             .drop_duplicates("timestamp").set_index("timestamp")[label].astype("string"))
-    changed = major.ne(major.shift()) & major.shift().notna()
-    times = major.index[changed.to_numpy()]
-    return pd.DataFrame({"time": times,
-                         "from_version": major.shift()[changed].to_numpy(),
+    prev = major.shift()
+    changed = (major != prev) & prev.notna()
+    changed = changed.fillna(False).astype(bool)
+    return pd.DataFrame({"time": major.index[changed.to_numpy()],
+                         "from_version": prev[changed].to_numpy(),
                          "to_version": major[changed].to_numpy()})
 
 
