@@ -96,11 +96,11 @@ def test_prometheus_backfill_two_parts_start_query_stop(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}/api/v1/query"
         # raw samples over the window: last - first = 3 per 15 s step, exactly
         q = f'http_requests_total{{tenant_id="t\\"x"}}[{len(times) * 15}s]'
-        res = requests.get(url, params={"query": q, "time": end}).json()["data"]["result"]
+        res = requests.get(url, params={"query": q, "time": str(end)}).json()["data"]["result"]
         values = [float(v) for _, v in res[0]["values"]]
         assert values[-1] - values[0] == 3.0 * (len(values) - 1)
         assert len(values) == len(times)
-        res = requests.get(url, params={"query": "memory_usage_bytes", "time": end}).json()
+        res = requests.get(url, params={"query": "memory_usage_bytes", "time": str(end)}).json()
         assert float(res["data"]["result"][0]["value"][1]) == 1e6 + len(times) - 1
         # Prometheus scrapes itself (job "prometheus")
         deadline = time.monotonic() + 40
@@ -290,3 +290,46 @@ def test_reloading_is_idempotent(elasticsearch_stack: Any, es_truth: dict[str, A
         assert (report.created, report.updated, report.failed) == (0, 500, 0)
         assert es.count(index=elasticsearch_stack.index_pattern)["count"] == len(
             es_truth["lines"])
+
+
+# ---------------------------------------------------------------- fast loader, no server
+
+
+def test_bulk_bodies_are_ndjson_chunks_with_ids_and_counted_bad_lines(tmp_path: Path) -> None:
+    lines = [_envelope(timestamp=f"2025-03-04T10:00:{i % 60:02d}.{i:06d}", level="INFO",
+                       path=f"/api/v1/datasets/d{i}/search", status_code=200)
+             for i in range(300)]
+    log = tmp_path / "a.jsonl"
+    log.write_text("\n".join([*lines[:150], "garbage", "", *lines[150:]]) + "\n")
+    report = es_logs.LoadReport()
+    chunks = list(es_logs._chunks([log], report, max_bytes=20_000))
+    assert len(chunks) > 3
+    assert (report.lines, report.malformed) == (301, 1)
+    assert "a.jsonl:151" in report.errors[0]
+    assert sum(c.bytes_read for c in chunks) == log.stat().st_size
+    ids = []
+    for chunk in chunks:
+        rows = chunk.body.splitlines()
+        assert len(rows) == 2 * len(chunk.keys) and chunk.body.endswith(b"\n")
+        assert len(chunk.body) < 20_000 + 2_000  # a chunk ends at the first doc past the size
+        for (index, doc_id), action, doc in zip(chunk.keys, rows[::2], rows[1::2], strict=True):
+            assert json.loads(action) == {"index": {"_index": index, "_id": doc_id}}
+            assert json.loads(doc)["endpoint"] == "/api/v1/datasets/{id}/search"
+            ids.append(doc_id)
+    assert ids == [es_logs.envelope_to_doc(ln)[0] for ln in lines]
+
+
+def test_metric_parts_are_complete_only_after_the_simulator_moved_on(tmp_path: Path) -> None:
+    from tributary_analysis.stack import demo
+
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "part-000.om").write_bytes(b"# TYPE x gauge\nx 1 1\n# EOF\n")
+    (metrics / "part-001.om").write_bytes(b"# TYPE y gauge\ny 1 1\n")
+    assert demo.metric_parts_complete(tmp_path) is None  # no logs/ yet
+    (tmp_path / "logs").mkdir()
+    assert demo.metric_parts_complete(tmp_path) is None  # part-001 has no '# EOF'
+    with open(metrics / "part-001.om", "ab") as fh:
+        fh.write(b"# EOF\n")
+    assert demo.metric_parts_complete(tmp_path) == [metrics / "part-000.om",
+                                                    metrics / "part-001.om"]

@@ -29,15 +29,18 @@ def group() -> None:
 @click.option("--no-elasticsearch", is_flag=True, help="Start Prometheus only.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Simulated data and TSDB (default: $TRIBUTARY_HOME/demo).")
+@click.option("--sim-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Reuse this simulation (a directory with manifest.json) "
+              "instead of simulating; --profile and --seed are then taken from it.")
 def up(profile: str, seed: int, prom_port: int | None, es_port: int | None,
-       no_elasticsearch: bool, data_dir: Path | None) -> None:
+       no_elasticsearch: bool, data_dir: Path | None, sim_dir: Path | None) -> None:
     """Simulate telemetry, backfill and start Prometheus, start Elasticsearch, load logs."""
     from tributary_analysis.stack import demo
 
     home = _home()
     result = demo.up(home=home, profile=profile, seed=seed, prom_port=prom_port,
                      es_port=es_port, elasticsearch=not no_elasticsearch,
-                     data_dir=data_dir, echo=click.echo)
+                     data_dir=data_dir, sim_dir=sim_dir, echo=click.echo)
     _print_usage(home, result.state)
     click.echo(f"stack up in {result.timings['total']:.1f} s")
 

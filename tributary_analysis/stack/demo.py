@@ -1,18 +1,21 @@
 """``tributary demo up | down | status``: the local stack's life cycle.
 
-``up`` simulates the telemetry, backfills Prometheus, starts it, starts Elasticsearch (its
-JVM boots while the simulator and promtool run: the two overlap on two cores), loads the
-logs and writes ``stack.json``. If any step fails, everything started so far is stopped.
+``up`` launches Elasticsearch, simulates the telemetry (or reuses a simulation), backfills
+Prometheus with promtool as soon as the metric parts are written, loads the logs into
+Elasticsearch while promtool runs, starts Prometheus and writes ``stack.json``. If any step
+fails, everything started so far is stopped.
 ``down`` stops exactly the PIDs recorded in ``stack.json`` and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,14 +67,21 @@ def start_prometheus(
     shutil.rmtree(tsdb, ignore_errors=True)
     tsdb.mkdir(parents=True)
     report = prometheus.backfill([Path(p) for p in manifest["files"]["metrics"]], tsdb)
+    return start_prometheus_on(manifest, data_dir, port=port), report
+
+
+def start_prometheus_on(
+    manifest: dict[str, Any], data_dir: Path, *, port: int | None = None
+) -> dict[str, Any]:
+    """Start Prometheus on the already backfilled ``data_dir/prometheus/data``."""
+    tsdb = data_dir / "prometheus" / "data"
     port = port or procs.free_port()
     config = prometheus.write_config(data_dir / "prometheus" / "prometheus.yml", port=port)
     retention = prometheus.retention_for(_parse_time(manifest["start"]))
     ref = prometheus.start(tsdb, port=port, retention=retention, config=config,
                            log_path=data_dir / "prometheus" / "prometheus.log")
-    info = {"url": f"http://127.0.0.1:{port}", "port": port, "process": ref.to_dict(),
+    return {"url": f"http://127.0.0.1:{port}", "port": port, "process": ref.to_dict(),
             "data_dir": str(tsdb), "retention": retention}
-    return info, report
 
 
 @dataclass
@@ -148,12 +158,57 @@ def running(home: Path) -> list[str]:
     return alive
 
 
+def metric_parts_complete(sim_dir: Path) -> list[Path] | None:
+    """The OpenMetrics parts once the simulator has finished writing them, else None.
+
+    ``simulate()`` writes every ``metrics/part-*.om`` (in parallel, each ending in ``# EOF``)
+    and only then creates ``logs/``: both together mean the parts are final, so promtool can
+    start while the simulator is still writing logs.
+    """
+    if not (sim_dir / "logs").is_dir():
+        return None
+    parts = sorted((sim_dir / "metrics").glob("part-*.om"))
+    for part in parts:
+        try:
+            with open(part, "rb") as fh:
+                fh.seek(max(0, part.stat().st_size - 6))
+                if fh.read() != b"# EOF\n":
+                    return None
+        except OSError:
+            return None
+    return parts or None
+
+
+class _LoadProgress:
+    """A progress line for the log load, at most every ``every`` seconds."""
+
+    def __init__(self, echo: Echo, every: float = 10.0) -> None:
+        self.echo, self.every, self.last = echo, every, time.monotonic()
+
+    def __call__(self, report: es_logs.LoadReport, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        pct = 100.0 * done / total if total else 100.0
+        self.echo(f"  loading logs into Elasticsearch: {pct:3.0f} % ({report.indexed:,} "
+                  f"documents, {report.docs_per_s:,.0f} docs/s)")
+
+
 def up(
     *, home: Path, profile: str = "small", seed: int = 7, prom_port: int | None = None,
     es_port: int | None = None, elasticsearch: bool = True, data_dir: Path | None = None,
-    echo: Echo = lambda _msg: None,
+    sim_dir: Path | None = None, echo: Echo = lambda _msg: None,
 ) -> UpResult:
-    """Bring the demo stack up; see the module docstring for the steps."""
+    """Bring the demo stack up; see the module docstring for the steps.
+
+    Work overlaps on purpose: Elasticsearch boots while the simulator runs; promtool starts
+    as soon as the simulator's metric parts are final (while it still writes logs); the logs
+    load while promtool backfills. Prometheus is reported (and recorded in ``stack.json``)
+    as soon as it is ready; the log load goes on with a progress line.
+
+    ``sim_dir`` reuses an existing simulation (its ``manifest.json``) instead of simulating.
+    """
     from tributary_analysis.demo import simulate
 
     alive = running(home)
@@ -161,50 +216,88 @@ def up(
         raise StackError(f"the demo stack in {home} is already running ({', '.join(alive)}); "
                          "run 'tributary demo down' first")
     data_dir = (data_dir or home / "demo").resolve()
-    sim_dir = data_dir / "sim"
+    reuse = sim_dir is not None
+    if sim_dir is not None:
+        sim_dir = sim_dir.resolve()
+        if not (sim_dir / "manifest.json").is_file():
+            raise StackError(f"{sim_dir} holds no simulation (manifest.json is missing); "
+                             "leave out --sim-dir to simulate")
+    else:
+        sim_dir = data_dir / "sim"
     timings: dict[str, float] = {}
     t_all = time.monotonic()
     es: EsHandle | None = None
     prom_ref: procs.ProcessRef | None = None
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="demo-up")
+    backfill_fut: Future[prometheus.BackfillReport] | None = None
+    load_fut: Future[es_logs.LoadReport] | None = None
+    tsdb = data_dir / "prometheus" / "data"
+    client: Any = None
     try:
         if elasticsearch:
             t0 = time.monotonic()
             es = launch_elasticsearch(http_port=es_port)
             timings["elasticsearch_launch"] = time.monotonic() - t0
             echo(f"Elasticsearch {es_mod.ES_VERSION} starting on {es.inst.url} ...")
+        shutil.rmtree(tsdb, ignore_errors=True)
+        tsdb.mkdir(parents=True)
         t0 = time.monotonic()
-        shutil.rmtree(sim_dir, ignore_errors=True)
-        sim_dir.mkdir(parents=True)
-        simulate(profile=profile, seed=seed, out_dir=sim_dir)
+        if reuse:
+            backfill_fut = pool.submit(prometheus.backfill, [Path(p) for p in read_manifest(
+                sim_dir)["files"]["metrics"]], tsdb)
+        else:
+            shutil.rmtree(sim_dir, ignore_errors=True)
+            sim_dir.mkdir(parents=True)
+            sim_fut = pool.submit(simulate, profile=profile, seed=seed, out_dir=sim_dir)
+            while not sim_fut.done():
+                parts = metric_parts_complete(sim_dir)
+                if parts is not None and backfill_fut is None:
+                    timings["metrics_written"] = time.monotonic() - t0
+                    backfill_fut = pool.submit(prometheus.backfill, parts, tsdb)
+                time.sleep(0.2)
+            sim_fut.result()
+            timings["simulate"] = time.monotonic() - t0
+            echo(f"simulated profile {profile!r} (seed {seed}) in {timings['simulate']:.1f} s")
         manifest = read_manifest(sim_dir)
-        timings["simulate"] = time.monotonic() - t0
-        echo(f"simulated profile {profile!r} (seed {seed}) in {timings['simulate']:.1f} s")
-        t0 = time.monotonic()
-        prom_info, backfill = start_prometheus(manifest, data_dir, port=prom_port)
-        prom_ref = procs.ProcessRef.from_dict(prom_info["process"])
-        timings["backfill"] = backfill.seconds
-        timings["prometheus"] = time.monotonic() - t0
-        echo(f"Prometheus ready on {prom_info['url']} ({backfill.blocks} blocks from "
-             f"{backfill.parts} parts in {backfill.seconds:.1f} s)")
+        if backfill_fut is None:
+            backfill_fut = pool.submit(prometheus.backfill,
+                                       [Path(p) for p in manifest["files"]["metrics"]], tsdb)
         st: dict[str, Any] = {
-            "started_at": datetime.now(UTC).isoformat(), "profile": profile,
-            "seed": seed, "data_dir": str(data_dir), "sim_dir": str(sim_dir),
-            "prometheus": prom_info,
+            "started_at": datetime.now(UTC).isoformat(), "profile": manifest.get("profile",
+                                                                                 profile),
+            "seed": manifest.get("seed", seed), "data_dir": str(data_dir),
+            "sim_dir": str(sim_dir),
             "logs": {"files": str(Path(manifest["files"]["logs"][0]).parent / "*.jsonl")
                      if manifest["files"]["logs"] else None},
             "window": {"start": manifest.get("start"), "end": manifest.get("end")},
         }
-        state.write_state(home, st)  # written early so 'down' can clean up a failed 'up'
         if es is not None:
             t0 = time.monotonic()
             es_mod.wait_ready(es.inst, es.launcher, es.admin)
             timings["elasticsearch_ready_wait"] = time.monotonic() - t0
             st["elasticsearch"] = es_state(es)
-            state.write_state(home, st)
+            state.write_state(home, st)  # written early so 'down' can clean up a failed 'up'
             es_mod.write_reader_config(home, es.reader, es.inst.url)
             es_mod.write_admin_file(home, es.admin, es.inst.url)
-            report = es_logs.load_logs(es.client(), [Path(p) for p in
-                                                     manifest["files"]["logs"]])
+            echo(f"Elasticsearch ready on {es.inst.url}; loading "
+                 f"{manifest.get('counts', {}).get('log_lines', 0):,} log lines ...")
+            client = es.client()
+            load_fut = pool.submit(es_logs.load_logs, client,
+                                   [Path(p) for p in manifest["files"]["logs"]],
+                                   progress=_LoadProgress(echo))
+        t0 = time.monotonic()
+        backfill = backfill_fut.result()
+        timings["backfill"] = backfill.seconds
+        prom_info = start_prometheus_on(manifest, data_dir, port=prom_port)
+        prom_ref = procs.ProcessRef.from_dict(prom_info["process"])
+        timings["prometheus_ready"] = time.monotonic() - t_all
+        st["prometheus"] = prom_info
+        state.write_state(home, st)
+        echo(f"Prometheus ready on {prom_info['url']} ({backfill.blocks} blocks from "
+             f"{backfill.parts} parts in {backfill.seconds:.1f} s), "
+             f"{timings['prometheus_ready']:.0f} s after start")
+        if load_fut is not None and es is not None:
+            report = load_fut.result()
             timings["load_logs"] = report.seconds
             st["elasticsearch"]["load"] = {"docs": report.indexed, "lines": report.lines,
                                            "docs_per_s": round(report.docs_per_s),
@@ -215,12 +308,21 @@ def up(
         state.write_state(home, st)
         return UpResult(st, timings)
     except BaseException:
-        if es is not None:
+        if es is not None:  # first: a running load then fails at once instead of finishing
             es.stop(remove=True)
+        for fut in (backfill_fut, load_fut):
+            if fut is not None:
+                fut.cancel()
+                with contextlib.suppress(BaseException):
+                    fut.result()
         if prom_ref is not None:
             procs.stop(prom_ref)
         state.clear_state(home)
         raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if client is not None:
+            client.close()
 
 
 def down(home: Path, *, keep_data: bool = False, echo: Echo = lambda _msg: None) -> list[str]:

@@ -263,6 +263,9 @@ def prepare_instance(
         "xpack.security.transport.ssl.enabled: false\n"
         "action.destructive_requires_name: true\n"
         "cluster.routing.allocation.disk.threshold_enabled: false\n"
+        "# a larger indexing buffer means fewer, larger segments (less merging) during the\n"
+        "# bulk load of the demo logs\n"
+        "indices.memory.index_buffer_size: 30%\n"
     )
     (inst.conf / "users").write_text(
         f"{admin.username}:{hash_password(admin.password)}\n"
