@@ -388,3 +388,4 @@ def rolling_origin_backtest(y: pd.Series, horizon: int, *, m: int | None = None,
                             "horizon": horizon, "origins": len(out),
                             "skill": 1 - mean_model / mean_naive if mean_naive else float("nan")}
     return out
+
