@@ -1,9 +1,10 @@
 """Prometheus API responses → the long metric frame, column by column.
 
-The JSON body is decoded once with orjson; samples are then copied into numpy arrays per
-series and labels become categorical codes repeated per sample, so a million samples cost
-a few tens of MB instead of a million Python dicts (prometheus-api-client's
-``MetricRangeDataFrame`` builds one dict per sample).
+The JSON body is decoded once with orjson; all series' samples are then flattened into two
+contiguous arrays (value strings parsed in bulk by Arrow's cast) and labels become
+categorical codes repeated per sample, so a million samples cost a few tens of MB instead
+of a million Python dicts (prometheus-api-client's ``MetricRangeDataFrame`` builds one dict
+per sample).
 
 Everything the server said besides the data (warnings, infos, partial-response flags,
 query stats) is kept in :class:`RawResult` and lands in ``df.attrs``; nothing is dropped
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tributary_analysis.errors import DataError, UnexpectedResponse
 
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 RESERVED = ("timestamp", "value", "metric")
 _T0 = itemgetter(0)
 _T1 = itemgetter(1)
+#: samples converted per batch in :func:`_fill` (temporaries ~ 60 bytes x BATCH)
+BATCH = 65_536
 
 
 @dataclass
@@ -77,17 +83,60 @@ def _seconds_to_ns(seconds: np.ndarray) -> np.ndarray:
     return ns
 
 
+def _parse_values(strings: list[Any]) -> np.ndarray:
+    """Sample value strings → float64, in bulk.
+
+    Arrow's string→double cast parses a million strings about 10x faster than ``float()``
+    per string, bit-identically (correctly rounded), and accepts ``"NaN"``, ``"+Inf"`` and
+    ``"-Inf"``. Anything it refuses (non-strings, odd spellings) falls back to numpy's
+    per-element ``float()``, so behaviour never depends on the fast path.
+    """
+    try:
+        arr = pc.cast(pa.array(strings, pa.string()), pa.float64())
+        if arr.null_count == 0:
+            return arr.to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    try:
+        return np.array(strings, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        bad = next((s for s in strings if not _is_float(s)), None)
+        raise UnexpectedResponse(f"a sample value is not a number: {bad!r} ({exc}); the "
+                                 "server (or a proxy) returned a malformed result") from exc
+
+
+def _is_float(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _fill(pairs_per_series: list[list[list[Any]]], raw: RawResult) -> None:
-    """Copy ``[[ts, "v"], ...]`` lists into two contiguous arrays ("NaN"/"+Inf" parsed)."""
+    """Copy ``[[ts, "v"], ...]`` lists into two contiguous arrays ("NaN"/"+Inf" parsed).
+
+    All series' pairs are walked as one stream in batches of :data:`BATCH` samples, so the
+    per-sample Python work is two C-level ``map`` passes and the value strings are parsed
+    in one vectorised call per batch; batching keeps the temporaries (pointer lists, Arrow
+    strings) to a few MB whatever the response size.
+    """
     lengths = [len(p) for p in pairs_per_series]
     total = sum(lengths)
     ns = np.empty(total, np.int64)
     vals = np.empty(total, np.float64)
+    stream = chain.from_iterable(pairs_per_series)
+    try:
+        for lo in range(0, total, BATCH):
+            part = list(islice(stream, BATCH))
+            hi = lo + len(part)
+            ns[lo:hi] = _seconds_to_ns(np.fromiter(map(_T0, part), np.float64, len(part)))
+            vals[lo:hi] = _parse_values(list(map(_T1, part)))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise UnexpectedResponse(f"malformed sample in the response ({exc}); expected "
+                                 "[<unix seconds>, \"<value>\"] pairs") from exc
     pos = 0
-    for pairs, n in zip(pairs_per_series, lengths, strict=True):
-        if n:
-            ns[pos:pos + n] = _seconds_to_ns(np.fromiter(map(_T0, pairs), np.float64, n))
-            vals[pos:pos + n] = np.array(list(map(_T1, pairs)), dtype=np.float64)
+    for n in lengths:
         raw.timestamps.append(ns[pos:pos + n])
         raw.values.append(vals[pos:pos + n])
         pos += n
@@ -199,7 +248,8 @@ def build_frame(raw: RawResult, attrs: dict[str, Any] | None = None) -> pd.DataF
     else:
         ns, vals = np.empty(0, np.int64), np.empty(0)
     columns: dict[str, Any] = {
-        "timestamp": pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC"),
+        # int64 epoch ns read as UTC: no copy (tz_localize would copy the column twice)
+        "timestamp": pd.DatetimeIndex(ns, dtype="datetime64[ns, UTC]", copy=False),
         "value": vals.astype(np.float64, copy=False),
     }
     label_names = sorted({k for m in raw.metrics for k in m})
