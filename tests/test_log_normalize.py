@@ -147,3 +147,26 @@ def test_records_with_problems_are_counted_not_dropped_silently() -> None:
     assert probs["dropped"] == 2 and len(df) == 1
     assert pd.isna(df.loc[0, "status_code"]) and pd.isna(df.loc[0, "duration_s"])
     assert {s["where"] for s in probs["samples"]} == {"record 0", "record 1", "record 2"}
+
+
+@pytest.mark.parametrize("shape", ["flat", "ecs"])
+def test_arrow_fast_path_equals_the_checked_path(events: list[dict], shape: str) -> None:
+    """Clean Elasticsearch pages take the Arrow path; it must give the checked path's frame."""
+    import numpy as np
+
+    from tributary_analysis.sources.logs.elasticsearch import _extract
+    from tributary_analysis.sources.logs.normalize import Problems, _finish, fast_frame
+    from tributary_analysis.sources.logs.schema import concat_frames
+
+    docs = _records(events, shape)
+    fmap = DEFAULT_MAPPING.for_shape(shape)
+    raw = _extract(docs, fmap)
+    fast = fast_frame(raw, fmap.duration_scale, LOG_COLUMNS)
+    assert fast is not None
+    checked = _finish(raw, np.full(len(docs), fmap.duration_scale), range(len(docs)),
+                      Problems(), LOG_COLUMNS)
+    got = concat_frames([fast])
+    got.attrs, checked.attrs = {}, {}
+    pd.testing.assert_frame_equal(got, checked)
+    docs[3] = {**docs[3], fmap.status_code[0]: "two hundred"}
+    assert fast_frame(_extract(docs, fmap), fmap.duration_scale, LOG_COLUMNS) is None

@@ -30,10 +30,12 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tributary_analysis.errors import ConfigError
 from tributary_analysis.seed import normalize_endpoint
-from tributary_analysis.sources.logs.schema import LOG_COLUMNS, conform
+from tributary_analysis.sources.logs.schema import LOG_COLUMNS, LOG_SCHEMA, conform
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +300,112 @@ def normalize_records(
         locs.append(loc)
     probs.records += n
     return _finish(cols, np.asarray(scales, dtype="float64"), locs, probs, fields)
+
+
+def _string_array(values: Any) -> pa.Array:
+    """A string Arrow array from a list or an Arrow array (all-null arrays are cast)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            return values
+        if pa.types.is_null(values.type):
+            return values.cast(pa.string())
+        raise TypeError(f"not a string column: {values.type}")
+    return pa.array(values, type=pa.string())
+
+
+def fast_frame(cols: Mapping[str, Any], scale: float,
+               fields: Sequence[str]) -> pd.DataFrame | None:
+    """The frame for clean input, built column-wise in Arrow; ``None`` when anything is off.
+
+    ``cols`` holds per mapped column a list of values or an Arrow array (Elasticsearch pages
+    parsed by pyarrow). Clean means: every timestamp an ISO string, numbers numeric, text
+    columns strings. Anything else (a wrong type, a missing timestamp) returns ``None`` and
+    the caller takes :func:`_finish`, which counts and samples the problems. Same result as
+    ``_finish`` on clean input (tested), several times faster: no per-value Python work,
+    categories encoded by Arrow.
+    """
+    try:
+        ts_arr = _string_array(cols["timestamp"])
+        if len(ts_arr) == 0 or ts_arr.null_count:
+            return None
+        ts = pd.to_datetime(pd.Series(ts_arr.to_pandas()), utc=True, format="ISO8601")
+        if ts.isna().any():
+            return None
+        out: dict[str, Any] = {"timestamp": ts.astype("datetime64[ns, UTC]")}
+        for c in fields:
+            if c == "timestamp":
+                continue
+            dtype = LOG_SCHEMA[c]
+            if c == "endpoint":
+                values: Any = _string_array(cols["endpoint"])
+                path = _string_array(cols["path"])
+                fill = pc.and_(pc.is_null(values), pc.is_valid(path))
+                if pc.any(fill).as_py():
+                    values = pa.array([normalize_endpoint(p) if f else v for v, p, f in zip(
+                        values.to_pylist(), path.to_pylist(), fill.to_pylist(), strict=True)],
+                        type=pa.string())
+            else:
+                values = cols["duration" if c == "duration_s" else c]
+            if dtype == "category":
+                out[c] = pd.Series(_string_array(values).dictionary_encode().to_pandas())
+            elif dtype == "str":
+                out[c] = pd.Series(_string_array(values).to_pandas(), dtype="str")
+            else:
+                arr = values if isinstance(values, pa.Array) else pa.array(values)
+                if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
+                        or pa.types.is_null(arr.type)):
+                    return None
+                num = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                if c == "duration_s":
+                    out[c] = num * scale
+                else:
+                    out[c] = pd.array(np.round(num), dtype="Float64").astype(dtype)
+        frame = pd.DataFrame(out)
+        return frame[list(fields)]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError):
+        return None
+
+
+def arrow_columns(records: pa.StructArray, fmap: FieldMap) -> dict[str, pa.Array] | None:
+    """Mapped columns from records parsed by Arrow, first present candidate winning.
+
+    Candidates are coalesced per row like :func:`_first`; a literal dotted field name is
+    tried before nested structs. ``None`` when candidate types disagree (caller falls back).
+    """
+    names = {records.type.field(i).name for i in range(records.type.num_fields)}
+    n = len(records)
+    out: dict[str, pa.Array] = {}
+    try:
+        for c in MAPPED_COLUMNS:
+            found: list[pa.Array] = []
+            for path in fmap.paths(c):
+                arr = _arrow_path(records, names, path)
+                if arr is not None and not pa.types.is_null(arr.type):
+                    found.append(arr)
+            if not found:
+                out[c] = pa.nulls(n)
+            elif len(found) == 1:
+                out[c] = found[0]
+            else:
+                out[c] = pc.coalesce(*found)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return out
+
+
+def _arrow_path(records: pa.StructArray, names: set[str], path: str) -> pa.Array | None:
+    if path in names:
+        return pc.struct_field(records, [path])
+    if "." not in path:
+        return None
+    cur: pa.Array = records
+    for part in path.split("."):
+        if not pa.types.is_struct(cur.type) or cur.type.get_field_index(part) < 0:
+            return None
+        cur = pc.struct_field(cur, [part])
+    return cur
 
 
 def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Any,

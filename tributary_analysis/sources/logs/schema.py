@@ -139,8 +139,6 @@ def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     object columns: no per-row Python work and no memory spike."""
     from pandas.api.types import union_categoricals
 
-    if len(frames) == 1:
-        return frames[0]
     cols: dict[str, Any] = {}
     for c in frames[0].columns:
         parts = [f[c] for f in frames]
