@@ -222,6 +222,16 @@ def summary_bench(path: Path, workdir: Path) -> dict[str, Any]:
                                     "max": float(rel.max()),
                                     "buckets": len(rel),
                                     "median_bucket_requests": float(s_db["requests"].median())}
+    # large buckets: the whole fleet per hour (thousands of requests each)
+    big_es = es.summary(START, end, interval="1h", by=[], percentiles=[50, 95, 99])
+    big_db = files.summary(START, end, interval="1h", by=[], percentiles=[50, 95, 99])
+    for p in (50, 95, 99):
+        col = f"latency_p{p}_s"
+        e, x = big_es[col].to_numpy(), big_db[col].to_numpy()
+        r = np.abs(e - x) / x
+        res[f"tdigest_fleet_hourly_p{p}_rel_error"] = {
+            "median": float(np.median(r)), "max": float(r.max()), "buckets": len(r),
+            "median_bucket_requests": float(big_db["requests"].median())}
     res["events"] = _count_lines(path)
     return res
 

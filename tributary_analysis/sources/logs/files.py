@@ -141,7 +141,8 @@ class FileLogs(LogSource):
         with self._lock:
             if self._problems is not None:
                 return
-            self._con.execute(self._staging_sql(), [self.files])
+            sql = self._normalized_parquet_sql() or self._staging_sql()
+            self._con.execute(sql, [self.files])
             self._con.execute(f"CREATE VIEW logs AS SELECT {', '.join(LOG_COLUMNS)} FROM staged "
                               "WHERE problem IS NULL")
             self._problems = self._collect_problems()
@@ -159,6 +160,26 @@ class FileLogs(LogSource):
         return ("SELECT filename AS file, line FROM read_csv($1, columns={'line': 'VARCHAR'}, "
                 "delim=chr(0), quote='', escape='', header=false, filename=true, "
                 "auto_detect=false, new_line='\\n')")
+
+    def _normalized_parquet_sql(self) -> str | None:
+        """Parquet that already has the log frame's columns (``to_parquet``) skips the JSON
+        mapping: read and typed directly, the same ``staged`` layout."""
+        if not all(f.endswith(_PARQUET_SUFFIXES) for f in self.files):
+            return None
+        names = {row[0] for row in self._con.execute(
+            "DESCRIBE SELECT * FROM read_parquet($1, union_by_name=true)", [self.files]
+        ).fetchall()}
+        if not set(LOG_COLUMNS) <= names:
+            return None
+        types = {"timestamp": "TIMESTAMPTZ", "status_code": "SMALLINT",
+                 "duration_s": "DOUBLE", "results_count": "BIGINT"}
+        cols = ", ".join(f"CAST({c} AS {types.get(c, 'VARCHAR')}) AS {c}" for c in LOG_COLUMNS)
+        return ("CREATE TABLE staged AS SELECT "
+                "CASE WHEN timestamp IS NULL THEN 'bad_timestamp' END AS problem, "
+                "CASE WHEN timestamp IS NULL THEN filename END AS p_file, "
+                "NULL::VARCHAR AS p_line, false AS wt_status_code, false AS wt_duration_s, "
+                f"false AS wt_results_count, {cols} "
+                "FROM read_parquet($1, union_by_name=true, filename=true) ORDER BY timestamp")
 
     def _staging_sql(self) -> str:
         """One scan: validate JSON, decode envelopes, detect shapes, map and type columns."""
