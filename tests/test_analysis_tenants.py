@@ -75,7 +75,8 @@ def test_noisy_neighbour_ranks_the_surging_tenant_first():
     out = tenants.noisy_neighbours(pd.concat(rates), pd.concat(lat))
     assert out.iloc[0]["tenant_id"] == "t-c" and out.iloc[0]["noisy"]
     assert out["noisy"].sum() == 1
-    assert out.iloc[0]["overlap"] > 0.9
+    assert out.iloc[0]["overlap"] > 0.9 and out.iloc[0]["score"] > 0.95
+    assert out.iloc[0]["surge_bins"] == 24  # exactly the two surge hours of 5-minute bins
 
 
 def test_pareto_and_chargeback():

@@ -122,8 +122,10 @@ def test_errors_notebook_finds_the_spike_and_spends_budget(prometheus_stack, inc
     assert abs(pd.Timestamp(ep["end"]) - pd.Timestamp(spike["end"])) <= TEN_MIN
     assert len(ep["tenants"]) == len(m["tenants"])
     assert s["error_causes"][0] == f"endpoint={spike['affects']['endpoint']}"
+    # Prometheus misses increments before a series' first scrape (a tenant's first 5xx
+    # creates its series): a few per cent under the logs, never over
     five = int((truth["status_code"] >= 500).sum())
-    assert s["budget"]["errors"] == pytest.approx(five, rel=0.03)
+    assert 0.9 * five <= s["budget"]["errors"] <= 1.01 * five
     assert s["budget"]["extrapolated"] and s["budget"]["coverage"] == pytest.approx(1 / 30)
     fast = next(b for b in s["burn"] if b["pair"] == "1h/5m")
     assert pd.Timestamp(spike["start"]) <= pd.Timestamp(fast["first_fired"]) \

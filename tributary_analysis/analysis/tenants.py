@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy.stats import spearmanr
+from scipy.stats import mannwhitneyu, poisson
+from statsmodels.stats.multitest import multipletests
 
 from tributary_analysis.analysis._common import (
     as_list,
@@ -22,6 +23,7 @@ from tributary_analysis.analysis._common import (
     require_columns,
     utc_timestamps,
 )
+from tributary_analysis.analysis.windows import parse_duration
 from tributary_analysis.errors import ConfigError, DataError
 
 TENANT = "tenant_id"
@@ -247,43 +249,50 @@ def noisy_neighbours(
     latency: pd.DataFrame,
     *,
     max_lag: int = 2,
-    surge_z: float = 3.0,
+    surge_factor: float = 2.0,
+    surge_p: float = 1e-3,
     elevated_z: float = 2.0,
     min_surge_bins: int = 3,
-    min_score: float = 0.2,
+    min_score: float = 0.71,
+    alpha: float = 1e-3,
     smooth: int = 3,
+    baseline: str = "24h",
 ) -> pd.DataFrame:
     """Score each tenant as a noisy neighbour: its surge coinciding with others' latency.
 
-    For tenant ``T``: ``x`` is T's request count standardised by its own median and MAD
-    (robust z); ``y`` is, per bin, the median over *other* tenants of their latency robust
-    z-score, itself re-standardised (a median of several tenants is less noisy than one, so
-    its own spread is the yardstick). Latency is first smoothed with a centred rolling mean
-    over ``smooth`` bins: per-tenant mean latency in short bins is noisy. *Surge bins* have
-    ``x > surge_z``; *elevated bins* have ``y > elevated_z``.
+    *Surge bins* of tenant ``T``: T sent at least ``surge_factor`` times its expected
+    count and the excess is significant under a Poisson model (upper tail below
+    ``surge_p``; scipy). The expected count is T's usual *share* of all requests (rolling
+    median over ``baseline``, centred, so slow organic growth is no surge) times the bin's
+    total — the share, because daily seasonality lifts every tenant at once; the Poisson
+    test keeps a small tenant's 1 → 4 requests from counting.
 
-    ``score`` is the lagged overlap of the two sets, their Jaccard index
-    ``|surge ∩ elevated| / |surge ∪ elevated|`` at the best lag in ``0..max_lag`` bins
-    (latency may trail the surge): 1 when the others are slow exactly while T surges, 0
-    when never. ``overlap`` is the share of T's surge bins with elevated latency (how
-    reliably T's surges hurt), ``correlation`` the Spearman correlation of ``x`` and ``y``
-    at that lag. A tenant is flagged ``noisy`` with at least ``min_surge_bins`` surge bins,
-    ``overlap ≥ 0.5`` and ``score ≥ min_score``.
+    *Others' latency* ``y``: per bin, the median over the *other* tenants of their latency
+    robust z-score (smoothed over ``smooth`` bins, then re-standardised).
+
+    ``score`` is the probability that the others' latency in one of T's surge bins is
+    higher than in one of its normal bins (the Mann–Whitney U effect size; 0.5 = no
+    relation, 1 = always higher), at the best lag in ``0..max_lag`` bins (latency may
+    trail the surge); ``p_value`` is the one-sided Mann–Whitney test, Benjamini–Hochberg
+    adjusted over tenants (``q_value``). ``overlap`` is the share of surge bins in which
+    the others' latency is clearly elevated (``y > elevated_z``). A tenant is flagged
+    ``noisy`` with at least ``min_surge_bins`` surge bins, ``q_value < alpha`` and
+    ``score ≥ min_score`` (0.71: a "large" effect).
 
     Parameters
     ----------
     rates : DataFrame
-        Per-bin request counts or rates per tenant (``timestamp``, ``tenant_id``,
-        ``value``).
+        Per-bin request *counts* per tenant (``timestamp``, ``tenant_id``, ``value``);
+        the Poisson test needs counts, not per-second rates.
     latency : DataFrame
         Per-bin latency per tenant on the same grid (e.g. mean or p95 seconds).
 
     Returns
     -------
     DataFrame
-        ``tenant_id``, ``score``, ``overlap``, ``correlation``, ``best_lag`` (bins),
-        ``surge_bins``, ``elevated_bins``, ``peak_surge_z``, ``noisy``; noisy first, then
-        by score.
+        ``tenant_id``, ``score``, ``q_value``, ``overlap``, ``best_lag`` (bins),
+        ``surge_bins``, ``peak_ratio`` (largest count / expected), ``noisy``; noisy first,
+        then by ``q_value`` and score.
     """
     for f, what in ((rates, "rates frame"), (latency, "latency frame")):
         require_columns(f, ["timestamp", TENANT, "value"], what=what)
@@ -293,6 +302,10 @@ def noisy_neighbours(
         index="timestamp", columns=TENANT, values="value", aggfunc="mean", observed=True)
     idx = r.index.union(lat.index)
     r = r.reindex(idx).fillna(0.0)
+    total = r.sum(axis=1)
+    share = r.div(total.where(total > 0), axis=0).fillna(0.0)
+    usual = share.rolling(parse_duration(baseline, name="baseline"), center=True,
+                          min_periods=1).median()
     lat = lat.reindex(idx)
     if smooth > 1:
         lat = lat.rolling(smooth, center=True, min_periods=1).mean()
@@ -302,32 +315,42 @@ def noisy_neighbours(
         others = [c for c in lat_z.columns if c != tenant]
         if not others:
             continue
-        x = _robust_z(r[tenant])
         y = _robust_z(lat_z[others].median(axis=1, skipna=True))
-        surge = (x > surge_z).to_numpy()
-        best = (-1.0, 0, 0.0, 0)
+        expected = (usual[tenant] * total).to_numpy()
+        count = r[tenant].to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tail = poisson.sf(np.ceil(count) - 1, np.maximum(expected, 1e-9))
+            ratio = np.where(expected > 0, count / expected, np.nan)
+        surge = (count >= surge_factor * expected) & (tail < surge_p) & (expected > 0)
+        best: tuple[float, float, int, float] = (np.nan, np.nan, 0, 0.0)
         for lag in range(max_lag + 1):
-            elevated = (y.shift(-lag) > elevated_z).to_numpy()
-            union = int((surge | elevated).sum())
-            inter = int((surge & elevated).sum())
-            jac = inter / union if union else 0.0
-            if jac > best[0]:
-                best = (jac, lag, inter / surge.sum() if surge.sum() else 0.0,
-                        int(elevated.sum()))
-        score, lag, overlap, n_elev = best
-        xs, ys = x.iloc[: len(x) - lag].to_numpy(), y.iloc[lag:].to_numpy()
-        ok = np.isfinite(xs) & np.isfinite(ys)
-        rho = float(spearmanr(xs[ok], ys[ok]).statistic) if ok.sum() >= 5 else np.nan
-        rows.append({TENANT: str(tenant), "score": score, "overlap": float(overlap),
-                     "correlation": rho, "best_lag": lag, "surge_bins": int(surge.sum()),
-                     "elevated_bins": n_elev, "peak_surge_z": float(x.max())})
-    cols = [TENANT, "score", "overlap", "correlation", "best_lag", "surge_bins",
-            "elevated_bins", "peak_surge_z"]
+            ys = y.shift(-lag).to_numpy()
+            ok = np.isfinite(ys)
+            a, b = ys[surge & ok], ys[~surge & ok]
+            if len(a) < 1 or len(b) < 1:
+                continue
+            res = mannwhitneyu(a, b, alternative="greater")
+            eff = float(res.statistic) / (len(a) * len(b))
+            if not np.isfinite(best[0]) or eff > best[0]:
+                best = (eff, float(res.pvalue), lag, float((a > elevated_z).mean()))
+        score, p, lag, overlap = best
+        rows.append({TENANT: str(tenant), "score": score, "p_value": p, "overlap": overlap,
+                     "best_lag": lag, "surge_bins": int(surge.sum()),
+                     "peak_ratio": float(np.nanmax(ratio)) if np.isfinite(ratio).any()
+                     else np.nan})
+    cols = [TENANT, "score", "p_value", "overlap", "best_lag", "surge_bins", "peak_ratio"]
     out = pd.DataFrame(rows, columns=cols)
-    out["noisy"] = (out["surge_bins"] >= min_surge_bins) & (out["overlap"] >= 0.5) \
+    pv = out["p_value"].to_numpy(dtype=float)
+    q = np.full(len(out), np.nan)
+    if np.isfinite(pv).any():
+        q[np.isfinite(pv)] = multipletests(pv[np.isfinite(pv)], method="fdr_bh")[1]
+    out["q_value"] = q
+    out["noisy"] = (out["surge_bins"] >= min_surge_bins) & (out["q_value"] < alpha) \
         & (out["score"] >= min_score)
-    out = out.sort_values(["noisy", "score", "overlap"], ascending=[False, False, False],
+    out = out.sort_values(["noisy", "q_value", "score"], ascending=[False, True, False],
                           kind="stable", na_position="last").reset_index(drop=True)
+    out = out[[TENANT, "score", "q_value", "overlap", "best_lag", "surge_bins", "peak_ratio",
+               "noisy"]]
     return carry_attrs(out, rates, latency)
 
 
