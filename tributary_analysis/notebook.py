@@ -203,8 +203,9 @@ def open_logs(params: Params, *, prune_by_date: bool = True) -> Any:
     """The log source the parameters name: ``FileLogs`` or ``ElasticsearchLogs``.
 
     With ``prune_by_date``, log files whose name carries a date (``…-2026-01-31.jsonl``,
-    the usual daily rotation) are only read when that day overlaps the window, with a
-    one-day margin: a week of logs is a gigabyte, a day's window needs two files. The
+    the usual daily rotation) are only read when that day overlaps the window (with an
+    hour's margin for late lines): a week of logs is a gigabyte, a day's window needs two
+    files. The
     number of files left out is recorded in the source's ``pruned_files`` attribute.
     """
     if params.log_source == "elasticsearch":
@@ -238,8 +239,9 @@ def _day_overlaps(path: str, window: Window) -> bool:
         day = pd.Timestamp(m.group(1), tz="UTC")
     except ValueError:
         return True
-    margin = pd.Timedelta(days=1)
-    return bool(day - margin < window.end and day + 2 * margin > window.start)
+    margin = pd.Timedelta(hours=1)
+    return bool(day - margin < window.end and day + pd.Timedelta(days=1) + margin
+                > window.start)
 
 
 # ---------------------------------------------------------------- warnings

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.stats import mannwhitneyu, poisson
 from statsmodels.stats.multitest import multipletests
 
@@ -224,6 +223,8 @@ def _fitted(per: pd.Series, t0: pd.Timestamp, t1: pd.Timestamp, step: pd.Timedel
     if len(hourly) < 3 or hourly.sum() <= 0:
         return {**base, "growth_per_day": np.nan, "growth_per_week": np.nan,
                 "low_per_week": np.nan, "high_per_week": np.nan}
+    import statsmodels.api as sm  # slow to import; only the fitted-growth path needs it
+
     days = (hourly.index - hourly.index[0]) / pd.Timedelta(days=1)
     x = sm.add_constant(np.asarray(days, dtype=float))
     fit = sm.GLM(hourly.to_numpy(dtype=float), x, family=sm.families.Poisson()).fit(
