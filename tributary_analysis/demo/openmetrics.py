@@ -43,6 +43,8 @@ def _write_block(out: io.BufferedWriter, block: Block, times: np.ndarray) -> Non
     values = block.values[s_idx, k_idx]
     if block.integer:
         values = np.round(values).astype(np.int64)
+    elif block.decimals is not None:
+        values = np.round(values, block.decimals)
     stamps = times[k_idx]
     names = pa.array([f"{block.sample}{{{lab}}}" for lab in block.labels], pa.string())
     for lo in range(0, s_idx.size, CHUNK_SAMPLES):

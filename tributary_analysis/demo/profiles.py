@@ -65,8 +65,9 @@ PROFILES: dict[str, Profile] = {
         scrape_interval_s=30, api_rate=1.0, crossing_after_end_h=(6.0, 18.0),
     ),
     "demo": Profile(
-        name="demo", days=7.0, n_tenants=20, datasets_per_tenant=(2, 4), n_replicas=3,
-        scrape_interval_s=60, api_rate=1.0, crossing_after_end_h=(24.0, 72.0),
+        name="demo", days=7.0, n_tenants=20, datasets_per_tenant=(2, 3), n_replicas=3,
+        scrape_interval_s=60, api_rate=0.45, probe_interval_s=15.0,
+        crossing_after_end_h=(24.0, 72.0),
     ),
 }
 

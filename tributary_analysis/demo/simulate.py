@@ -7,7 +7,9 @@ metrics noise), so passing your own incident list changes the incidents, not the
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +41,8 @@ from tributary_analysis.demo.traffic import (
 from tributary_analysis.demo.world import ENDPOINTS, EP, SEARCH_TYPES, World, build_world
 from tributary_analysis.errors import DataError
 
+#: index builds per live dataset and day
+BUILDS_PER_DAY = 0.15
 MEMORY_MODEL = (
     "used(t) = base_bytes + slope_bytes_per_s * max(0, t - start) + load(t) + noise(t); "
     "load(t) = 0.025 * limit * (seasonality(t) - 1) has mean ~0 over a day; noise is normal "
@@ -107,19 +111,26 @@ def _paths(world: World, req: Requests) -> list[str]:
 
 def _jobs(world: World, rng: np.random.Generator, start_s: int, end_s: int,
           n_inst: int) -> dict[str, np.ndarray]:
-    """Index builds (~0.3 per dataset and day, on its indexer pod); nightly backups per tenant."""
+    """Index builds (live datasets only, on its indexer pod); nightly backups per tenant.
+
+    Only datasets that receive writes are re-indexed (a read-only dataset's index was built
+    before the window), more often for large tenants; only tenants on a plan with backups
+    (``World.backup_plan``) are backed up. Rare events on few datasets and tenants keep the
+    two job histograms to a few series.
+    """
     days = (end_s - start_s) / 86400
     n_d = len(world.datasets)
-    n_b = rng.poisson(0.3 * days, n_d)
+    size = np.clip(world.share[world.ds_tenant] * len(world.tenants), 0.1, 3.0)
+    n_b = rng.poisson(np.where(world.ds_writable, BUILDS_PER_DAY * size, 0.0) * days)
     b_ds = np.repeat(np.arange(n_d), n_b)
     b_t = rng.integers(start_s * US, end_s * US, b_ds.size)
     b_dur = np.clip(np.exp(rng.normal(np.log(90), 1.0, b_ds.size)), 2, 3000)
     b_inst = world.ds_index_pod[b_ds]
     first_day = start_s // 86400 - 1
     day = np.arange(first_day, end_s // 86400 + 1)
-    n_t = len(world.tenants)
-    k_ten = np.repeat(np.arange(n_t), day.size)
-    k_day = np.tile(day, n_t)
+    backed_up = np.nonzero(world.backup_plan)[0]
+    k_ten = np.repeat(backed_up, day.size)
+    k_day = np.tile(day, backed_up.size)
     k_dur = np.clip(np.exp(rng.normal(np.log(240), 0.5, k_ten.size)), 15, 2400)
     k_end = (k_day * 86400 + 3600 + world.backup_offset_s[k_ten]
              + rng.uniform(-120, 120, k_ten.size) + k_dur)
@@ -237,7 +248,8 @@ def _requests_frame(world: World, req: Requests, ids: list[str], paths: list[str
 def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | None = None,
              out_dir: Path | str = Path("demo-data"),
              incidents: list[Incident] | list[dict[str, Any]] | str | Path | None = None,
-             progress: bool = False, n_metric_files: int = 2) -> SimulationResult:
+             progress: bool = False, n_metric_files: int = 2,
+             metrics_dir: Path | str | None = None) -> SimulationResult:
     """Simulate the service's telemetry and write metrics, logs and ground truth to ``out_dir``.
 
     Parameters
@@ -256,6 +268,11 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         Print each stage's duration.
     n_metric_files : int
         Number of OpenMetrics part files (at least 2).
+    metrics_dir : Path, optional
+        Where the OpenMetrics parts go (default ``out_dir/metrics``), e.g. a tmpfs such as
+        ``/dev/shm/...``: the parts are throwaway input for promtool and the bulk of the bytes.
+        The manifest then lists them by absolute path. ``parts.json`` appears in it once every
+        part is final.
 
     Returns
     -------
@@ -275,6 +292,7 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     >>> res.manifest["counts"]["requests"]  # doctest: +SKIP
     """
     t_begin = time.perf_counter()
+    cpu_begin = time.process_time()
     timings: dict[str, float] = {}
 
     def mark(stage: str) -> None:
@@ -341,10 +359,10 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     families = agg.families()
     vectors = agg.vector_counts()
     mark("aggregate")
-    metric_files = write_openmetrics(families, times, out / "metrics", n_metric_files)
-    mark("openmetrics")
-    log_files, n_lines = write_logs(world, req, ids, paths, out / "logs")
-    mark("logs")
+    m_dir = Path(metrics_dir) if metrics_dir is not None else out / "metrics"
+    metric_files, log_files, n_lines, writers = _write_outputs(
+        world, req, ids, paths, families, times, out, m_dir, n_metric_files, progress)
+    mark("write")
 
     manifest = _manifest(prof, seed, start_s, end_s, world, versions, out, metric_files,
                          log_files, len(req), n_lines, families, vectors)
@@ -361,8 +379,60 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         "duration_s": jobs["dur_s"],
     })
     mark("manifest")
+    timings.update(writers)
     timings["total"] = round(time.perf_counter() - t_begin, 3)
+    timings["cpu"] = round(time.process_time() - cpu_begin, 3)
     return SimulationResult(out, manifest, incs, frame, jobs_frame, timings)
+
+
+def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it, else absolute."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _write_outputs(world: World, req: Requests, ids: list[str], paths: list[str],
+                   families: list[FamilyData], times: np.ndarray, out: Path, m_dir: Path,
+                   n_parts: int, progress: bool,
+                   ) -> tuple[list[Path], list[Path], int, dict[str, float]]:
+    """Write the OpenMetrics parts and the logs at the same time.
+
+    The parts are written by pyarrow threads that release the GIL, the logs by Python string
+    formatting in another thread, so the two overlap on two cores. Completion signals, in
+    this order: every part ends in ``# EOF`` and ``parts.json`` lists them (the parts are
+    final); then the log files, written into ``logs.tmp/``, are renamed to ``logs/`` (so a
+    ``logs/`` directory means the parts are final and every log file is complete).
+    """
+    (m_dir / "parts.json").unlink(missing_ok=True)
+    tmp_logs = out / "logs.tmp"
+    shutil.rmtree(tmp_logs, ignore_errors=True)
+    took: dict[str, float] = {}
+
+    def logs_job() -> tuple[list[Path], int]:
+        t0 = time.perf_counter()
+        files, n = write_logs(world, req, ids, paths, tmp_logs)
+        took["write_logs"] = round(time.perf_counter() - t0, 3)
+        return files, n
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-logs") as pool:
+        logs_fut = pool.submit(logs_job)
+        t0 = time.perf_counter()
+        metric_files = write_openmetrics(families, times, m_dir, n_parts)
+        tmp = m_dir / "parts.json.tmp"
+        tmp.write_text(json.dumps({"parts": [p.name for p in metric_files],
+                                   "samples": sum(f.n_samples for f in families)}) + "\n")
+        tmp.replace(m_dir / "parts.json")
+        took["write_openmetrics"] = round(time.perf_counter() - t0, 3)
+        if progress:
+            print(f"simulate: openmetrics parts final {took['write_openmetrics']:.2f} s",
+                  flush=True)
+        tmp_files, n_lines = logs_fut.result()
+    final = out / "logs"
+    shutil.rmtree(final, ignore_errors=True)
+    tmp_logs.replace(final)
+    return metric_files, [final / p.name for p in tmp_files], n_lines, took
 
 
 def _manifest(prof: Profile, seed: int, start_s: int, end_s: int, world: World,
@@ -383,7 +453,7 @@ def _manifest(prof: Profile, seed: int, start_s: int, end_s: int, world: World,
         "datasets": {t: world.datasets_of(j) for j, t in enumerate(world.tenants)},
         "versions": [{"version": v, "start": iso_z(from_unix(s)), "start_unix": s}
                      for v, s in versions],
-        "files": {"metrics": [str(p.relative_to(out)) for p in metric_files],
+        "files": {"metrics": [_rel(p, out) for p in metric_files],
                   "logs": [str(p.relative_to(out)) for p in log_files]},
         "counts": {"requests": n_requests, "log_lines": n_lines,
                    "series": sum(c["series"] for c in fam_counts.values()),

@@ -144,6 +144,11 @@ def generate_requests(profile: Profile, world: World, incidents: list[Incident],
     ep = np.minimum(ep, 5)
     ds = np.searchsorted(world.ds_cum, tenant + rng.random(n), side="right").astype(np.int32)
     ds = np.minimum(ds, world.ds_offset[tenant.astype(int) + 1] - 1)
+    # writes go to the tenant's live datasets only
+    wr = (ep == EP["insert"]) | (ep == EP["delete"])
+    ds_w = np.searchsorted(world.ds_write_cum, tenant[wr] + rng.random(int(wr.sum())),
+                           side="right")
+    ds[wr] = np.minimum(ds_w, world.ds_offset[tenant[wr].astype(int) + 1] - 1)
     ds[ep == EP["list"]] = -1
 
     # health probes: every probe_interval_s per pod, with a per-pod phase and a little jitter
@@ -195,8 +200,8 @@ def generate_requests(profile: Profile, world: World, incidents: list[Incident],
     u2 = rng.random(n)
     # background 5xx stay rare enough that no replica's 5-minute 5xx ratio nears 5 %, even on
     # weekend nights (health probes dilute the ratio, as they do for the real alert)
-    err[(is_insert | is_delete) & (u2 < 0.0015)] = E_VEC
-    err[api & (u2 > 1 - 0.0003)] = E_500
+    err[(is_insert | is_delete) & (u2 < 0.001)] = E_VEC
+    err[api & (u2 > 1 - 0.0002)] = E_500
     for inc in _by_kind(incidents, "error_spike"):
         ep_label = inc.affects["endpoint"]
         hit = np.array([e.normalized == ep_label for e in ENDPOINTS])[ep]

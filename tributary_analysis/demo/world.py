@@ -49,6 +49,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("health", "GET", "/health"),
 )
 EP = {e.key: i for i, e in enumerate(ENDPOINTS)}
+#: tenants above these traffic shares keep connections to 3 / 2 pods (below: 1), see
+#: :func:`_sticky_pods`
+PODS3_SHARE, PODS2_SHARE = 0.2, 0.1
+#: routes besides search and insert that a client may never call, and the chance that a
+#: tenant calls each, ``a + b * share`` (small tenants run simple search-and-insert apps)
+OPTIONAL_ROUTES = ("get", "delete", "dataset", "list")
+OPTIONAL_USE = np.array([[0.45, 5.0], [0.2, 3.0], [0.3, 5.0], [0.55, 5.0]])
+#: the largest tenants (this fraction of them) are on plans with nightly backups
+BACKUP_PLAN_SHARE = 0.4
+#: tenants above this share write to 2 "live" datasets, the others to 1
+LIVE2_SHARE = 0.2
 #: share of a tenant's API requests per endpoint (health excluded), before per-tenant noise
 ENDPOINT_MIX = np.array([0.55, 0.15, 0.17, 0.03, 0.06, 0.04])
 
@@ -70,12 +81,15 @@ class World:
     ds_tenant: np.ndarray  # (D,)
     ds_offset: np.ndarray  # (T+1,) dataset index range per tenant
     ds_cum: np.ndarray  # (D,) tenant + cumulative weight within tenant
+    ds_writable: np.ndarray  # (D,) bool: receives inserts/deletes (the rest are read-only)
+    ds_write_cum: np.ndarray  # (D,) like ds_cum, weights of read-only datasets set to 0
     ds_search_primary: np.ndarray  # (D,) index into SEARCH_TYPES
     ds_search_secondary: np.ndarray  # (D,) index or -1
     ds_top_k: np.ndarray  # (D,)
     ds_index_type: np.ndarray  # (D,) index into INDEX_TYPES
     ds_initial_vectors: np.ndarray  # (D,)
     instances: tuple[str, ...]
+    backup_plan: np.ndarray  # (T,) bool: nightly backups (the largest tenants)
     backup_instance: np.ndarray  # (T,)
     backup_offset_s: np.ndarray  # (T,) seconds after 01:00 UTC
     tenant_pods: np.ndarray  # (T, R) pod indices a tenant's connections land on (padded)
@@ -101,8 +115,13 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
     mix = np.empty((n_t, len(ENDPOINT_MIX)))
     for t in range(n_t):
         m = rng.dirichlet(ENDPOINT_MIX * 80)
-        if rng.random() < 0.3:  # read-mostly tenants never delete
-            m[EP["delete"]] = 0.0
+        # not every client uses every route (read-mostly tenants never delete, search-only
+        # apps never fetch a vector by id, ...); the largest tenant uses all
+        p_use = np.clip(OPTIONAL_USE[:, 0] + OPTIONAL_USE[:, 1] * share[t], 0.0, 1.0)
+        unused = rng.random(len(OPTIONAL_ROUTES)) >= p_use
+        if ranks[t] > 1:
+            for key, skip in zip(OPTIONAL_ROUTES, unused, strict=True):
+                m[EP[key]] *= not skip
         mix[t] = m / m.sum()
     endpoint_cum = np.cumsum(mix, axis=1)
     endpoint_cum[:, -1] = 1.0
@@ -112,16 +131,27 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
     datasets: list[str] = []
     ds_tenant: list[int] = []
     ds_cum: list[float] = []
+    writable: list[bool] = []
+    write_cum: list[float] = []
     for t in range(n_t):
         words = rng.choice(len(DATASET_WORDS), size=n_ds[t], replace=False)
         w = rng.dirichlet(np.full(n_ds[t], 2.0))
         c = np.cumsum(w)
         c[-1] = 1.0
+        # most datasets are loaded once and then only read; writes go to the few "live" ones
+        # (the most used), 2 for large tenants, 1 for the rest
+        n_live = min(n_ds[t], 2 if share[t] > LIVE2_SHARE else 1)
+        live = np.zeros(n_ds[t], bool)
+        live[np.argsort(-w, kind="stable")[:n_live]] = True
+        wc = np.cumsum(np.where(live, w, 0.0))
+        wc /= wc[-1]
         short = names[t].removeprefix("tenant-")
         for j, wi in enumerate(words):
             datasets.append(f"{short}-{DATASET_WORDS[wi]}")
             ds_tenant.append(t)
             ds_cum.append(t + c[j])
+            writable.append(bool(live[j]))
+            write_cum.append(t + (1.0 if j == n_ds[t] - 1 else wc[j]))
     n_d = len(datasets)
     primary = rng.choice(len(SEARCH_TYPES), size=n_d, p=[0.5, 0.3, 0.2])
     secondary = np.where(rng.random(n_d) < 0.15, (primary + 1 + rng.integers(0, 2, n_d)) % 3, -1)
@@ -145,12 +175,15 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
         ds_tenant=np.array(ds_tenant),
         ds_offset=np.concatenate([[0], np.cumsum(n_ds)]),
         ds_cum=np.array(ds_cum),
+        ds_writable=np.array(writable),
+        ds_write_cum=np.array(write_cum),
         ds_search_primary=primary,
         ds_search_secondary=secondary,
         ds_top_k=rng.choice([5, 10, 10, 20, 50], size=n_d),
         ds_index_type=rng.choice(len(INDEX_TYPES), size=n_d, p=[0.7, 0.3]),
         ds_initial_vectors=np.round(np.exp(rng.uniform(np.log(2e4), np.log(3e6), n_d))),
         instances=tuple(f"deeplake-api-{i}:9090" for i in range(profile.n_replicas)),
+        backup_plan=ranks <= max(1, round(BACKUP_PLAN_SHARE * n_t)),
         backup_instance=np.arange(n_t) % profile.n_replicas,
         backup_offset_s=rng.uniform(0, 7200, n_t),
         tenant_pods=pods,
@@ -164,11 +197,12 @@ def _sticky_pods(share: np.ndarray, n_replicas: int) -> tuple[np.ndarray, np.nda
 
     A Kubernetes Service balances *connections*, not requests: a tenant's SDK keeps a few
     long-lived connections, so a small tenant talks to one pod, a mid-sized one to two and a
-    large one to all. Tenants are assigned greedily to the least loaded pods, so load stays
-    balanced. This is also what keeps the per-replica series count realistic.
+    large one to all (thresholds :data:`PODS3_SHARE`, :data:`PODS2_SHARE`). Tenants are
+    assigned greedily to the least loaded pods, so load stays balanced. This is also what
+    keeps the per-replica series count realistic.
     """
     n_t = share.size
-    n_pods = np.where(share > 0.08, 3, np.where(share > 0.03, 2, 1))
+    n_pods = np.where(share > PODS3_SHARE, 3, np.where(share > PODS2_SHARE, 2, 1))
     n_pods = np.minimum(n_pods, n_replicas)
     pods = np.zeros((n_t, n_replicas), np.int64)
     load = np.zeros(n_replicas)
