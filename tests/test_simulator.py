@@ -484,3 +484,20 @@ def test_cli_generate_rejects_a_bad_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(generate, ["--end", "yesterday", "--out", str(tmp_path)])
     assert isinstance(result.exception, DataError)
     assert "--end 'yesterday' is not an ISO-8601 UTC time" in str(result.exception)
+
+
+def test_metrics_dir_puts_the_parts_elsewhere_and_marks_them_final(tmp_path: Path) -> None:
+    tiny = Profile(name="tiny", days=0.25, n_tenants=3, datasets_per_tenant=(1, 2),
+                   n_replicas=2, scrape_interval_s=60)
+    res = simulate(tiny, seed=3, end=END, out_dir=tmp_path / "out",
+                   metrics_dir=tmp_path / "shm", incidents=[])
+    parts = [Path(p) for p in res.manifest["files"]["metrics"]]
+    assert all(p.is_absolute() and p.parent == (tmp_path / "shm").resolve() for p in parts)
+    marker = json.loads((tmp_path / "shm" / "parts.json").read_text())
+    assert marker == {"parts": [p.name for p in parts],
+                      "samples": res.manifest["counts"]["samples"]}
+    assert all(p.read_bytes().endswith(b"# EOF\n") for p in parts)
+    assert not (tmp_path / "out" / "metrics").exists()
+    assert not (tmp_path / "out" / "logs.tmp").exists()
+    assert len(res.manifest["files"]["logs"]) >= 1
+    assert all((tmp_path / "out" / p).is_file() for p in res.manifest["files"]["logs"])
