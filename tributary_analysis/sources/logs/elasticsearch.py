@@ -189,6 +189,9 @@ class ElasticsearchLogs(LogSource):
         Hits per export page (≤ ``index.max_result_window``, 10,000 by default).
     progress
         Show a tqdm progress bar during exports (default: only in a terminal/notebook).
+    export_slices
+        Parallel PIT slices for :meth:`search` (Elasticsearch serves them on several
+        threads); :meth:`iter_batches` always reads one ordered slice.
     search_timeout
         Elasticsearch's per-search ``timeout`` (e.g. ``"30s"``): past it the node returns
         what it has with ``timed_out``, which lands in ``attrs["warnings"]``.
@@ -207,7 +210,7 @@ class ElasticsearchLogs(LogSource):
                  shape: str | None = None, mapping: LogMapping = DEFAULT_MAPPING,
                  page_size: int = 10_000, keep_alive: str = "2m",
                  progress: bool | None = None, request_timeout: float = 60.0,
-                 search_timeout: str | None = None) -> None:
+                 search_timeout: str | None = None, export_slices: int = 2) -> None:
         settings = settings or load_settings()
         self.url = url or settings.es_url
         self.index = index or settings.es_index
@@ -224,6 +227,7 @@ class ElasticsearchLogs(LogSource):
         self.keep_alive = keep_alive
         self.progress = progress
         self.search_timeout = search_timeout
+        self.export_slices = max(1, int(export_slices))
         self._caps: dict[str, dict[str, Any]] | None = None
         self._mapping_warnings: list[str] = []
 
@@ -393,7 +397,32 @@ class ElasticsearchLogs(LogSource):
     def iter_batches(self, start: TimeLike, end: TimeLike, filters: Filters | None = None,
                      fields: Sequence[str] | None = None,
                      batch_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        return self._export(start, end, filters, fields, batch_size, slices=1)
+
+    def search(self, start: TimeLike, end: TimeLike, filters: Filters | None = None,
+               fields: Sequence[str] | None = None) -> pd.DataFrame:
+        """All matching events, oldest first (see :meth:`LogSource.search`).
+
+        Unlike :meth:`iter_batches` (ordered pages), the PIT is read in ``export_slices``
+        parallel slices sorted by ``_shard_doc`` only, so Elasticsearch serves pages on
+        several threads; the frame is sorted by timestamp at the end.
+        """
         cols = check_fields(fields)
+        batches = list(self._export(start, end, filters, cols, 1 << 62,
+                                    slices=self.export_slices))
+        attrs = dict(batches[-1].attrs)
+        df = concat_frames(batches)
+        if "timestamp" in df.columns and len(df):
+            order = np.argsort(df["timestamp"].to_numpy(), kind="stable")
+            df = df.take(order).reset_index(drop=True)
+        return set_attrs(df[list(cols)], attrs)
+
+    def _export(self, start: TimeLike, end: TimeLike, filters: Filters | None,
+                fields: Sequence[str] | None, batch_size: int,
+                slices: int) -> Iterator[pd.DataFrame]:
+        cols = check_fields(fields)
+        if slices > 1 and "timestamp" not in cols:
+            cols = ("timestamp", *cols)  # needed to order the slices' rows
         if batch_size <= 0:
             raise QueryError(f"batch_size must be positive, got {batch_size}", source=self.kind)
         query, attrs = self._query(start, end, filters)
@@ -405,22 +434,23 @@ class ElasticsearchLogs(LogSource):
         attrs["pit"] = True
         probs = Problems()
         page = min(self.page_size, batch_size)
-        base = {"size": page, "query": query,
-                "sort": [{ts: {"order": "asc"}}, {"_shard_doc": "asc"}],
-                "source": source}
-        pager = _Pager(self, base, pit["id"], page)
+        sort: list[Any] = ([{"_shard_doc": "asc"}] if slices > 1
+                           else [{ts: {"order": "asc"}}, {"_shard_doc": "asc"}])
+        base = {"size": page, "query": query, "sort": sort, "source": source}
+        pager = _Pager(self, base, pit["id"], page, slices)
+        totals: dict[int, int] = {}
         bar = tqdm(desc=f"export {self.index}", unit="doc", disable=self.progress is False,
                    leave=False)
         frames: list[pd.DataFrame] = []
         rows = 0
         try:
-            for item in pager:
+            for slice_id, item in pager:
                 meta = item.meta if isinstance(item, _ArrowPage) else item
                 self._check_partial(meta, attrs, "the export")
-                if "total_hits" not in attrs:
-                    total = (meta.get("hits", {}).get("total") or {}).get("value")
-                    bar.total = total
-                    attrs["total_hits"] = total
+                if slice_id not in totals:
+                    totals[slice_id] = int((meta.get("hits", {}).get("total") or {}).get(
+                        "value", 0))
+                    bar.total = attrs["total_hits"] = sum(totals.values())
                 df = self._arrow_frame(item, cols, probs) if isinstance(
                     item, _ArrowPage) else None
                 if df is None:
@@ -725,12 +755,15 @@ class _Pager:
     _END = object()
 
     def __init__(self, owner: ElasticsearchLogs, base: dict[str, Any], pit_id: str,
-                 page: int) -> None:
+                 page: int, slices: int = 1) -> None:
         self.owner, self.base, self.pit_id, self.page = owner, base, pit_id, page
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.slices = slices
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 * slices)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="es-export", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, args=(i,), name=f"es-export-{i}",
+                                          daemon=True) for i in range(slices)]
+        for t in self._threads:
+            t.start()
 
     def _put(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -756,13 +789,15 @@ class _Pager:
             raise _translate(exc, self.owner.url, self.owner.index, "export events") from exc
         return _parse_page(bytes(data))
 
-    def _run(self) -> None:
+    def _run(self, slice_id: int) -> None:
         after: list[Any] | None = None
         first = True
         try:
             while not self._stop.is_set():
                 kwargs = dict(self.base, track_total_hits=first,
                               pit={"id": self.pit_id, "keep_alive": self.owner.keep_alive})
+                if self.slices > 1:
+                    kwargs["slice"] = {"id": slice_id, "max": self.slices}
                 if self.owner.search_timeout:
                     kwargs["timeout"] = self.owner.search_timeout
                 if after is not None:
@@ -776,7 +811,7 @@ class _Pager:
                 else:
                     hits = page.get("hits", {}).get("hits", [])
                     n, last = len(hits), (hits[-1]["sort"] if hits else None)
-                if not self._put(page) or n < self.page:
+                if not self._put((slice_id, page)) or n < self.page:
                     break
                 after = last
         except BaseException as exc:  # handed to the consumer, raised there
@@ -784,18 +819,21 @@ class _Pager:
         finally:
             self._put(self._END)
 
-    def __iter__(self) -> Iterator[dict[str, Any] | _ArrowPage]:
-        while True:
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | _ArrowPage]]:
+        running = self.slices
+        while running:
             item = self._queue.get()
             if item is self._END:
-                return
+                running -= 1
+                continue
             if isinstance(item, BaseException):
                 raise item
             yield item
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=120)
+        for t in self._threads:
+            t.join(timeout=120)
 
 
 class _Where:
