@@ -47,6 +47,7 @@ class RunRecord:
     redactions: int = 0
     html_bytes: int = 0
     schedule: str | None = None
+    batch: str = ""  # one id per run_reports call: summaries link their batch's runs
 
     @property
     def ok(self) -> bool:

@@ -36,6 +36,9 @@ class ReportSpec:
         one report per tenant.
     schedule_hint : str
         How often it is meant to run (``daily``, ``weekly``); documentation only.
+    summary : bool
+        A summary links to the other reports of its batch, so the runner starts it only
+        after they have finished (:mod:`tributary_analysis.reports.links`).
     """
 
     name: str
@@ -45,6 +48,7 @@ class ReportSpec:
     per_tenant: bool = False
     description: str = ""
     schedule_hint: str = ""
+    summary: bool = False
 
     @property
     def display_title(self) -> str:
@@ -87,6 +91,29 @@ class Registry(Mapping[str, ReportSpec]):
         return len(self._specs)
 
 
+#: named sets of reports (command line and schedules): what runs together
+GROUPS: dict[str, tuple[str, ...]] = {
+    "daily": ("daily_operations", "latency"),
+    "weekly": ("errors_slo", "capacity", "alert_review"),
+    "tenants": ("tenant_usage",),
+}
+#: what ``tributary report run`` renders without names (and what ``make demo`` needs)
+DEFAULT_SET: tuple[str, ...] = ("daily", "weekly", "tenants")
+
+
+def expand(names: list[str] | tuple[str, ...], registry: Registry) -> list[str]:
+    """Report names with group names (:data:`GROUPS`) replaced by their members, in order
+    and without duplicates; no names means :data:`DEFAULT_SET`. Unknown names raise."""
+    out: list[str] = []
+    for name in names or DEFAULT_SET:
+        members = GROUPS.get(name, (name,)) if name not in registry else (name,)
+        for member in members:
+            registry[member]  # raises ConfigError for an unknown name
+            if member not in out:
+                out.append(member)
+    return out
+
+
 def default_registry(notebooks_dir: Path = NOTEBOOKS_DIR) -> Registry:
     """The suite's scheduled reports over the notebooks in ``notebooks_dir``."""
     nb = notebooks_dir
@@ -98,6 +125,7 @@ def default_registry(notebooks_dir: Path = NOTEBOOKS_DIR) -> Registry:
             description="Golden signals against last week's baseline, SLOs, top tenants, "
                         "alerts that would have fired, detected episodes.",
             schedule_hint="daily",
+            summary=True,
         ),
         ReportSpec(
             name="errors_slo",

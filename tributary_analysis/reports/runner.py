@@ -141,7 +141,7 @@ def build_parameters(req: RunRequest, declared: dict[str, Any]) -> dict[str, Any
     return params
 
 
-def _worker_env(kernel_dir: Path, out_dir: Path) -> dict[str, str]:
+def _worker_env(kernel_dir: Path, out_dir: Path, batch: str = "") -> dict[str, str]:
     env = dict(os.environ)
     env["PLOTLY_RENDERER"] = "plotly_mimetype"  # figures as JSON; html.py draws them
     env["JUPYTER_PATH"] = os.pathsep.join(
@@ -149,6 +149,7 @@ def _worker_env(kernel_dir: Path, out_dir: Path) -> dict[str, str]:
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     env["TRIBUTARY_REPORTS_DIR"] = str(out_dir.resolve())
+    env["TRIBUTARY_REPORT_BATCH"] = batch
     return env
 
 
@@ -223,6 +224,7 @@ def run_report(
     cell_timeout: float | None = None,
     settings: Settings | None = None,
     scrubber: Scrubber | None = None,
+    batch: str = "",
 ) -> ledger.RunRecord:
     """Execute one report and write its page; never raises for a notebook failure.
 
@@ -243,6 +245,9 @@ def run_report(
     settings, scrubber
         Defaults: :func:`~tributary_analysis.config.load_settings` and the scrubber of
         every secret it and the environment hold.
+    batch : str
+        The batch id recorded in the ledger and handed to the notebook (summary reports
+        link the other runs of their batch).
     """
     settings = settings or load_settings()
     scrubber = scrubber or Scrubber.from_environment(settings)
@@ -280,7 +285,7 @@ def run_report(
         proc = subprocess.Popen(
             [sys.executable, "-m", "tributary_analysis.reports._worker", str(spec_file)],
             stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=_worker_env(kernel_dir, out_dir), start_new_session=True,
+            env=_worker_env(kernel_dir, out_dir, batch), start_new_session=True,
         )
         timed_out = False
         try:
@@ -379,7 +384,7 @@ def run_report(
         notebook=str(rel / "report.ipynb") if nb is not None else "",
         tenant=req.tenant, parameters=ctx.parameters, error=error,
         warnings=len(page.warnings), figures=page.figures, redactions=scrubber.count,
-        html_bytes=len(html_text.encode()), schedule=req.schedule,
+        html_bytes=len(html_text.encode()), schedule=req.schedule, batch=batch,
     )
     ledger.append(out_dir, record)
     if status == "ok" and req.tenant is None:
@@ -413,7 +418,9 @@ def run_reports(
 ) -> list[ledger.RunRecord]:
     """Run ``requests`` with at most ``jobs`` at once, then prune, index and notify.
 
-    Returns the records in request order. Configuration problems raise before any run.
+    Summary reports (``spec.summary``) start after every other run of the batch has
+    finished, so their links point at this batch's pages. Returns the records in request
+    order. Configuration problems raise before any run.
     """
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
@@ -425,16 +432,23 @@ def run_reports(
     for req in requests:
         build_parameters(req, notebook_parameters(req.spec.notebook))
     html_mod.install_assets(out_dir)
+    batch = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
     def one(req: RunRequest) -> ledger.RunRecord:
         record = run_report(req, out_dir, timeout=timeout, cell_timeout=cell_timeout,
-                            settings=settings, scrubber=Scrubber.from_environment(settings))
+                            settings=settings, scrubber=Scrubber.from_environment(settings),
+                            batch=batch)
         if on_done is not None:
             on_done(record)
         return record
 
+    details = [i for i, r in enumerate(requests) if not r.spec.summary]
+    summaries = [i for i, r in enumerate(requests) if r.spec.summary]
+    done: dict[int, ledger.RunRecord] = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report") as pool:
-        records = list(pool.map(one, requests))
+        for group in (details, summaries):
+            done.update(zip(group, pool.map(one, [requests[i] for i in group]), strict=True))
+    records = [done[i] for i in range(len(requests))]
     ledger.prune(out_dir, keep_days=keep_days, keep_runs=keep_runs)
     index_mod.write_index(out_dir)
     if notify:
