@@ -10,9 +10,10 @@ Fixtures other tests rely on (names and attributes are a contract):
 - ``prometheus_stack``: a real Prometheus backfilled from ``sim`` on a free port, stopped at
   the end; ``.url``, ``.manifest`` (dict), ``.out_dir`` (the simulation directory),
   ``.result`` (``sim``), ``.process``.
-- ``elasticsearch_stack``: a real Elasticsearch (started only if a test asks for it) with
-  ``sim``'s logs loaded; ``.url``, ``.reader`` and ``.admin`` (``(user, password)`` tuples
-  usable as ``basic_auth``), ``.index_pattern``, ``.load`` (the :class:`LoadReport`).
+- ``elasticsearch_stack``: a real Elasticsearch (started only if a test asks for it; it boots
+  while ``sim`` simulates) with ``sim``'s logs loaded; ``.url``, ``.reader`` and ``.admin``
+  (``(user, password)`` tuples usable as ``basic_auth``), ``.index_pattern``, ``.load``
+  (the :class:`LoadReport`).
 """
 
 from __future__ import annotations
@@ -94,15 +95,17 @@ class ElasticsearchStack:
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_stack(sim: Any, sim_dir: Path) -> Iterator[ElasticsearchStack]:
+def elasticsearch_stack(request: pytest.FixtureRequest,
+                        sim_dir: Path) -> Iterator[ElasticsearchStack]:
     import shutil
 
     from tributary_analysis.stack import demo, es_logs
     from tributary_analysis.stack import elasticsearch as es_mod
 
-    manifest = demo.read_manifest(sim_dir)
     handle = demo.launch_elasticsearch()
     try:
+        request.getfixturevalue("sim")  # simulated (if not yet) while the JVM boots
+        manifest = demo.read_manifest(sim_dir)
         es_mod.wait_ready(handle.inst, handle.launcher, handle.admin)
         client = handle.client()
         report = es_logs.load_logs(client, [Path(p) for p in manifest["files"]["logs"]])

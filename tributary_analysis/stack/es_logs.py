@@ -18,6 +18,7 @@ The contract is written down in ``docs/elasticsearch.md``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import threading
@@ -288,6 +289,15 @@ def _count(report: LoadReport, chunk: _Chunk, items: list[dict[str, Any]]) -> No
 Progress = Callable[[LoadReport, int, int], None]
 
 
+def _restore(es: Elasticsearch, report: LoadReport) -> None:
+    """Serving settings back on the template and the written indices; make all searchable."""
+    put_template(es)
+    if report.indices:
+        names = ",".join(sorted(report.indices))
+        es.indices.put_settings(index=names, settings={"index": SERVE_SETTINGS})
+        es.indices.refresh(index=names)
+
+
 def load_logs(
     es: Elasticsearch, files: Iterable[Path], *, threads: int = 2,
     chunk_bytes: int = 8 * 1024 * 1024, strict: bool = True, progress: Progress | None = None,
@@ -320,7 +330,8 @@ def load_logs(
     AuthenticationError
         The client may not write (HTTP 401/403).
     StackError
-        When documents were rejected or lines malformed (with the count and first errors).
+        When documents were rejected or lines malformed (with the count and first errors),
+        or when a bulk request still failed after its retries (the load stops there).
     """
     files = [Path(f) for f in files]
     for f in files:
@@ -351,16 +362,7 @@ def load_logs(
 
     def send(chunk: _Chunk) -> None:
         nonlocal done
-        try:
-            items = _send(es, chunk)
-        except (ApiError, TransportError) as exc:
-            with lock:
-                report.failed += len(chunk.keys)
-                if len(report.errors) < 10:
-                    report.errors.append(f"a bulk request of {len(chunk.keys)} documents "
-                                         f"failed: {exc}")
-                done += chunk.bytes_read
-            return
+        items = _send(es, chunk)  # raises after retries: the server is gone or broken
         with lock:
             _count(report, chunk, items)
             done += chunk.bytes_read
@@ -372,20 +374,27 @@ def load_logs(
         with ThreadPoolExecutor(max_workers=max(1, threads),
                                 thread_name_prefix="es-bulk") as pool:
             pending: set[Future[None]] = set()
-            for chunk in _chunks(files, report, chunk_bytes):
-                if len(pending) >= max(1, threads):
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        fut.result()
-                pending.add(pool.submit(send, chunk))
-            for fut in pending:
-                fut.result()
-    finally:
-        put_template(es)
-        if report.indices:
-            names = ",".join(sorted(report.indices))
-            es.indices.put_settings(index=names, settings={"index": SERVE_SETTINGS})
-            es.indices.refresh(index=names)
+            try:
+                for chunk in _chunks(files, report, chunk_bytes):
+                    if len(pending) >= max(1, threads):
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            fut.result()
+                    pending.add(pool.submit(send, chunk))
+                for fut in pending:
+                    fut.result()
+            finally:
+                for fut in pending:
+                    fut.cancel()
+    except (ApiError, TransportError) as exc:
+        with contextlib.suppress(ApiError, TransportError):
+            _restore(es, report)
+        raise StackError(
+            f"loading logs into {url} stopped: a bulk request failed after retries ({exc}); "
+            f"{report.indexed:,} of {report.lines:,} documents were indexed. Check "
+            "'tributary demo status' and the node's logs/console.log, then load again "
+            "(documents have fixed ids, nothing is duplicated)") from exc
+    _restore(es, report)
     report.seconds = time.monotonic() - t0
     if strict and (report.failed or report.malformed):
         raise StackError(
