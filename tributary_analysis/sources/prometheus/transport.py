@@ -14,7 +14,8 @@ Error mapping (the body is parsed as JSON on *every* status)::
 
     bad_data                      → QueryError (exceeded 11,000 points → TooManySamples)
     timeout, canceled             → QueryTimeout
-    execution "too many samples"  → TooManySamples; other execution → QueryError
+    execution "too many samples"  → TooManySamples; "context deadline exceeded" → QueryTimeout;
+    other execution → QueryError
     unavailable / 429 / 502 / 503 → ServerUnavailable (after the retry budget)
     not_found / 404               → NotFoundError
     401 / 403                     → AuthenticationError
@@ -222,6 +223,12 @@ class Transport:
             return None, QueryError(
                 f"{server} rejected {what}: {message}; fix the PromQL", **ctx), None
         if etype in ("timeout", "canceled"):
+            return None, QueryTimeout(
+                f"{server} gave up on {what}: {message}; narrow the time range, raise the "
+                "timeout= parameter, or aggregate more", **ctx), None
+        if etype == "execution" and ("context deadline exceeded" in message
+                                     or "query timed out" in message):
+            # the engine's deadline fired while expanding series: a timeout, not a bad query
             return None, QueryTimeout(
                 f"{server} gave up on {what}: {message}; narrow the time range, raise the "
                 "timeout= parameter, or aggregate more", **ctx), None
