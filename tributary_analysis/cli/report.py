@@ -97,27 +97,33 @@ def list_cmd() -> None:
               help="Keep at most this many runs per report and tenant.")
 @click.option("--all", "run_all", is_flag=True,
               help="Every registered report (the default when no NAMES are given).")
+@click.option("--top-tenants", type=int, default=None, metavar="N",
+              help="With --tenant all (or no --tenant): only the N busiest tenants of the "
+                   "window ('unknown', the health probes, is never one of them).")
 def run_cmd(
     names: tuple[str, ...], since: str | None, start: str | None, end: str | None,
     tenants: tuple[str, ...], out_dir: Path, params: tuple[str, ...], timeout: str,
     cell_timeout: float | None, jobs: int, keep_days: float | None, keep_runs: int | None,
-    run_all: bool,
+    run_all: bool, top_tenants: int | None,
 ) -> None:
     """Render reports NAMES (default: all) for one window; exit 2 if any run failed.
 
-    Per-tenant reports without --tenant run for every tenant.
+    NAMES may be reports or groups: daily (daily_operations, latency), weekly (errors_slo,
+    capacity, alert_review), tenants (tenant_usage). Per-tenant reports without --tenant
+    run for every tenant (or the --top-tenants busiest).
     """
     from tributary_analysis.reports.params import resolve_window
-    from tributary_analysis.reports.registry import default_registry
+    from tributary_analysis.reports.registry import default_registry, expand
     from tributary_analysis.reports.runner import raise_for_failures, run_reports
     from tributary_analysis.reports.tenants import plan
 
     registry = default_registry()
-    selected = list(names) or list(registry)
+    selected = list(registry) if run_all else expand(list(names), registry)
     specs = [registry[n] for n in selected]
     window = resolve_window(since, start, end)
     common, scoped = split_params(params, selected)
-    requests = plan(specs, window, tenants=list(tenants), common=common, scoped=scoped)
+    requests = plan(specs, window, tenants=list(tenants), common=common, scoped=scoped,
+                    top=top_tenants)
     click.echo(f"rendering {len(requests)} report run(s) for {window.describe()} "
                f"into {out_dir}/ with {jobs} job(s)", err=True)
     records = run_reports(requests, out_dir, jobs=jobs, timeout=_seconds(timeout),

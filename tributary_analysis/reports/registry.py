@@ -84,6 +84,9 @@ class Registry(Mapping[str, ReportSpec]):
                 f"unknown report {name!r}; known reports: {known} (see 'tributary report list')"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
 

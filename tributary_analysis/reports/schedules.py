@@ -253,14 +253,14 @@ def schedule_lock(out_dir: Path, name: str) -> Iterator[None]:
 def fire(sched: Schedule, out_dir: Path) -> list[Any]:
     """Run one schedule now, under its lock; returns the run records."""
     from tributary_analysis.reports.params import resolve_window
-    from tributary_analysis.reports.registry import default_registry
+    from tributary_analysis.reports.registry import default_registry, expand
     from tributary_analysis.reports.runner import run_reports
     from tributary_analysis.reports.tenants import plan
 
     registry = default_registry()
     with schedule_lock(out_dir, sched.name):
         window = resolve_window(sched.since)
-        specs = [registry[r] for r in sched.reports]
+        specs = [registry[r] for r in expand(list(sched.reports), registry)]
         requests = plan(specs, window, tenants=sched.tenants, common=sched.parameters,
                         schedule=sched.name)
         return run_reports(requests, out_dir, jobs=sched.jobs, timeout=sched.timeout)

@@ -28,6 +28,23 @@ def list_tenants(window: Window) -> list[str]:
     return sorted(t for t in tenants if t)
 
 
+def rank_tenants(window: Window) -> list[str]:
+    """Tenants by requests in ``window``, busiest first (Prometheus, one instant query)."""
+    from tributary_analysis.config import load_settings
+    from tributary_analysis.promql import format_duration
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    span = format_duration(window.duration)
+    expr = f"sum by (tenant_id) (increase(http_requests_total[{span}]))"
+    with PrometheusSource.from_settings(load_settings()) as source:
+        frame = source.query(expr, window.end)
+    if frame.empty or "tenant_id" not in frame:
+        return []
+    frame = frame[frame["tenant_id"].astype(str) != ""]
+    return frame.sort_values(["value", "tenant_id"], ascending=[False, True])[
+        "tenant_id"].astype(str).tolist()
+
+
 def plan(
     specs: Sequence[ReportSpec],
     window: Window,
@@ -37,16 +54,30 @@ def plan(
     scoped: dict[str, dict[str, Any]] | None = None,
     lister: TenantLister | None = None,
     schedule: str | None = None,
+    top: int | None = None,
+    ranker: TenantLister | None = None,
 ) -> list[RunRequest]:
     """One :class:`RunRequest` per report, or per (report, tenant) for tenant reports.
 
     ``common`` parameters go to every report that declares them (a parameter no selected
-    report declares is an error); ``scoped[report]`` to that report only.
+    report declares is an error); ``scoped[report]`` to that report only. A ``tenant``
+    parameter of a per-tenant report whose notebook takes ``tenants`` is read as
+    ``--tenant``. ``top`` limits ``--tenant all`` (and the implicit all) to the ``top``
+    busiest tenants of the window (``ranker``, default :func:`rank_tenants`).
     """
     from tributary_analysis.reports.runner import notebook_parameters
 
-    common, scoped = common or {}, scoped or {}
+    common, scoped = dict(common or {}), {k: dict(v) for k, v in (scoped or {}).items()}
     declared = {s.name: notebook_parameters(s.notebook) for s in specs}
+    if top is not None and top < 1:
+        raise ConfigError(f"--top-tenants must be at least 1, got {top}")
+    alias = [t for s in specs if s.per_tenant and "tenant" not in declared[s.name]
+             for t in [scoped.get(s.name, {}).pop("tenant", None)] if t is not None]
+    if alias:
+        if tenants:
+            raise ConfigError("give the tenant either as --tenant or as -p REPORT.tenant=, "
+                              "not both")
+        tenants = [str(t) for t in alias]
     unused = [k for k in common if not any(k in d for d in declared.values())]
     if unused:
         raise ConfigError(f"parameter(s) {', '.join(unused)} are declared by none of the "
@@ -60,7 +91,11 @@ def plan(
     def all_tenants() -> list[str]:
         nonlocal resolved
         if resolved is None:
-            resolved = (lister or list_tenants)(window)
+            if top is not None:
+                resolved = [t for t in (ranker or rank_tenants)(window)
+                            if t != "unknown"][:top]
+            else:
+                resolved = (lister or list_tenants)(window)
             if not resolved:
                 raise ConfigError(f"no tenants found in {window.describe()}; check the "
                                   "window or pass --tenant ID")
