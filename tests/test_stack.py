@@ -319,17 +319,31 @@ def test_bulk_bodies_are_ndjson_chunks_with_ids_and_counted_bad_lines(tmp_path: 
     assert ids == [es_logs.envelope_to_doc(ln)[0] for ln in lines]
 
 
-def test_metric_parts_are_complete_only_after_the_simulator_moved_on(tmp_path: Path) -> None:
+def test_metric_parts_are_complete_only_once_listed(tmp_path: Path, sim: Any) -> None:
+    """promtool may start only when the simulator has published ``parts.json``."""
     from tributary_analysis.stack import demo
 
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     (metrics / "part-000.om").write_bytes(b"# TYPE x gauge\nx 1 1\n# EOF\n")
-    (metrics / "part-001.om").write_bytes(b"# TYPE y gauge\ny 1 1\n")
-    assert demo.metric_parts_complete(tmp_path) is None  # no logs/ yet
-    (tmp_path / "logs").mkdir()
-    assert demo.metric_parts_complete(tmp_path) is None  # part-001 has no '# EOF'
-    with open(metrics / "part-001.om", "ab") as fh:
-        fh.write(b"# EOF\n")
-    assert demo.metric_parts_complete(tmp_path) == [metrics / "part-000.om",
-                                                    metrics / "part-001.om"]
+    assert demo.metric_parts_complete(metrics) is None  # still being written: no listing
+    (metrics / "parts.json.tmp").write_text('{"parts": ["part-000.om"]}')
+    assert demo.metric_parts_complete(metrics) is None  # listing not yet renamed into place
+    # the real simulator's listing names exactly the manifest's parts
+    real = demo.metric_parts_complete(sim.out_dir / "metrics")
+    assert real is not None
+    assert [p.resolve() for p in real] == [
+        (sim.out_dir / p).resolve() for p in sim.manifest["files"]["metrics"]]
+
+
+def test_scratch_dir_only_with_enough_memory(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tributary_analysis.stack import demo
+
+    monkeypatch.setattr(demo, "SCRATCH_MIN_AVAILABLE", 1 << 62)
+    assert demo.scratch_metrics_dir(tmp_path) is None
+    monkeypatch.setattr(demo, "SCRATCH_MIN_AVAILABLE", 1)
+    scratch = demo.scratch_metrics_dir(tmp_path)
+    if Path("/dev/shm").is_dir():
+        assert scratch is not None and scratch.parent == Path("/dev/shm")
+        assert scratch == demo.scratch_metrics_dir(tmp_path)  # stable per data dir

@@ -10,7 +10,9 @@ fails, everything started so far is stopped.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -158,25 +160,43 @@ def running(home: Path) -> list[str]:
     return alive
 
 
-def metric_parts_complete(sim_dir: Path) -> list[Path] | None:
+def metric_parts_complete(metrics_dir: Path) -> list[Path] | None:
     """The OpenMetrics parts once the simulator has finished writing them, else None.
 
-    ``simulate()`` writes every ``metrics/part-*.om`` (in parallel, each ending in ``# EOF``)
-    and only then creates ``logs/``: both together mean the parts are final, so promtool can
-    start while the simulator is still writing logs.
+    ``simulate()`` writes ``parts.json`` (atomically, by rename) only when every part is
+    final, so promtool can start while the simulator is still writing logs.
     """
-    if not (sim_dir / "logs").is_dir():
+    listing = metrics_dir / "parts.json"
+    try:
+        names = json.loads(listing.read_text())["parts"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    parts = sorted((sim_dir / "metrics").glob("part-*.om"))
-    for part in parts:
-        try:
-            with open(part, "rb") as fh:
-                fh.seek(max(0, part.stat().st_size - 6))
-                if fh.read() != b"# EOF\n":
-                    return None
-        except OSError:
-            return None
-    return parts or None
+    return [metrics_dir / name for name in names] or None
+
+
+#: free memory needed before the throwaway OpenMetrics parts go to a tmpfs (demo: ~6 GB)
+SCRATCH_MIN_AVAILABLE = 12 * 1024**3
+
+
+def scratch_metrics_dir(data_dir: Path) -> Path | None:
+    """A directory on ``/dev/shm`` for the OpenMetrics parts when memory allows, else None.
+
+    The parts are read once by promtool and deleted after the backfill; writing gigabytes of
+    them to disk is what made the demo profile slow (disk-bound at ~100 MB/s).
+    """
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        return None
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        kb = int(next(line.split()[1] for line in meminfo.splitlines()
+                      if line.startswith("MemAvailable:")))
+    except (OSError, StopIteration, ValueError):
+        return None
+    if kb * 1024 < SCRATCH_MIN_AVAILABLE:
+        return None
+    digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+    return shm / f"tributary-metrics-{digest}"
 
 
 class _LoadProgress:
@@ -232,6 +252,7 @@ def up(
     backfill_fut: Future[prometheus.BackfillReport] | None = None
     load_fut: Future[es_logs.LoadReport] | None = None
     tsdb = data_dir / "prometheus" / "data"
+    scratch: Path | None = None
     client: Any = None
     try:
         if elasticsearch:
@@ -248,9 +269,14 @@ def up(
         else:
             shutil.rmtree(sim_dir, ignore_errors=True)
             sim_dir.mkdir(parents=True)
-            sim_fut = pool.submit(simulate, profile=profile, seed=seed, out_dir=sim_dir)
+            scratch = scratch_metrics_dir(data_dir)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            metrics_dir = scratch or sim_dir / "metrics"
+            sim_fut = pool.submit(simulate, profile=profile, seed=seed, out_dir=sim_dir,
+                                  metrics_dir=scratch)
             while not sim_fut.done():
-                parts = metric_parts_complete(sim_dir)
+                parts = metric_parts_complete(metrics_dir)
                 if parts is not None and backfill_fut is None:
                     timings["metrics_written"] = time.monotonic() - t0
                     backfill_fut = pool.submit(prometheus.backfill, parts, tsdb)
@@ -286,7 +312,11 @@ def up(
                                    [Path(p) for p in manifest["files"]["logs"]],
                                    progress=_LoadProgress(echo))
         t0 = time.monotonic()
-        backfill = backfill_fut.result()
+        try:
+            backfill = backfill_fut.result()
+        finally:
+            if scratch is not None:  # throwaway parts on the tmpfs: give the memory back
+                shutil.rmtree(scratch, ignore_errors=True)
         timings["backfill"] = backfill.seconds
         prom_info = start_prometheus_on(manifest, data_dir, port=prom_port)
         prom_ref = procs.ProcessRef.from_dict(prom_info["process"])
@@ -317,6 +347,8 @@ def up(
                     fut.result()
         if prom_ref is not None:
             procs.stop(prom_ref)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         state.clear_state(home)
         raise
     finally:
