@@ -189,6 +189,9 @@ class ElasticsearchLogs(LogSource):
         Hits per export page (≤ ``index.max_result_window``, 10,000 by default).
     progress
         Show a tqdm progress bar during exports (default: only in a terminal/notebook).
+    request_cache
+        Elasticsearch's shard request cache for aggregations (``None``: the index default;
+        ``False`` to measure or to force fresh answers).
     export_slices
         Parallel PIT slices for :meth:`search` (Elasticsearch serves them on several
         threads); :meth:`iter_batches` always reads one ordered slice.
@@ -210,7 +213,8 @@ class ElasticsearchLogs(LogSource):
                  shape: str | None = None, mapping: LogMapping = DEFAULT_MAPPING,
                  page_size: int = 10_000, keep_alive: str = "2m",
                  progress: bool | None = None, request_timeout: float = 60.0,
-                 search_timeout: str | None = None, export_slices: int = 2) -> None:
+                 search_timeout: str | None = None, export_slices: int = 2,
+                 request_cache: bool | None = None) -> None:
         settings = settings or load_settings()
         self.url = url or settings.es_url
         self.index = index or settings.es_index
@@ -228,6 +232,7 @@ class ElasticsearchLogs(LogSource):
         self.progress = progress
         self.search_timeout = search_timeout
         self.export_slices = max(1, int(export_slices))
+        self.request_cache = request_cache
         self._caps: dict[str, dict[str, Any]] | None = None
         self._mapping_warnings: list[str] = []
 
@@ -522,9 +527,10 @@ class ElasticsearchLogs(LogSource):
             agg: dict[str, Any] = {"composite": comp}
             if sub:
                 agg["aggs"] = sub
+            extra = {} if self.request_cache is None else {"request_cache": self.request_cache}
             body = self._call(what, self.client.search, index=self.index, size=0, query=query,
                               aggs={"c": agg}, track_total_hits=False,
-                              filter_path=_AGG_FILTER_PATH)
+                              filter_path=_AGG_FILTER_PATH, **extra)
             self._check_partial(body, attrs, what)
             res = (body.get("aggregations") or {}).get("c") or {}
             buckets = res.get("buckets", [])
