@@ -98,3 +98,13 @@ def status(as_json: bool) -> None:
             flag = "running" if info.get("running") else "NOT running"
             click.echo(f"{name:14} {info['url']:28} {flag}")
     click.echo(f"profile        {st.get('profile')} (seed {st.get('seed')})")
+
+
+def _register_generate() -> None:
+    """``demo generate``: the simulator alone, for files without a running stack."""
+    from tributary_analysis.cli.demo_generate import generate
+
+    group.add_command(generate)
+
+
+_register_generate()
