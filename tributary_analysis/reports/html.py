@@ -6,6 +6,9 @@
 * plotly figures: each ``application/vnd.plotly.v1+json`` output becomes an inert JSON data
   block; one shared script (``assets/tributary-report.js``) draws them with the shared
   ``assets/plotly.min.js`` — plotly.js is never embedded per figure nor fetched from a CDN;
+* the JupyterLab stylesheet (240 KB) is a shared asset too (``assets/notebook.css``), and a
+  trace whose ``x`` is a regular time grid travels as ``x0``/``dx`` (plotly's own short
+  form) instead of one ISO string per point: pages stay well under 1.5 MB;
 * no inline script at all, so a Content-Security-Policy can forbid every script but the two
   shared assets: even an unescaped ``<script>`` from some output would not run. Everything
   we write ourselves is escaped by a jinja2 environment with autoescape on;
@@ -41,6 +44,10 @@ FIGURE_MIMETYPE = "application/vnd.tributary.figure+json"
 ASSETS_DIR = "assets"
 PLOTLY_ASSET = "plotly.min.js"
 SCRIPT_ASSET = "tributary-report.js"
+CSS_ASSET = "notebook.css"
+#: trace types whose x may be given as x0 + dx (plotly.js supports it for these)
+_GRID_TRACES = {"scatter", "scattergl", "bar", "heatmap"}
+_GRID_MIN_POINTS = 16
 
 CSP = (
     "default-src 'none'; script-src 'self' file:; style-src 'self' 'unsafe-inline' file:; "
@@ -95,6 +102,16 @@ _NB_TEMPLATE = r"""
 {%- block extra_css -%}
 <style type="text/css">{{ resources.tributary.css }}</style>
 {%- endblock -%}
+{%- block notebook_css -%}
+<link rel="stylesheet" href="{{ resources.tributary.assets_href }}/notebook.css">
+<style type="text/css">
+a.anchor-link{display:none}.jp-InputArea{overflow:hidden}.jp-Collapser{display:none}
+.jp-OutputArea-output pre{line-height:inherit;font-family:inherit}
+.jp-RenderedText pre{color:var(--jp-content-font-color1);font-size:var(--jp-code-font-size)}
+*{-webkit-print-color-adjust:exact}
+@media print{.jp-Cell-inputWrapper,.jp-Cell-outputWrapper{display:block}}
+</style>
+{%- endblock notebook_css -%}
 {%- block body_header -%}
 {{ super() }}
 {{ resources.tributary.header_html }}
@@ -203,12 +220,81 @@ def install_assets(out_dir: Path) -> Path:
         tmp = dst.with_name(f".{PLOTLY_ASSET}.{os.getpid()}.{threading.get_ident()}")
         shutil.copyfile(src, tmp)
         tmp.replace(dst)
-    js = assets / SCRIPT_ASSET
-    if not js.exists() or js.read_text() != REPORT_JS:
-        tmp = js.with_name(f".{SCRIPT_ASSET}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(REPORT_JS)
-        tmp.replace(js)
+    for name, text in ((SCRIPT_ASSET, REPORT_JS), (CSS_ASSET, notebook_css())):
+        path = assets / name
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_name(f".{name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(text)
+            tmp.replace(path)
     return assets
+
+
+def notebook_css() -> str:
+    """nbconvert's JupyterLab stylesheet (index.css + the light theme), read once from the
+    installed ``lab`` template: shared by every page instead of inlined in each."""
+    global _NOTEBOOK_CSS
+    if _NOTEBOOK_CSS is None:
+        from jupyter_core.paths import jupyter_path
+
+        for base in jupyter_path("nbconvert", "templates", "lab"):
+            static = Path(base) / "static"
+            if (static / "index.css").is_file():
+                _NOTEBOOK_CSS = "\n".join(
+                    (static / n).read_text(encoding="utf-8")
+                    for n in ("index.css", "theme-light.css") if (static / n).is_file())
+                break
+        else:
+            raise FileNotFoundError("nbconvert's lab template (static/index.css) is not "
+                                    "installed; reinstall nbconvert")
+    return _NOTEBOOK_CSS
+
+
+_NOTEBOOK_CSS: str | None = None
+
+
+def _regular_grid(x: Any) -> tuple[str, float] | None:
+    """``(x0, dx_ms)`` when ``x`` is a list of ISO time strings on a regular grid."""
+    if not isinstance(x, list) or len(x) < _GRID_MIN_POINTS or \
+            not all(isinstance(v, str) for v in x):
+        return None
+    import numpy as np
+    import pandas as pd
+
+    try:
+        ts = pd.to_datetime(pd.Series(x), utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        return None
+    ns = ts.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").astype("int64")
+    steps = np.diff(ns)
+    if steps[0] <= 0 or not (steps == steps[0]).all():
+        return None
+    return x[0], float(steps[0]) / 1e6
+
+
+def compact_figure(fig: dict[str, Any]) -> dict[str, Any]:
+    """Replace regular time-grid ``x`` arrays by ``x0``/``dx`` (in place; returned).
+
+    Plotly draws ``x0 + i * dx`` exactly like the explicit array; the axis is pinned to
+    ``type: date`` because with no array plotly could not infer it. Irregular grids (gaps,
+    bands drawn forth and back) stay as they are.
+    """
+    layout = fig.setdefault("layout", {})
+    for trace in fig.get("data", []) or []:
+        if not isinstance(trace, dict) or trace.get("type", "scatter") not in _GRID_TRACES:
+            continue
+        if trace.get("orientation") == "h" or "x0" in trace or "dx" in trace:
+            continue
+        axis = "xaxis" + str(trace.get("xaxis", "x"))[1:]
+        ax = layout.get(axis) or {}
+        if ax.get("type") not in (None, "-", "date"):
+            continue
+        grid = _regular_grid(trace.get("x"))
+        if grid is None:
+            continue
+        trace["x0"], trace["dx"] = grid
+        del trace["x"]
+        layout[axis] = {**ax, "type": "date"}
+    return fig
 
 
 def _json_for_script(obj: Any) -> str:
@@ -220,6 +306,8 @@ def _json_for_script(obj: Any) -> str:
 def _figure_html(fig: Any, index: int) -> str:
     if isinstance(fig, str):
         fig = json.loads(fig)
+    if isinstance(fig, dict):
+        fig = compact_figure(fig)
     target = f"tributary-figure-{index}"
     try:
         payload = _json_for_script(fig)
