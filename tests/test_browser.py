@@ -217,3 +217,44 @@ def test_failure_page_in_the_browser(rendered: Path, browser: Browser) -> None:
     text = browser.js("document.getElementById('tributary-failure').innerText")
     assert "ValueError: fixture failure" in text and "In code cell 4 of 5" in text
     browser.screenshot(ARTIFACTS / "report-failure.png")
+
+
+@pytest.fixture(scope="module")
+def real_rendered(prometheus_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real daily operations report, rendered against the Prometheus fixture."""
+    from tributary_analysis.reports.registry import default_registry
+
+    out = tmp_path_factory.mktemp("browser-real-report")
+    m = prometheus_stack.manifest
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TRIBUTARY_PROMETHEUS_URL", prometheus_stack.url)
+    mp.setenv("TRIBUTARY_LOG_FILES", str(prometheus_stack.out_dir / "logs"))
+    try:
+        window = resolve_window(start=m["start"], end=m["end"])
+        [record] = run_reports([RunRequest(default_registry()["daily_operations"], window)],
+                               out, timeout=600, notify=False)
+    finally:
+        mp.undo()
+    assert record.status == "ok", record.error
+    return out / record.html
+
+
+@pytest.mark.prometheus
+def test_real_report_figures_render_with_data(real_rendered: Path, browser: Browser) -> None:
+    browser.open(real_rendered.as_uri(), settle=3.0)
+    assert browser.problems() == []
+    blocks = browser.js("document.querySelectorAll("
+                        "'script[type=\"application/vnd.tributary.figure+json\"]').length")
+    figures = browser.js(
+        "[...document.querySelectorAll('.js-plotly-plot')].map(el => ({traces: "
+        "el._fullData.length, points: el._fullData.reduce((n, t) => n + (t._length || 0), 0),"
+        " title: (el.layout.title && el.layout.title.text) || ''}))")
+    assert blocks >= 5 and len(figures) == blocks
+    for fig in figures:
+        assert fig["traces"] >= 1 and fig["points"] > 0, fig
+    titles = " | ".join(f["title"] for f in figures)
+    assert "Traffic" in titles and "burn rate" in titles.lower()
+    assert browser.js("document.getElementById('tributary-header').innerText"
+                      ".includes('Daily operations')")
+    assert browser.js("document.querySelectorAll('.jp-CodeCell .jp-InputArea').length") == 0
+    browser.screenshot(ARTIFACTS / "report-daily-operations.png")

@@ -100,3 +100,85 @@ def test_unreadable_ledger_lines_are_reported_not_dropped(tmp_path: Path) -> Non
     assert "1 ledger line(s) could not be read" in index.write_index(tmp_path).read_text()
     with pytest.raises(DataError, match="1 unreadable line"):
         ledger.prune(tmp_path, keep_runs=1)
+
+
+def test_groups_expand_in_order_and_unknown_names_fail() -> None:
+    from tributary_analysis.reports.registry import default_registry, expand
+
+    reg = default_registry()
+    assert expand([], reg) == ["daily_operations", "latency", "errors_slo", "capacity",
+                               "alert_review", "tenant_usage"]
+    assert expand(["weekly", "errors_slo", "daily"], reg) == [
+        "errors_slo", "capacity", "alert_review", "daily_operations", "latency"]
+    assert "latency" in reg and "daily" not in reg
+    with pytest.raises(ConfigError, match="unknown report 'nightly'"):
+        expand(["nightly"], reg)
+
+
+def test_plan_top_tenants_and_tenant_parameter() -> None:
+    from tributary_analysis.reports.registry import default_registry
+    from tributary_analysis.reports.tenants import plan
+
+    reg = default_registry()
+    w = resolve_window("24h", now=NOW)
+    ranked = ["big", "unknown", "mid", "small"]
+    reqs = plan([reg["latency"], reg["tenant_usage"]], w, top=2, ranker=lambda _w: ranked)
+    assert [(r.spec.name, r.tenant) for r in reqs] == [
+        ("latency", None), ("tenant_usage", "big"), ("tenant_usage", "mid")]
+    evil = "<script>x</script>\"'"
+    reqs = plan([reg["tenant_usage"]], w, scoped={"tenant_usage": {"tenant": evil}})
+    assert [(r.tenant, r.parameters) for r in reqs] == [(evil, {})]
+    with pytest.raises(ConfigError, match="either as --tenant or as -p"):
+        plan([reg["tenant_usage"]], w, tenants=["a"], scoped={"tenant_usage": {"tenant": "b"}})
+    with pytest.raises(ConfigError, match="--top-tenants must be at least 1"):
+        plan([reg["tenant_usage"]], w, top=0)
+
+
+def test_batch_links_prefer_the_batch_then_latest_ok(tmp_path: Path) -> None:
+    from tributary_analysis.reports.links import batch_links, links_html
+
+    def rec(report: str, batch: str, status: str = "ok", tenant: str | None = None,
+            started: str = "2025-01-31T00:00:00Z") -> ledger.RunRecord:
+        d = f"{report}/{batch}{'--t' if tenant else ''}"
+        return ledger.RunRecord(run_id=batch, report=report, title=report.title(),
+                                status=status, window_start="", window_end="",
+                                started_at=started, finished_at=started, duration_s=1.0,
+                                run_dir=d, html=f"{d}/report.html", notebook="",
+                                tenant=tenant, batch=batch, error="boom" if status != "ok"
+                                else "")
+    for r in (rec("latency", "b1", started="2025-01-30T00:00:00Z"),
+              rec("latency", "b2", "failed"), rec("tenant_usage", "b2", tenant="<b>"),
+              rec("daily_operations", "b2")):
+        ledger.append(tmp_path, r)
+    links = batch_links(out_dir=tmp_path, batch="b2")
+    assert [(d["report"], d["status"], d["href"]) for d in links] == [
+        ("latency", "failed", "../../latency/b2/report.html"),
+        ("tenant_usage", "ok", "../../tenant_usage/b2--t/report.html")]
+    page = links_html(links)
+    assert "<b>" not in page and "&lt;b&gt;" in page and "failed" in page
+    older = batch_links(out_dir=tmp_path, batch="b9")  # not in the ledger: latest ok runs
+    assert [(d["report"], d["href"], d["same_batch"]) for d in older] == [
+        ("latency", "../../latency/b1/report.html", False),
+        ("tenant_usage", "../../tenant_usage/b2--t/report.html", False)]
+    assert "earlier batches" in links_html(older)
+
+
+def test_regular_time_grids_travel_as_x0_dx() -> None:
+    from tributary_analysis.reports.html import compact_figure
+
+    grid = [f"2026-01-01T00:{m:02d}:00+00:00" for m in range(0, 40, 2)]
+    gap = grid[:5] + grid[6:]
+    fig = {"data": [{"type": "scatter", "x": grid, "y": list(range(20))},
+                    {"x": gap, "y": list(range(19))},
+                    {"type": "bar", "orientation": "h", "x": grid, "y": grid},
+                    {"type": "scatter", "x": list(range(20)), "y": list(range(20))},
+                    {"type": "scatter", "x": grid + grid[::-1], "y": list(range(40))}],
+           "layout": {}}
+    out = compact_figure(fig)
+    first = out["data"][0]
+    assert "x" not in first and first["x0"] == grid[0] and first["dx"] == 120_000.0
+    assert out["layout"]["xaxis"]["type"] == "date"
+    assert [("x" in t) for t in out["data"][1:]] == [True, True, True, True]
+    cat = compact_figure({"data": [{"x": grid, "y": grid}],
+                          "layout": {"xaxis": {"type": "category"}}})
+    assert "x" in cat["data"][0]
