@@ -75,3 +75,24 @@ def test_top_tenants_ranks_shares_and_leaves_out_unknown() -> None:
     assert top["error_ratio"].tolist() == pytest.approx([0.1, 0.0])
     assert top["share_change"].tolist() == pytest.approx([0.5 - 0.3, 0.25 - 0.7])
     assert top.attrs["tenants"] == 3 and top.attrs["excluded_requests"] == 40.0
+
+
+def test_daily_notebook_is_committed_clean_thin_and_without_secrets() -> None:
+    from pathlib import Path
+
+    import nbformat
+
+    book = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks"
+                         / "daily_operations.ipynb", as_version=4)
+    nbformat.validate(book)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    [params] = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    names = [line.split("=")[0].strip() for line in params.source.splitlines()
+             if "=" in line and not line.lstrip().startswith("#")]
+    assert {"since", "start", "end", "prometheus_url", "summary_path"} <= set(names)
+    assert not [n for n in names if any(w in n.lower() for w in
+                                        ("token", "password", "secret", "api_key"))]
+    defs = sum(line.lstrip().startswith(("def ", "class ")) for c in code
+               for line in c.source.splitlines())
+    assert defs <= 2  # fetch() and per_second(): the work lives in analysis/daily.py
