@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tributary_analysis.analysis import tenants
-from tributary_analysis.errors import ConfigError
+from tributary_analysis.errors import ConfigError, DataError
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 TENANTS = ("t-a", "t-b", "t-c", "t-d")
@@ -26,6 +26,22 @@ def test_business_gauges_take_max_across_replicas_not_sum():
     assert u.loc["t-a", "vectors"] == 150.0  # not 450 (three replicas)
     assert u.loc["t-a", "datasets"] == 2.0
     assert u.loc["t-a", "requests"] == 60.0
+
+
+def test_empty_query_results_count_as_zero_not_as_bad_input():
+    """Prometheus returns no series (so no tenant_id column) when no tenant hit a limit."""
+    ts = pd.date_range(T0, periods=2, freq="1min")
+    req = pd.DataFrame({"timestamp": ts, "tenant_id": "t-a", "value": [5.0, 7.0]})
+    nothing = pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                            "value": pd.Series(dtype="float64")})
+    u = tenants.tenant_usage(requests=req, rate_limit_hits=nothing, searches=nothing,
+                             datasets=nothing, cache_hit_ratio=nothing)
+    assert u.loc["t-a", "requests"] == 12.0
+    assert u.loc["t-a", "rate_limit_hits"] == 0.0
+    assert u.loc["t-a", "searches"] == 0.0
+    # a frame WITH rows but without the label is still bad input
+    with pytest.raises(DataError, match="tenant_id"):
+        tenants.tenant_usage(requests=req.drop(columns="tenant_id"))
 
 
 def _hourly(days: float, rates: dict[str, float], growth_per_day: dict[str, float],

@@ -84,9 +84,6 @@ def test_every_real_report_renders_with_figures_and_header(real: dict[str, Any],
     assert {r.report for r in first} == expected == set(default_registry())
     m = prometheus_stack.manifest
     for r in first:
-        if r.report == "tenant_usage":
-            continue  # see the xfail below
-
         assert r.status == "ok", (r.report, r.error)
         assert r.figures >= 1, r.report
         html = (real["out"] / r.html).read_text()
@@ -102,13 +99,6 @@ def test_every_real_report_renders_with_figures_and_header(real: dict[str, Any],
     assert 'id="tributary-header"' in html and tenant_run.html_bytes < MAX_HTML
 
 
-TENANT_BUG = (
-    "tenant_usage fails for a tenant without rate-limit hits (or without any traffic): an "
-    "empty Prometheus result has no tenant_id column and analysis.tenants._counter_totals "
-    "raises DataError (owner of analysis/tenants.py)")
-
-
-@pytest.mark.xfail(strict=True, reason=TENANT_BUG)
 def test_tenant_usage_renders_for_the_busiest_tenant(real: dict[str, Any]) -> None:
     run = next(r for r in batches(real)[0] if r.report == "tenant_usage")
     assert run.status == "ok", run.error
@@ -147,7 +137,6 @@ def test_hostile_tenant_is_inert_in_a_real_tenant_report(real: dict[str, Any]) -
     assert "<" not in run.run_dir and '"' not in run.run_dir
 
 
-@pytest.mark.xfail(strict=True, reason=TENANT_BUG)
 def test_tenant_report_for_a_tenant_without_rate_limit_hits_succeeds(
         real: dict[str, Any]) -> None:
     run = next(r for r in real["records"] if r.tenant == EVIL)

@@ -50,9 +50,21 @@ def replica_gauge(frame: pd.DataFrame, by: str | Sequence[str] = (TENANT,), how:
     return carry_attrs(out.reset_index(), frame)
 
 
+def _no_series(frame: pd.DataFrame, name: str) -> pd.Series | None:
+    """An empty query result (no series at all, so no label columns) means zero for all.
+
+    Prometheus returns nothing, not zeros, when e.g. no tenant ever hit a rate limit.
+    """
+    if len(frame) == 0:
+        return pd.Series(dtype="float64", name=name, index=pd.Index([], name=TENANT))
+    return None
+
+
 def _counter_totals(frame: pd.DataFrame | None, name: str) -> pd.Series | None:
     if frame is None:
         return None
+    if (empty := _no_series(frame, name)) is not None:
+        return empty
     require_columns(frame, [TENANT, "value"], what=f"{name} frame",
                     hint=f"query sum by (tenant_id) (increase(...[step])) for {name}")
     return frame.assign(value=_finite(frame["value"])).groupby(
@@ -64,6 +76,8 @@ def _gauge_last(frame: pd.DataFrame | None, name: str, *, inner: Sequence[str] =
     """Last value per tenant after max-across-replicas and summing over ``inner`` labels."""
     if frame is None:
         return None
+    if (empty := _no_series(frame, name)) is not None:
+        return empty
     per = replica_gauge(frame, [TENANT, *inner], how="max")
     if inner:
         per = per.groupby(["timestamp", TENANT], observed=True)["value"].sum().reset_index()
@@ -111,7 +125,7 @@ def tenant_usage(
                     and "dataset_id" in vectors.columns else ()),
         _counter_totals(rate_limit_hits, "rate_limit_hits"),
     ]
-    if cache_hit_ratio is not None:
+    if cache_hit_ratio is not None and len(cache_hit_ratio) > 0:
         require_columns(cache_hit_ratio, [TENANT, "value"], what="cache_hit_ratio frame")
         parts.append(cache_hit_ratio.assign(value=_finite(cache_hit_ratio["value"])).groupby(
             TENANT, observed=True)["value"].mean().rename("cache_hit_ratio"))
