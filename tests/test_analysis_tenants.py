@@ -106,3 +106,29 @@ def test_pareto_and_chargeback():
     assert cb["cost_share"].sum() == pytest.approx(1.0)
     with pytest.raises(ConfigError, match=r"unknown usage column.*vectorz"):
         tenants.chargeback(u, {"vectorz": 1.0})
+
+
+def test_growth_of_no_traffic_is_an_empty_table():
+    empty = pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                          "value": pd.Series(dtype="float64"),
+                          "tenant_id": pd.Categorical([])})
+    out = tenants.growth(empty)
+    assert out.empty and "growth_per_week" in out.columns
+
+
+@pytest.mark.prometheus
+def test_range_query_keeps_grouping_labels_on_an_empty_result(prometheus_stack):
+    """A real query for a tenant with no traffic: zero rows, but the tenant_id column."""
+    from tributary_analysis import notebook as nb
+    from tributary_analysis import queries
+    from tributary_analysis.analysis.windows import parse_window
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    prom = PrometheusSource(prometheus_stack.url)
+    window = parse_window(start=prometheus_stack.manifest["start"],
+                          end=prometheus_stack.manifest["end"])
+    expr = queries.request_rate(window="5m", by=("tenant_id",), tenant="no-such-tenant")
+    frame = nb.range_query(prom, expr, window, pd.Timedelta("30min"), labels=("tenant_id",))
+    assert len(frame) == 0 and "tenant_id" in frame.columns
+    usage = tenants.tenant_usage(requests=nb.rate_to_count(frame, pd.Timedelta("30min")))
+    assert usage.empty

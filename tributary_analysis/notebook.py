@@ -376,9 +376,19 @@ def write_summary(path: str | os.PathLike[str] | None, summary: Mapping[str, Any
 # ---------------------------------------------------------------- fetching
 
 
-def range_query(prom: Any, expr: str, window: Window, step: pd.Timedelta) -> pd.DataFrame:
-    """``query_range`` over the window; the frame's attrs keep the query and warnings."""
-    return prom.query_range(expr, window.start, window.end, step.to_pytimedelta())
+def range_query(prom: Any, expr: str, window: Window, step: pd.Timedelta,
+                labels: Sequence[str] = ()) -> pd.DataFrame:
+    """``query_range`` over the window; the frame's attrs keep the query and warnings.
+
+    ``labels`` are the ``by (...)`` labels the caller groups on: a result with no series has
+    no label columns at all, so they are added (empty) and "no data" flows through the
+    analyses as zero rows instead of failing as a malformed frame.
+    """
+    frame = prom.query_range(expr, window.start, window.end, step.to_pytimedelta())
+    missing = [label for label in labels if label not in frame.columns]
+    if missing and len(frame) == 0:
+        frame = frame.assign(**{label: pd.Categorical([]) for label in missing})
+    return frame
 
 
 def rate_to_count(frame: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:

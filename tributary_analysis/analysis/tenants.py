@@ -194,6 +194,11 @@ def growth(
         (week-over-week only), sorted by ``growth_per_week`` descending.
     """
     require_columns(series, ["timestamp", by, "value"], what="growth input")
+    if len(series) == 0:  # no traffic at all in the window: nothing grew
+        return carry_attrs(pd.DataFrame(columns=[by, "method", "growth_per_day",
+                                                 "growth_per_week", "low_per_week",
+                                                 "high_per_week", "current", "earlier"]),
+                           series)
     df = series.assign(timestamp=utc_timestamps(series["timestamp"], what="growth input"),
                        value=_finite(series["value"]).fillna(0.0))
     t0, t1 = df["timestamp"].min(), df["timestamp"].max()
