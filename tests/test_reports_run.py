@@ -209,3 +209,16 @@ def test_cli_refuses_secret_looking_parameter(tmp_path: Path) -> None:
     assert main(["report", "run", "daily_operations", "-p", "api_token=abc",
                  "--out", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_relative_out_dir_from_another_directory(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` passes `--out reports`: the kernel runs in the notebook's folder, so every
+    path handed to the worker must be absolute (a relative kernelspec dir was not found)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRIBUTARY_HOME", str(tmp_path / "home"))
+    window = resolve_window("24h", end="2025-01-31T00:00:00Z")
+    records = run_reports([RunRequest(spec("figures", "figures.ipynb"), window, {"points": 5})],
+                          Path("reports"), timeout=300)
+    assert [r.status for r in records] == ["ok"], records[0].error
+    assert (tmp_path / "reports" / records[0].html).is_file()

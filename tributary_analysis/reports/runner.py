@@ -266,7 +266,8 @@ def run_report(
     work = out_dir / ".work" / dirname
     work.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    kernel_name, kernel_dir = ensure_kernelspec(out_dir / ".work" / "jupyter")
+    # absolute: the kernel runs in the notebook's directory, not ours
+    kernel_name, kernel_dir = ensure_kernelspec((out_dir / ".work" / "jupyter").resolve())
     html_mod.install_assets(out_dir)
 
     spec_file, result_file = work / "spec.json", work / "result.json"
