@@ -187,7 +187,8 @@ def test_warnings_box_shows_every_warning_escaped(capsys: pytest.CaptureFixture[
     df = pd.DataFrame({"x": [1]})
     df.attrs = {"warnings": ["tenant <script>alert(1)</script> partial"], "partial": True,
                 "query": "up"}
-    got = nb.show_source_warnings(df, "plain text warning", source="prometheus")
+    assert nb.show_source_warnings(df, "plain text warning", source="prometheus") is None
+    got = nb.collect_warnings(df, "plain text warning")
     assert len(got) == 3
     box = shown[-1]
     assert "&lt;script&gt;" in box["text/html"] and "<script>" not in box["text/html"]

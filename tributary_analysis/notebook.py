@@ -282,8 +282,11 @@ def collect_warnings(*items: object) -> list[str]:
     return out
 
 
-def show_source_warnings(*items: object, source: str = "") -> list[str]:
-    """Show every warning the sources reported, in a visible box; return them.
+def show_source_warnings(*items: object, source: str = "") -> None:
+    """Show every warning the sources reported, in a visible box.
+
+    Returns nothing on purpose: it is often a cell's last line, and a returned list would be
+    echoed into the report; :func:`collect_warnings` gives the list.
 
     The box is a ``text/html`` output (escaped: warnings can quote tenant ids) plus the
     ``application/vnd.tributary.warnings+json`` bundle the report header lifts out. When
@@ -296,7 +299,7 @@ def show_source_warnings(*items: object, source: str = "") -> list[str]:
         display({"text/html": "<p style='color:#2b7a3d'>✓ The sources reported no "
                               "warnings for this section.</p>",
                  "text/plain": "No source warnings."}, raw=True)
-        return []
+        return
     lis = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
     label = f" from {html.escape(source)}" if source else ""
     box = ("<div style='border:2px solid #D55E00;background:#fff4ec;padding:8px 12px;"
@@ -306,7 +309,6 @@ def show_source_warnings(*items: object, source: str = "") -> list[str]:
     display({"text/html": box, "text/plain": text,
              WARNINGS_MIMETYPE: {"source": source, "query": "", "warnings": warnings}},
             raw=True)
-    return warnings
 
 
 def show_sources(prometheus: Any = None, logs: Any = None) -> None:
