@@ -319,9 +319,11 @@ def headline(signals: pd.DataFrame, *, alerts: int, episodes: int,
     lines = []
     worse = signals[signals["assessment"] == "worse"]
     if len(worse):
+        changes = worse["change"].astype("float64")
         lines.append("Worse than the baseline: " + ", ".join(
-            f"{r.measure} ({r.change:+.0%})" if np.isfinite(r.change)
-            else f"{r.measure} (baseline was 0)" for r in worse.itertuples()) + ".")
+            f"{measure} ({change:+.0%})" if np.isfinite(change)
+            else f"{measure} (baseline was 0)"
+            for measure, change in zip(worse["measure"], changes, strict=True)) + ".")
     elif (signals["assessment"] == "no baseline").all():
         lines.append("No baseline to compare with (see the note on the baseline).")
     else:
