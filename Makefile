@@ -20,7 +20,7 @@ demo: system-deps venv
 	echo "reports: open file://$(CURDIR)/reports/index.html (or reports/index.html)"; \
 	exit $$status
 
-test: system-deps-test venv
+test: system-deps-test venv lint
 	$(BIN)/pytest
 
 down: venv
@@ -44,5 +44,5 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check tributary_analysis tests
+	$(BIN)/ruff check tributary_analysis tests bench
 	$(BIN)/mypy
