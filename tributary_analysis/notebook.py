@@ -7,7 +7,10 @@
 * :func:`open_prometheus`, :func:`open_logs`: the sources the parameters ask for;
 * :func:`show_source_warnings`: every warning the sources reported, in a visible box and
   in the bundle the report header collects;
-* :func:`write_summary`: the last cell's small JSON summary (tests and reports read it).
+* :func:`write_summary`: the last cell's small JSON summary (tests and reports read it);
+* :func:`human_duration`: durations as a reader says them (``2 min``, not
+  ``0 days 00:02:00``) — :func:`setup` also makes every displayed table show its
+  timedelta columns that way.
 
 The renderer is ``plotly_mimetype`` unless ``TRIBUTARY_PLOTLY_RENDERER`` says otherwise: it
 emits ``application/vnd.plotly.v1+json`` — JupyterLab draws it natively, and the report
@@ -35,13 +38,15 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.analysis.windows import Window, parse_duration, parse_window
+from tributary_analysis.errors import ConfigError
+from tributary_analysis.humanize import human_duration, human_seconds
 
 __all__ = [
     "Params", "Window", "check_parameters", "collect_warnings", "counts_step",
-    "mean_latency_query", "open_logs", "open_prometheus", "parse_duration", "range_query",
-    "rate_to_count", "setup", "show_source_warnings", "show_sources", "write_summary",
+    "human_duration", "human_seconds", "mean_latency_query", "open_logs", "open_prometheus",
+    "parse_duration", "quantile_step", "range_query", "rate_to_count", "setup",
+    "show_source_warnings", "show_sources", "write_summary",
 ]
-from tributary_analysis.errors import ConfigError
 
 DEFAULT_RENDERER = "plotly_mimetype"
 LOG_SOURCES = ("files", "elasticsearch")
@@ -80,9 +85,51 @@ def setup(renderer: str | None = None, *, log_level: str = "WARNING") -> str:
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     pd.set_option("display.float_format", lambda v: f"{v:,.4g}")
+    _register_table_formatters()
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(levelname)s %(name)s: %(message)s")
     return name
+
+
+def _humane_table(df: pd.DataFrame) -> pd.DataFrame:
+    """A display copy of ``df`` with timedelta values as ``"2 min"``-style text: columns of
+    timedelta dtype, and object columns holding Timedeltas (as rule tables do)."""
+    def fmt(v: Any) -> Any:
+        if v is pd.NaT:
+            return "n/a"
+        return human_duration(v) if isinstance(v, timedelta) else v
+
+    out: pd.DataFrame | None = None
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]
+        if not (pd.api.types.is_timedelta64_dtype(s.dtype) or (
+                s.dtype == object and any(isinstance(v, timedelta) for v in s.head(50)))):
+            continue
+        if out is None:
+            out = df.copy()
+        out.isetitem(i, [fmt(v) for v in s])
+    return df if out is None else out
+
+
+def _register_table_formatters() -> None:
+    """Tables in the kernel show durations humanely: the report is the table's HTML."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    formatters = ip.display_formatter.formatters
+
+    def as_html(df: pd.DataFrame) -> str | None:
+        return _humane_table(df)._repr_html_()  # type: ignore[operator]
+
+    def as_text(df: pd.DataFrame, p: Any, cycle: bool) -> None:
+        p.text(repr(_humane_table(df)))
+
+    formatters["text/html"].for_type(pd.DataFrame, as_html)
+    formatters["text/plain"].for_type(pd.DataFrame, as_text)
 
 
 # ---------------------------------------------------------------- parameters
@@ -106,11 +153,13 @@ class Params:
             return None
         return self.tenants[0] if len(self.tenants) == 1 else list(self.tenants)
 
-    def describe(self) -> str:
-        """One line for the notebook header (no credentials: URLs are shown without them)."""
+    def describe(self, step: pd.Timedelta | str | None = None) -> str:
+        """One line for the notebook header (no credentials: URLs are shown without them);
+        with ``step``, the bin width as a reader says it (``· bins of 2 min``)."""
         tenants = ", ".join(self.tenants) if self.tenants else "all tenants"
         ep = self.endpoint or "all endpoints"
-        return f"{self.window.label()} · {tenants} · {ep}"
+        bins = f" · bins of {human_duration(step)}" if step is not None else ""
+        return f"{self.window.label()} · {tenants} · {ep}{bins}"
 
 
 def _check_url(url: str | None) -> str | None:
@@ -419,4 +468,16 @@ def counts_step(window: Window, *, max_points: int = 2100, minimum: str = "2m"
                 ) -> pd.Timedelta:
     """Bin width for counts: at least ``minimum`` (two scrapes even at 60 s) and at most
     ``max_points`` bins — 5 minutes for a week, fine enough to time an episode."""
+    return window.step(max_points=max_points, minimum=minimum)
+
+
+def quantile_step(window: Window, *, max_points: int = 200, minimum: str = "15m"
+                  ) -> pd.Timedelta:
+    """Bin width for quantiles of small groups (per tenant): at least ``minimum`` and at
+    most ``max_points`` bins — 15 minutes for a day, 1 hour for a week.
+
+    A tenant sends a few requests per 2-minute bin; the p95 of ten requests is the
+    largest of them, and the line jumps between bucket bounds. Pooling 15 minutes gives
+    each bin enough requests for a quantile that moves only when latency does.
+    """
     return window.step(max_points=max_points, minimum=minimum)

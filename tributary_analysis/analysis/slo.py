@@ -23,6 +23,7 @@ import pandas as pd
 from tributary_analysis.analysis._common import carry_attrs, infer_step, require_columns
 from tributary_analysis.analysis.windows import parse_duration
 from tributary_analysis.errors import ConfigError
+from tributary_analysis.humanize import human_duration
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class ErrorBudget:
         """One sentence for a notebook or report."""
         note = (f" (period traffic extrapolated from {self.coverage:.0%} of the period)"
                 if self.extrapolated else "")
-        return (f"Objective {self.objective:.3%} over {self.period}: attainment "
+        return (f"Objective {self.objective:.3%} over {human_duration(self.period)}: attainment "
                 f"{self.attainment:.4%}, {self.consumed:.1%} of the error budget consumed, "
                 f"{self.remaining:.1%} remaining{note}.")
 

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from tributary_analysis.analysis.alerts import AlertBacktest
 from tributary_analysis.analysis.forecast import Forecast, TimeToLimit
+from tributary_analysis.humanize import human_duration
 from tributary_analysis.viz._safe import safe_text
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, SHADE, THEME
 from tributary_analysis.viz.timeseries import TIME_TITLE
@@ -81,7 +82,7 @@ def alert_timeline(backtests: Mapping[str, AlertBacktest] | Sequence[AlertBackte
             base=iv["start"], x=(dur.dt.total_seconds() * 1000).to_numpy(),
             y=[name] * len(iv), orientation="h",
             marker={"color": PALETTE[i % len(PALETTE)]}, name=name, showlegend=False,
-            customdata=[[safe_text(s, 200), str(d).replace("0 days ", "")]
+            customdata=[[safe_text(s, 200), human_duration(d)]
                         for s, d in zip(iv["series"], dur, strict=True)],
             hovertemplate="%{base|%Y-%m-%d %H:%M} for %{customdata[1]}<br>%{customdata[0]}"
                           "<extra></extra>"))

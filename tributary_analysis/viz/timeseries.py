@@ -1,5 +1,6 @@
 """Figures over time: lines, quantiles with bucket bounds, the latency heatmap, error
-ratios with episodes, burn rates and the budget curve. Every axis title carries its unit."""
+ratios with episodes, burn rates and the budget curve. Every axis carries its unit: in its
+title, or — on log axes — in every tick label (``1 ms``, ``1 s``; ``10×``, see :mod:`.axes`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tributary_analysis.analysis._common import as_list, require_columns
+from tributary_analysis.humanize import human_duration
 from tributary_analysis.viz._safe import safe_text
+from tributary_analysis.viz.axes import set_log_axis, times_label
 from tributary_analysis.viz.theme import BAD, HEATMAP_SCALE, NEUTRAL, PALETTE, SHADE, THEME
 
 TIME_TITLE = "Time (UTC)"
@@ -67,10 +70,29 @@ def line_chart(df: pd.DataFrame, *, y: str = "value", by: str | Sequence[str] | 
 
 def quantile_chart(q: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoint",),
                    title: str = "Request latency quantiles",
-                   y_title: str = "Latency (seconds)", band_quantile: float | None = 0.95,
-                   log_y: bool = True, max_series: int = 8) -> go.Figure:
+                   y_title: str | None = None, band_quantile: float | None = 0.95,
+                   log_y: bool = True, max_series: int = 8, subtitle: str = "",
+                   bin_size: pd.Timedelta | str | None = None) -> go.Figure:
     """Quantile lines per group (dash per quantile) and, for ``band_quantile``, the bucket
-    bounds that contain the true value as a shaded band — the histogram's error bar."""
+    bounds that contain the true value as a shaded band — the histogram's error bar.
+
+    Parameters
+    ----------
+    q : pandas.DataFrame
+        ``timestamp``, ``quantile``, ``value`` (seconds), the ``by`` columns and optionally
+        ``lower``/``upper``, as from ``analysis.latency.quantiles_over_time``.
+    y_title : str, optional
+        Default ``"Latency (log scale)"`` (ticks carry ``ms``/``s``) or
+        ``"Latency (seconds)"`` on a linear axis.
+    log_y : bool
+        Log axis labelled at decades (``1 ms``, ``10 ms``, … ``1 s``), see
+        :func:`~tributary_analysis.viz.axes.set_log_axis`.
+    subtitle : str
+        Extra text under the title (escaped).
+    bin_size : Timedelta or str, optional
+        The time bin the quantiles were computed over, said in the subtitle
+        (``"15-min bins"``): a quantile over few requests per bin is coarse.
+    """
     keys = as_list(by)
     require_columns(q, ["timestamp", "quantile", "value", *keys], what="quantile frame")
     fig = go.Figure()
@@ -96,11 +118,16 @@ def quantile_chart(q: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoi
                 x=s["timestamp"], y=s["value"], mode="lines", name=label, legendgroup=label,
                 line={"color": color, "dash": _DASHES[j % len(_DASHES)], "width": 1.8},
                 hovertemplate="%{y:.3g} s<extra>%{fullData.name}</extra>"))
-    sub = "shaded: bucket bounds containing the true p" \
-          f"{band_quantile * 100:g}" if band_quantile is not None else ""
-    fig = _layout(fig, title, y_title, subtitle=sub)
+    parts = [f"{human_duration(bin_size)} bins"] if bin_size is not None else []
+    if band_quantile is not None:
+        parts.append(f"shaded: bucket bounds containing the true p{band_quantile * 100:g}")
+    if subtitle:
+        parts.append(subtitle)
+    if y_title is None:
+        y_title = "Latency (log scale)" if log_y else "Latency (seconds)"
+    fig = _layout(fig, title, y_title, subtitle="; ".join(parts))
     if log_y:
-        fig.update_yaxes(type="log")
+        set_log_axis(fig)
     return fig
 
 
@@ -174,7 +201,8 @@ def burn_rate_chart(rates: pd.DataFrame, windows: Sequence[object], *,
     fig = _layout(fig, title, "Burn rate (× budget pace)")
     positive = rates[names].to_numpy(dtype=float)
     if np.isfinite(positive).any() and np.nanmax(positive) > 0:
-        fig.update_yaxes(type="log")
+        set_log_axis(fig, fmt=times_label,
+                     extra=[float(getattr(w, "factor", 1.0)) for w in windows])
     return fig
 
 
