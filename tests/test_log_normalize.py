@@ -170,3 +170,19 @@ def test_arrow_fast_path_equals_the_checked_path(events: list[dict], shape: str)
     pd.testing.assert_frame_equal(got, checked)
     docs[3] = {**docs[3], fmap.status_code[0]: "two hundred"}
     assert fast_frame(_extract(docs, fmap), fmap.duration_scale, LOG_COLUMNS) is None
+
+
+def test_concat_pages_with_an_all_null_categorical_column() -> None:
+    """An export page where a column is all null has empty *object* categories; joining it
+    to pages with ``str`` categories failed in CI ("dtype of categories must be the same")."""
+    import pandas as pd
+
+    from tributary_analysis.sources.logs.schema import concat_frames
+
+    empty_page = pd.DataFrame({"tenant_id": pd.Categorical(
+        [None, None], categories=pd.Index([], dtype=object))})
+    page = pd.DataFrame({"tenant_id": pd.Categorical(["t-b", "t-a"])})
+    out = concat_frames([empty_page, page])
+    assert out["tenant_id"].isna().tolist() == [True, True, False, False]
+    assert out["tenant_id"].tolist()[2:] == ["t-b", "t-a"]
+    assert list(out["tenant_id"].cat.categories) == ["t-a", "t-b"]

@@ -134,6 +134,20 @@ def _as_text(s: pd.Series) -> pd.Series:
     return values
 
 
+_STR_DTYPE = pd.Index([], dtype="str").dtype
+
+
+def _str_categories(values: Any) -> pd.Categorical:
+    """The same categorical with ``str`` categories: a page where a column is all null has
+    empty *object* categories, and ``union_categoricals`` refuses mixed category dtypes."""
+    cat = pd.Categorical(values)
+    if cat.categories.dtype == _STR_DTYPE:
+        return cat
+    return pd.Categorical.from_codes(cat.codes,
+                                     categories=pd.Index(cat.categories.astype(str),
+                                                         dtype="str"))
+
+
 def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate normalized frames, uniting categories (sorted) instead of falling back to
     object columns: no per-row Python work and no memory spike."""
@@ -143,7 +157,8 @@ def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     for c in frames[0].columns:
         parts = [f[c] for f in frames]
         if isinstance(parts[0].dtype, pd.CategoricalDtype):
-            cat = union_categoricals([p.array for p in parts], sort_categories=True)
+            cat = union_categoricals([_str_categories(p.array) for p in parts],
+                                     sort_categories=True)
             cats = pd.Index(cat.categories, dtype="str")
             cols[c] = pd.Categorical.from_codes(cat.codes, categories=cats)
         else:
