@@ -365,8 +365,9 @@ def test_high_error_rate_fires_only_during_the_spike(sim: SimulationResult) -> N
     inside = (r.index >= spike.start + pd.Timedelta("5min")) & (r.index < spike.end)
     assert (r.loc[inside, "ratio"] > 0.05).all()
     outside = (r.index < spike.start) | (r.index >= spike.end + pd.Timedelta("5min"))
-    # two stray 5xx in a quiet 5-minute window reach ~3 %; the alert needs more than 5 %
-    assert r.loc[outside, "ratio"].max() < 0.04
+    # outside the spike the rule never even goes pending (> 5 % at some evaluation);
+    # two stray 5xx in a quiet 5-minute window reach ~3-4 %, which is as close as it gets
+    assert r.loc[outside, "ratio"].max() <= 0.05
 
 
 def test_noisy_tenant_is_rate_limited_and_slows_neighbours(
