@@ -19,18 +19,8 @@ from tributary_analysis.analysis.alerts import AlertBacktest
 from tributary_analysis.analysis.forecast import Forecast, TimeToLimit
 from tributary_analysis.humanize import human_duration
 from tributary_analysis.viz._safe import safe_text
-from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, SHADE, THEME
-from tributary_analysis.viz.timeseries import TIME_TITLE
-
-
-def _title(fig: go.Figure, title: str, y_title: str, subtitle: str = "") -> go.Figure:
-    text = safe_text(title, 200)
-    if subtitle:
-        text += f"<br><sup>{safe_text(subtitle, 300)}</sup>"
-    fig.update_layout(template=THEME, title={"text": text})
-    fig.update_xaxes(title_text=TIME_TITLE)
-    fig.update_yaxes(title_text=y_title)
-    return fig
+from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, SHADE
+from tributary_analysis.viz.timeseries import _layout
 
 
 def forecast_chart(fc: Forecast, *, title: str, y_title: str, limit: float | None = None,
@@ -63,7 +53,7 @@ def forecast_chart(fc: Forecast, *, title: str, y_title: str, limit: float | Non
         fig.add_vrect(x0=x0, x1=x1, fillcolor=SHADE, line_width=0, layer="below")
         if ttl.likely is not None:
             fig.add_vline(x=ttl.now + ttl.likely, line={"color": BAD, "width": 1})
-    return _title(fig, title, y_title, subtitle=f"model {fc.method}")
+    return _layout(fig, title, y_title, subtitle=f"model {fc.method}")
 
 
 def alert_timeline(backtests: Mapping[str, AlertBacktest] | Sequence[AlertBacktest], *,
@@ -95,4 +85,4 @@ def alert_timeline(backtests: Mapping[str, AlertBacktest] | Sequence[AlertBackte
                           annotation_position="top left",
                           annotation_font={"size": 10, "color": NEUTRAL})
     fig.update_layout(barmode="overlay", height=max(260, 40 * len(bts) + 120))
-    return _title(fig, title, "Rule")
+    return _layout(fig, title, "Rule")

@@ -294,3 +294,17 @@ class LogSource(abc.ABC):
     @abc.abstractmethod
     def count(self, start: TimeLike, end: TimeLike, filters: Filters | None = None) -> int:
         """How many events match (all events, not only completed requests)."""
+
+
+def rank_errors(df: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Top ``k`` error groups by count; ties by type, code, message (nulls last)."""
+    if k <= 0:
+        raise QueryError(f"k must be positive, got {k}", source="logs")
+    out = pd.DataFrame({c: df[c] if c in df.columns else [] for c in TOP_ERROR_COLUMNS})
+    for c in ("error_type", "error_code", "message"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None).astype("str")
+    out["count"] = pd.to_numeric(out["count"]).astype("int64")
+    out = out.sort_values(["count", "error_type", "error_code", "message"],
+                          ascending=[False, True, True, True], na_position="last",
+                          kind="stable").head(k).reset_index(drop=True)
+    return out

@@ -61,9 +61,9 @@ from tributary_analysis.sources.logs.base import (
     conform_summary,
     parse_interval,
     percentile_column,
+    rank_errors,
     window,
 )
-from tributary_analysis.sources.logs.files import rank_errors
 from tributary_analysis.sources.logs.normalize import (
     DEFAULT_MAPPING,
     ECS_MARKERS,

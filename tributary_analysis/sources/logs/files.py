@@ -27,7 +27,6 @@ import pandas as pd
 
 from tributary_analysis.errors import DataError, NotFoundError, QueryError
 from tributary_analysis.sources.logs.base import (
-    TOP_ERROR_COLUMNS,
     Filters,
     LogSource,
     TimeLike,
@@ -37,6 +36,7 @@ from tributary_analysis.sources.logs.base import (
     conform_summary,
     parse_interval,
     percentile_column,
+    rank_errors,
     window,
 )
 from tributary_analysis.sources.logs.normalize import (
@@ -399,20 +399,6 @@ ORDER BY timestamp
 
     def __repr__(self) -> str:
         return f"FileLogs({_short(self.files)}, shape={self.shape!r})"
-
-
-def rank_errors(df: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Top ``k`` error groups by count; ties by type, code, message (nulls last)."""
-    if k <= 0:
-        raise QueryError(f"k must be positive, got {k}", source="logs")
-    out = pd.DataFrame({c: df[c] if c in df.columns else [] for c in TOP_ERROR_COLUMNS})
-    for c in ("error_type", "error_code", "message"):
-        out[c] = out[c].astype(object).where(out[c].notna(), None).astype("str")
-    out["count"] = pd.to_numeric(out["count"]).astype("int64")
-    out = out.sort_values(["count", "error_type", "error_code", "message"],
-                          ascending=[False, True, True, True], na_position="last",
-                          kind="stable").head(k).reset_index(drop=True)
-    return out
 
 
 def _scale(fmap: FieldMap) -> str:
