@@ -26,6 +26,13 @@ from typing import Any
 
 import pytest
 
+# Area fixture plugins (one file per area, each with its own owner): star-imported so their
+# session fixtures are shared by every test module. Each lists its fixtures in __all__.
+from _fx_prom3 import *  # noqa: F403
+from _fx_reports_out import *  # noqa: F403
+from _fx_scale import *  # noqa: F403
+from _fx_traces import *  # noqa: F403
+
 from tributary_analysis.config import ENV_VARS
 
 

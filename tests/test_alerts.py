@@ -17,7 +17,7 @@ from tributary_analysis.analysis.alerts import (
     summarize,
 )
 from tributary_analysis.errors import DataError
-from tributary_analysis.rules import (
+from tributary_analysis.promql.rules import (
     load_rules,
     metric_names,
     parse_prometheus_duration,
@@ -235,7 +235,7 @@ def test_parse_rules_of_empty_text_is_empty() -> None:
 
 @pytest.fixture(scope="module")
 def seed_review(prometheus_stack):  # type: ignore[no-untyped-def]
-    from tributary_analysis.planning import backtest_rules, load_incidents
+    from tributary_analysis.fetch.planning import backtest_rules, load_incidents
     from tributary_analysis.sources.prometheus import PrometheusSource
 
     m = prometheus_stack.manifest

@@ -120,8 +120,8 @@ def test_growth_of_no_traffic_is_an_empty_table():
 def test_range_query_keeps_grouping_labels_on_an_empty_result(prometheus_stack):
     """A real query for a tenant with no traffic: zero rows, but the tenant_id column."""
     from tributary_analysis import notebook as nb
-    from tributary_analysis import queries
     from tributary_analysis.analysis.windows import parse_window
+    from tributary_analysis.promql import catalog as queries
     from tributary_analysis.sources.prometheus import PrometheusSource
 
     prom = PrometheusSource(prometheus_stack.url)

@@ -140,7 +140,7 @@ def test_quantile_chart_states_its_bin_size():
 
 def test_durations_read_humanely():
     from tributary_analysis import notebook as nb
-    from tributary_analysis.humanize import human_duration, human_seconds
+    from tributary_analysis.ground.format import human_duration, human_seconds
 
     assert human_duration(pd.Timedelta("2min")) == "2 min"
     assert human_duration(pd.Timedelta("1h")) == "1 h"

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from prom_local import LocalPrometheus, start_prometheus, wait_for
 
-from tributary_analysis import queries
-from tributary_analysis.errors import DataError
-from tributary_analysis.histograms import (
+from tributary_analysis.analysis.histograms import (
     bucket_fraction,
     bucket_quantile,
     fraction_below,
     histogram_quantile,
 )
+from tributary_analysis.errors import DataError
+from tributary_analysis.promql import catalog as queries
 from tributary_analysis.sources.prometheus import PrometheusSource
 
 INF = math.inf

@@ -14,7 +14,6 @@ import pytest
 from prom_local import FaultProxy, LocalPrometheus, free_port, om_escape, start_prometheus, wait_for
 from prometheus_api_client import PrometheusConnect
 
-from tributary_analysis import queries
 from tributary_analysis.config import load_settings
 from tributary_analysis.errors import (
     AuthenticationError,
@@ -27,6 +26,7 @@ from tributary_analysis.errors import (
     UnexpectedResponse,
 )
 from tributary_analysis.promql import Matcher, selector
+from tributary_analysis.promql import catalog as queries
 from tributary_analysis.sources.prometheus import (
     PrometheusSource,
     RetryPolicy,

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from prom_local import PROMTOOL
 
-from tributary_analysis import queries
 from tributary_analysis.errors import DataError
 from tributary_analysis.promql import (
     Matcher,
@@ -21,6 +20,7 @@ from tributary_analysis.promql import (
     parse_duration,
     selector,
 )
+from tributary_analysis.promql import catalog as queries
 
 
 @pytest.mark.parametrize("raw,escaped", [

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from tributary_analysis.analysis.alerts import evaluation_times, replay_alert
-from tributary_analysis.rules import load_rules
+from tributary_analysis.promql.rules import load_rules
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 pytestmark = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed")

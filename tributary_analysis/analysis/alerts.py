@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.errors import DataError
-from tributary_analysis.rules import Rule, as_timedelta
+from tributary_analysis.promql.rules import Rule, as_timedelta
 
 #: columns of a metric frame that are not labels
 _NON_LABELS = {"timestamp", "value", "__name__"}
@@ -407,7 +407,7 @@ def compare_variants(backtests: Mapping[str, AlertBacktest], incidents: pd.DataF
 
 def missing_metrics(rule: Rule, present: Mapping[str, bool]) -> list[str]:
     """The metric names ``rule.expr`` references that ``present`` says do not exist."""
-    from tributary_analysis.rules import metric_names
+    from tributary_analysis.promql.rules import metric_names
 
     return [m for m in metric_names(rule.expr) if not present.get(m, False)]
 

@@ -287,7 +287,7 @@ def fired_alerts(backtests: Mapping[str, object],
     Parameters
     ----------
     backtests : mapping of str to AlertBacktest
-        ``RuleReview.backtests`` from :func:`tributary_analysis.planning.backtest_rules`.
+        ``RuleReview.backtests`` from :func:`tributary_analysis.fetch.planning.backtest_rules`.
     severities : mapping, optional
         Rule name → severity label, shown beside each interval.
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.errors import DataError
-from tributary_analysis.rules import as_timedelta
+from tributary_analysis.promql.rules import as_timedelta
 
 Forecaster = Callable[[pd.Series, int], np.ndarray]
 

@@ -3,7 +3,7 @@
 Bucket frames are metric frames of a ``*_bucket`` series: ``timestamp``, ``le``, ``value``
 plus labels, where ``value`` is a per-bin increase (or a rate) of the cumulative bucket
 counter, e.g. ``sum by (le, endpoint) (increase(http_request_duration_seconds_bucket[5m]))``.
-Quantiles come from :mod:`tributary_analysis.histograms`, which reproduces Prometheus's
+Quantiles come from :mod:`tributary_analysis.analysis.histograms`, which reproduces Prometheus's
 ``histogram_quantile`` (linear interpolation inside the bucket) and gives the bucket bounds
 that contain the true quantile — the honest error bar of any histogram quantile.
 
@@ -91,7 +91,7 @@ def quantiles_over_time(
 ) -> pd.DataFrame:
     """p50/p95/p99 (or any ``qs``) per timestamp and group, with the bucket error bound.
 
-    Delegates to :func:`tributary_analysis.histograms.histogram_quantile`, which matches
+    Delegates to :func:`tributary_analysis.analysis.histograms.histogram_quantile`, which matches
     PromQL's ``histogram_quantile`` exactly.
 
     Returns
@@ -100,7 +100,7 @@ def quantiles_over_time(
         ``timestamp``, the ``by`` columns, ``quantile``, ``value`` (seconds), ``lower`` and
         ``upper`` (the bucket bounds that contain the true quantile).
     """
-    from tributary_analysis import histograms
+    from tributary_analysis.analysis import histograms
 
     keys = as_list(by)
     _check_buckets(buckets, keys)
@@ -188,7 +188,7 @@ def slo_attainment(
     """Share of requests that finished within ``threshold`` seconds.
 
     Exact when ``threshold`` is a bucket bound (0.5, 1, 2.5 … for HTTP durations); else
-    interpolated inside the bucket by :func:`tributary_analysis.histograms.fraction_below`
+    interpolated inside the bucket by :func:`tributary_analysis.analysis.histograms.fraction_below`
     and ``exact`` is False.
 
     Returns
@@ -197,7 +197,7 @@ def slo_attainment(
         The ``by`` columns (and ``timestamp`` when ``over_time``), ``total`` (requests),
         ``attainment`` and ``exact``.
     """
-    from tributary_analysis import histograms
+    from tributary_analysis.analysis import histograms
 
     keys = as_list(by)
     _check_buckets(buckets, keys)
@@ -249,7 +249,7 @@ def compare_windows(
 
     Test: χ² test of homogeneity of the two windows' bucket counts (``chi2-buckets``),
     p-values adjusted with Benjamini–Hochberg across groups. Quantiles per window come from
-    :mod:`tributary_analysis.histograms`.
+    :mod:`tributary_analysis.analysis.histograms`.
 
     Returns
     -------

@@ -23,7 +23,7 @@ import pandas as pd
 from tributary_analysis.analysis._common import carry_attrs, infer_step, require_columns
 from tributary_analysis.analysis.windows import parse_duration
 from tributary_analysis.errors import ConfigError
-from tributary_analysis.humanize import human_duration
+from tributary_analysis.ground.format import human_duration
 
 
 @dataclass(frozen=True)

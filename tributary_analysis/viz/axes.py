@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import plotly.graph_objects as go
 
-from tributary_analysis.humanize import human_seconds
+from tributary_analysis.ground.format import human_seconds
 
 __all__ = ["log_ticks", "set_log_axis", "times_label"]
 

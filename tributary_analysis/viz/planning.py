@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from tributary_analysis.analysis.alerts import AlertBacktest
 from tributary_analysis.analysis.forecast import Forecast, TimeToLimit
-from tributary_analysis.humanize import human_duration
+from tributary_analysis.ground.format import human_duration
 from tributary_analysis.viz._safe import safe_text
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, SHADE
 from tributary_analysis.viz.timeseries import _layout

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tributary_analysis.analysis._common import as_list, require_columns
-from tributary_analysis.humanize import human_duration
+from tributary_analysis.ground.format import human_duration
 from tributary_analysis.viz._safe import safe_text
 from tributary_analysis.viz.axes import set_log_axis, times_label
 from tributary_analysis.viz.theme import BAD, HEATMAP_SCALE, NEUTRAL, PALETTE, SHADE, THEME

@@ -39,7 +39,7 @@ import pandas as pd
 
 from tributary_analysis.analysis.windows import Window, parse_duration, parse_window
 from tributary_analysis.errors import ConfigError
-from tributary_analysis.humanize import human_duration, human_seconds
+from tributary_analysis.ground.format import human_duration, human_seconds
 
 __all__ = [
     "Params", "Window", "check_parameters", "collect_warnings", "counts_step",

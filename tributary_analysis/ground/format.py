@@ -15,6 +15,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from tributary_analysis.ground.time import parse_duration
+
 __all__ = ["human_duration", "human_seconds"]
 
 _UNITS = (("d", 86400), ("h", 3600), ("min", 60))
@@ -50,8 +52,6 @@ def human_duration(value: pd.Timedelta | timedelta | np.timedelta64 | str | floa
     if value is None:
         return "n/a"
     if isinstance(value, str):
-        from tributary_analysis.analysis.windows import parse_duration
-
         value = parse_duration(value)
     if isinstance(value, int | float | np.integer | np.floating):
         seconds = float(value)

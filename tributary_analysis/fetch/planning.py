@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from tributary_analysis import queries
 from tributary_analysis.analysis.alerts import (
     AlertBacktest,
     evaluation_times,
@@ -31,8 +30,9 @@ from tributary_analysis.analysis.alerts import (
 )
 from tributary_analysis.analysis.capacity import Resource, fleet_adjust, resample_mean, to_series
 from tributary_analysis.errors import DataError, SourceError
+from tributary_analysis.promql import catalog as queries
 from tributary_analysis.promql import quote
-from tributary_analysis.rules import Rule, as_timedelta, metric_names, signal_expr
+from tributary_analysis.promql.rules import Rule, as_timedelta, metric_names, signal_expr
 
 
 class MetricsSource(Protocol):
