@@ -14,6 +14,10 @@ def group() -> None:
 
 @group.command("show")
 def show() -> None:
-    """Print the settings in effect; secrets show only as (set)."""
+    """Print the settings in effect.
+
+    Secrets show only as (set); URLs without user:password; credential headers
+    (Authorization, X-Api-Key, cookies, [secrets] headers) as (set).
+    """
     for name, value in load_settings().describe().items():
         click.echo(f"{name:24} {value}")

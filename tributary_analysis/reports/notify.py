@@ -9,16 +9,13 @@ logged (without the URL) and does not turn a report result into a crash.
 from __future__ import annotations
 
 import logging
-import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tributary_analysis.config import Secret, default_home
-from tributary_analysis.errors import ConfigError
+from tributary_analysis.config import Secret, load_settings
 from tributary_analysis.reports.ledger import RunRecord
 
 log = logging.getLogger(__name__)
@@ -27,22 +24,10 @@ ENV_VAR = "TRIBUTARY_REPORT_WEBHOOK_URL"
 
 
 def webhook_url(env: Mapping[str, str] | None = None) -> Secret | None:
-    """The configured webhook, or ``None`` when notifications are off."""
-    env = os.environ if env is None else env
-    if env.get(ENV_VAR):
-        return Secret(env[ENV_VAR])
-    path = Path(env["TRIBUTARY_CONFIG"]) if env.get("TRIBUTARY_CONFIG") else (
-        (Path(env["TRIBUTARY_HOME"]) if env.get("TRIBUTARY_HOME") else default_home())
-        / "config.toml")
-    if not path.exists():
-        return None
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
-    url = data.get("reports", {}).get("webhook_url") if isinstance(data.get("reports"),
-                                                                     dict) else None
-    return Secret(str(url)) if url else None
+    """The configured webhook (:attr:`Settings.webhook_url
+    <tributary_analysis.config.Settings.webhook_url>`), or ``None`` when notifications are
+    off."""
+    return load_settings(env=env).webhook_url
 
 
 def build_message(failed: Sequence[RunRecord], out_dir: Path) -> dict[str, Any]:

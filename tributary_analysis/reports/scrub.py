@@ -2,26 +2,43 @@
 
 Notebooks run with the credentials in their environment (sources need them). A notebook
 that prints one — deliberately or through a traceback — must not leak it into the ``.ipynb``,
-the HTML, the run log or the ledger. :class:`Scrubber` knows every secret value in effect
-(settings plus secret-looking environment variables) and replaces each occurrence,
-counting them so the report can say that something was redacted.
+the HTML, the run log, the ledger or an error message. :class:`Scrubber` knows every secret
+value in effect — everything :meth:`~tributary_analysis.config.Settings.secret_values`
+lists (tokens, passwords, API keys, credential headers, URL userinfo, the webhook URL, the
+SMTP password), plus the values of secret-looking environment variables and the passwords
+in any URL an environment variable holds — and replaces each occurrence, counting them so
+the report can say that something was redacted.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from tributary_analysis.config import Secret, Settings
+from tributary_analysis.config import REDACTED, Settings
 
-REDACTED = "[redacted]"
-_SECRET_ENV = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|APIKEY|CREDENTIAL)", re.I)
+__all__ = ["REDACTED", "Scrubber"]
+
+_SECRET_ENV = re.compile(
+    r"(TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|APIKEY|CREDENTIAL|WEBHOOK|PRIVATE_KEY|"
+    r"ACCESS_KEY|COOKIE|SESSION)", re.I)
 #: shorter values would redact ordinary words; such secrets are too weak to matter here
 _MIN_LEN = 6
+
+
+def _url_passwords(value: str) -> list[str]:
+    """Passwords in the userinfo of a URL-looking value (``http://u:pw@host``)."""
+    if "@" not in value or "://" not in value:
+        return []
+    try:
+        parts = urlsplit(value.strip())
+        password = parts.password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []
 
 
 class Scrubber:
@@ -40,22 +57,15 @@ class Scrubber:
     def from_environment(
         cls, settings: Settings | None = None, env: Mapping[str, str] | None = None
     ) -> Scrubber:
-        """Every secret the run could see: settings' :class:`Secret` fields, and the values
-        of environment variables whose names look like credentials."""
+        """Every secret the run could see: the settings' secrets in all their written
+        forms, the values of environment variables whose names look like credentials,
+        and passwords in URLs held by any environment variable."""
         env = os.environ if env is None else env
-        values: list[str] = []
-        if settings is not None:
-            for f in fields(settings):
-                v = getattr(settings, f.name)
-                if isinstance(v, Secret):
-                    values.append(v.get())
-            user, pw = settings.prometheus_username, settings.prometheus_password
-            if user and pw:
-                values.append(base64.b64encode(f"{user}:{pw.get()}".encode()).decode())
-            if settings.es_username and settings.es_password:
-                values.append(base64.b64encode(
-                    f"{settings.es_username}:{settings.es_password.get()}".encode()).decode())
-        values.extend(v for k, v in env.items() if _SECRET_ENV.search(k))
+        values: list[str] = list(settings.secret_values()) if settings is not None else []
+        for key, value in env.items():
+            if _SECRET_ENV.search(key):
+                values.append(value)
+            values.extend(_url_passwords(value))
         return cls(values)
 
     def __bool__(self) -> bool:
@@ -68,6 +78,10 @@ class Scrubber:
         new, n = self._pattern.subn(REDACTED, value)
         self.count += n
         return new
+
+    def data(self, value: bytes) -> bytes:
+        """Bytes (a log file as written) with every secret replaced."""
+        return self.text(value.decode("utf-8", errors="replace")).encode("utf-8")
 
     def tree(self, obj: Any) -> Any:
         """Scrub strings anywhere in a JSON-like structure (a notebook node), in place
