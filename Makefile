@@ -9,19 +9,35 @@ PROFILE ?= demo
 REPORT_SINCE ?= 24h
 TOP_TENANTS ?= 4
 
-.PHONY: demo test down status venv system-deps system-deps-test lint clean-stack
+# Prometheus 3 and Jaeger v2 are built from their Go modules with the machine's Go and cached
+# outside the clone ($$TRIBUTARY_CACHE/bin, default ~/.cache/tributary/bin), keyed by version:
+# minutes once per machine, nothing after that (docs/stack.md)
+GOBUILD := PYTHONPATH=$(CURDIR) $(PYTHON) -m tributary_analysis.stack.gobuild
+PROMETHEUS ?= 3
 
-demo: system-deps venv
+.PHONY: demo test down status venv system-deps system-deps-test lint clean-stack binaries \
+	binaries-background
+
+demo: system-deps binaries-background venv
 	$(BIN)/tributary demo down >/dev/null 2>&1 || true
-	$(BIN)/tributary demo up --profile $(PROFILE)
+	$(BIN)/tributary demo up --profile $(PROFILE) --prometheus $(PROMETHEUS)
 	@status=0; \
 	$(BIN)/tributary report run --since $(REPORT_SINCE) --top-tenants $(TOP_TENANTS) \
 	    --jobs 2 --out reports || status=$$?; \
 	echo "reports: open file://$(CURDIR)/reports/index.html (or reports/index.html)"; \
 	exit $$status
 
-test: system-deps-test venv lint
+# the Go builds run in the background while the venv is installed and linted; pytest waits
+# for them (the builds print progress) before it starts
+test: system-deps-test binaries-background venv lint
+	@$(GOBUILD) prometheus jaeger
 	$(BIN)/pytest
+
+binaries:
+	@$(GOBUILD) prometheus jaeger
+
+binaries-background:
+	@$(GOBUILD) --background prometheus jaeger
 
 down: venv
 	$(BIN)/tributary demo down

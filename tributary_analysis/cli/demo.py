@@ -26,6 +26,10 @@ def group() -> None:
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
 @click.option("--prom-port", type=int, default=None, help="Prometheus port (default: free).")
 @click.option("--es-port", type=int, default=None, help="Elasticsearch port (default: free).")
+@click.option("--prometheus", "prometheus_version", type=click.Choice(["3", "2"]),
+              default="3", show_default=True,
+              help="3: Prometheus 3.16 built from its Go module (once, cached); 2: Debian's "
+              "2.42.")
 @click.option("--no-elasticsearch", is_flag=True, help="Start Prometheus only.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Simulated data and TSDB (default: $TRIBUTARY_HOME/demo).")
@@ -33,14 +37,16 @@ def group() -> None:
               default=None, help="Reuse this simulation (a directory with manifest.json) "
               "instead of simulating; --profile and --seed are then taken from it.")
 def up(profile: str, seed: int, prom_port: int | None, es_port: int | None,
-       no_elasticsearch: bool, data_dir: Path | None, sim_dir: Path | None) -> None:
+       prometheus_version: str, no_elasticsearch: bool, data_dir: Path | None,
+       sim_dir: Path | None) -> None:
     """Simulate telemetry, backfill and start Prometheus, start Elasticsearch, load logs."""
     from tributary_analysis.stack import demo
 
     home = _home()
     result = demo.up(home=home, profile=profile, seed=seed, prom_port=prom_port,
                      es_port=es_port, elasticsearch=not no_elasticsearch,
-                     data_dir=data_dir, sim_dir=sim_dir, echo=click.echo)
+                     data_dir=data_dir, sim_dir=sim_dir, echo=click.echo,
+                     prometheus_version=prometheus_version)
     _print_usage(home, result.state)
     click.echo(f"stack up in {result.timings['total']:.1f} s")
 
@@ -48,7 +54,7 @@ def up(profile: str, seed: int, prom_port: int | None, es_port: int | None,
 def _print_usage(home: Path, st: dict[str, Any]) -> None:
     prom = st["prometheus"]["url"]
     click.echo("")
-    click.echo(f"Prometheus     {prom}")
+    click.echo(f"Prometheus     {prom}  (version {st['prometheus'].get('version')})")
     click.echo(f"  curl -s '{prom}/api/v1/query' --data-urlencode "
                "'query=sum by (tenant_id) (rate(http_requests_total[5m]))'")
     es = st.get("elasticsearch")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tributary_analysis.errors import StackError
+from tributary_analysis.ground.time import parse_time
 from tributary_analysis.stack import elasticsearch as es_mod
 from tributary_analysis.stack import es_logs, procs, prometheus, state
 
@@ -54,36 +55,62 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def start_prometheus(
-    manifest: dict[str, Any], data_dir: Path, *, port: int | None = None
+    manifest: dict[str, Any], data_dir: Path, *, port: int | None = None, version: str = "2",
+    **config: Any,
 ) -> tuple[dict[str, Any], prometheus.BackfillReport]:
-    """Backfill the manifest's metric parts into ``data_dir/prometheus`` and start it."""
+    """Backfill the manifest's metric parts into ``data_dir/prometheus`` and start it.
+
+    ``version`` is the server line (``"2"`` Debian's 2.42, ``"3"`` the Go build of 3.16);
+    the backfill uses the promtool of the same line. ``config`` goes to
+    :func:`start_prometheus_on`.
+    """
     tsdb = data_dir / "prometheus" / "data"
     shutil.rmtree(tsdb, ignore_errors=True)
     tsdb.mkdir(parents=True)
-    report = prometheus.backfill([Path(p) for p in manifest["files"]["metrics"]], tsdb)
-    return start_prometheus_on(manifest, data_dir, port=port), report
+    report = prometheus.backfill([Path(p) for p in manifest["files"]["metrics"]], tsdb,
+                                 version=version)
+    return start_prometheus_on(manifest, data_dir, port=port, version=version,
+                               **config), report
 
 
 def start_prometheus_on(
-    manifest: dict[str, Any], data_dir: Path, *, port: int | None = None
+    manifest: dict[str, Any], data_dir: Path, *, port: int | None = None, version: str = "2",
+    scrape_targets: tuple[str, ...] = (), rule_files: tuple[Path, ...] = (),
+    remote_write: bool | None = None, scrape_interval_s: int = 15,
+    echo: Echo | None = None,
 ) -> dict[str, Any]:
-    """Start Prometheus on the already backfilled ``data_dir/prometheus/data``."""
+    """Start Prometheus on the already backfilled ``data_dir/prometheus/data``.
+
+    Version 3 gets the remote-write receiver and an out-of-order window covering the whole
+    history (so simulated native histograms can be written into the past) unless
+    ``remote_write=False``; ``scrape_targets`` and ``rule_files`` make it scrape the live
+    demo service and evaluate the seed's rules.
+    """
+    version = prometheus.check_version(version)
+    v3 = version == "3"
     tsdb = data_dir / "prometheus" / "data"
     port = port or procs.free_port()
-    config = prometheus.write_config(data_dir / "prometheus" / "prometheus.yml", port=port)
-    retention = prometheus.retention_for(_parse_time(manifest["start"]))
+    start = parse_time(manifest["start"], name="manifest start")
+    retention = prometheus.retention_for(start.to_pydatetime())
+    rw = v3 if remote_write is None else remote_write
+    ooo = None
+    if rw and v3:
+        age_h = (datetime.now(UTC) - start.to_pydatetime()).total_seconds() / 3600
+        ooo = f"{int(age_h) + 48}h"
+    config = prometheus.write_config(
+        data_dir / "prometheus" / "prometheus.yml", port=port, version=version,
+        scrape_interval_s=scrape_interval_s, scrape_targets=scrape_targets,
+        rule_files=rule_files, out_of_order_window=ooo, nhcb=v3 and bool(scrape_targets),
+        retention=retention if v3 else None)
     ref = prometheus.start(tsdb, port=port, retention=retention, config=config,
-                           log_path=data_dir / "prometheus" / "prometheus.log")
-    return {"url": f"http://127.0.0.1:{port}", "port": port, "process": ref.to_dict(),
-            "data_dir": str(tsdb), "retention": retention}
+                           log_path=data_dir / "prometheus" / "prometheus.log",
+                           version=version, remote_write_receiver=rw, echo=echo)
+    url = f"http://127.0.0.1:{port}"
+    info = prometheus.buildinfo(url)
+    return {"url": url, "port": port, "process": ref.to_dict(), "data_dir": str(tsdb),
+            "retention": retention, "version": info.get("version"), "line": version,
+            "remote_write": rw, "config": str(config)}
 
 
 @dataclass
@@ -219,6 +246,7 @@ def up(
     *, home: Path, profile: str = "small", seed: int = 7, prom_port: int | None = None,
     es_port: int | None = None, elasticsearch: bool = True, data_dir: Path | None = None,
     sim_dir: Path | None = None, echo: Echo = lambda _msg: None,
+    prometheus_version: str = prometheus.DEFAULT_VERSION,
 ) -> UpResult:
     """Bring the demo stack up; see the module docstring for the steps.
 
@@ -228,9 +256,12 @@ def up(
     as soon as it is ready; the log load goes on with a progress line.
 
     ``sim_dir`` reuses an existing simulation (its ``manifest.json``) instead of simulating.
+    ``prometheus_version`` is ``"3"`` (3.16, built from the Go module once and cached; the
+    build prints progress) or ``"2"`` (Debian's 2.42).
     """
     from tributary_analysis.demo import simulate
 
+    pver = prometheus.check_version(prometheus_version)
     alive = running(home)
     if alive:
         raise StackError(f"the demo stack in {home} is already running ({', '.join(alive)}); "
@@ -246,6 +277,10 @@ def up(
         sim_dir = data_dir / "sim"
     timings: dict[str, float] = {}
     t_all = time.monotonic()
+    if pver == "3":  # the build (minutes, once per machine) before anything is started
+        t0 = time.monotonic()
+        prometheus.find_binary("promtool", pver, echo=echo)
+        timings["prometheus_build"] = time.monotonic() - t0
     es: EsHandle | None = None
     prom_ref: procs.ProcessRef | None = None
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="demo-up")
@@ -265,7 +300,7 @@ def up(
         t0 = time.monotonic()
         if reuse:
             backfill_fut = pool.submit(prometheus.backfill, [Path(p) for p in read_manifest(
-                sim_dir)["files"]["metrics"]], tsdb)
+                sim_dir)["files"]["metrics"]], tsdb, version=pver)
         else:
             shutil.rmtree(sim_dir, ignore_errors=True)
             sim_dir.mkdir(parents=True)
@@ -279,7 +314,8 @@ def up(
                 parts = metric_parts_complete(metrics_dir)
                 if parts is not None and backfill_fut is None:
                     timings["metrics_written"] = time.monotonic() - t0
-                    backfill_fut = pool.submit(prometheus.backfill, parts, tsdb)
+                    backfill_fut = pool.submit(prometheus.backfill, parts, tsdb,
+                                               version=pver)
                 time.sleep(0.2)
             sim_fut.result()
             timings["simulate"] = time.monotonic() - t0
@@ -287,7 +323,8 @@ def up(
         manifest = read_manifest(sim_dir)
         if backfill_fut is None:
             backfill_fut = pool.submit(prometheus.backfill,
-                                       [Path(p) for p in manifest["files"]["metrics"]], tsdb)
+                                       [Path(p) for p in manifest["files"]["metrics"]], tsdb,
+                                       version=pver)
         st: dict[str, Any] = {
             "started_at": datetime.now(UTC).isoformat(), "profile": manifest.get("profile",
                                                                                  profile),
@@ -318,12 +355,14 @@ def up(
             if scratch is not None:  # throwaway parts on the tmpfs: give the memory back
                 shutil.rmtree(scratch, ignore_errors=True)
         timings["backfill"] = backfill.seconds
-        prom_info = start_prometheus_on(manifest, data_dir, port=prom_port)
+        prom_info = start_prometheus_on(manifest, data_dir, port=prom_port, version=pver,
+                                        echo=echo)
         prom_ref = procs.ProcessRef.from_dict(prom_info["process"])
         timings["prometheus_ready"] = time.monotonic() - t_all
         st["prometheus"] = prom_info
         state.write_state(home, st)
-        echo(f"Prometheus ready on {prom_info['url']} ({backfill.blocks} blocks from "
+        echo(f"Prometheus {prom_info['version']} ready on {prom_info['url']} "
+             f"({backfill.blocks} blocks from "
              f"{backfill.parts} parts in {backfill.seconds:.1f} s), "
              f"{timings['prometheus_ready']:.0f} s after start")
         if load_fut is not None and es is not None:

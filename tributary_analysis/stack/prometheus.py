@@ -1,5 +1,10 @@
 """A real Prometheus holding simulated history: promtool backfill, config, start.
 
+Two server lines are supported side by side: ``"2"`` is Debian's ``prometheus`` package
+(2.42, on PATH) and ``"3"`` is Prometheus 3.16 built from its Go module and cached by
+:mod:`~tributary_analysis.stack.gobuild`. The backfill always uses the promtool of the same
+version as the server.
+
 The metric history is written as OpenMetrics parts; each part is turned into TSDB blocks by
 ``promtool tsdb create-blocks-from openmetrics`` (two parts at a time: the machine has two
 cores) and the blocks are moved into one data directory. Blocks from different parts may
@@ -8,25 +13,50 @@ overlap in time; Prometheus ≥ 2.39 merges overlapping blocks by itself.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import requests
 
 from tributary_analysis.errors import StackError
-from tributary_analysis.stack import procs
+from tributary_analysis.stack import gobuild, procs
 
 DEBIAN_PACKAGE = "prometheus"
 MARKER = "--storage.tsdb.path="
+#: the server lines: Debian's 2.42 and the Go build of 3.16
+VERSIONS = ("2", "3")
+#: what ``tributary demo up`` and ``make demo`` start
+DEFAULT_VERSION = "3"
+
+Echo = Callable[[str], None]
 
 
-def find_binary(name: str) -> str:
-    """Path of ``prometheus`` or ``promtool``; a clear error naming the package if missing."""
+def check_version(version: str) -> str:
+    """``"2"`` or ``"3"`` (``"2.42"``/``"3.16"`` accepted); a clear error otherwise."""
+    major = str(version).strip().split(".", 1)[0]
+    if major not in VERSIONS:
+        raise StackError(f"unknown Prometheus version {version!r}: use 2 (Debian's 2.42) or "
+                         "3 (3.16, built from the Go module)")
+    return major
+
+
+def find_binary(name: str, version: str = "2", *, echo: Echo | None = None) -> str:
+    """Path of ``prometheus`` or ``promtool`` of ``version``.
+
+    Version 2 is Debian's package (a clear error naming it when missing); version 3 is the Go
+    build, built now (with progress lines to ``echo``) when it is not cached yet.
+    """
+    if check_version(version) == "3":
+        return str(gobuild.ensure(gobuild.PROMETHEUS, echo=echo) / name)
     path = shutil.which(name)
     if path is None:
         raise StackError(
@@ -34,6 +64,17 @@ def find_binary(name: str) -> str:
             f"(apt-get install {DEBIAN_PACKAGE}) or run 'make demo' as root"
         )
     return path
+
+
+def release(version: str) -> str:
+    """The release a version line runs here (``2.42.0``-style for Debian, ``3.16.0``)."""
+    if check_version(version) == "3":
+        return gobuild.PROMETHEUS.release
+    proc = subprocess.run([find_binary("prometheus", "2"), "--version"], capture_output=True,
+                          text=True, check=False)
+    first = (proc.stdout or proc.stderr).split("\n", 1)[0]
+    parts = first.split()
+    return parts[2] if len(parts) > 2 and parts[1] == "version" else first
 
 
 @dataclass(frozen=True)
@@ -58,7 +99,8 @@ def _backfill_part(promtool: str, part: Path, out: Path, max_block: str) -> Path
 
 
 def backfill(
-    parts: Sequence[Path], tsdb_dir: Path, *, workers: int = 2, max_block: str = "720h"
+    parts: Sequence[Path], tsdb_dir: Path, *, workers: int = 2, max_block: str = "720h",
+    version: str = "2",
 ) -> BackfillReport:
     """Turn OpenMetrics ``parts`` into TSDB blocks inside ``tsdb_dir``.
 
@@ -72,13 +114,16 @@ def backfill(
         promtool processes run at once.
     max_block : str
         ``--max-block-duration``: long blocks mean few blocks and fast startup.
+    version : str
+        The promtool of this server line (``"2"`` or ``"3"``): the server reads what its own
+        promtool wrote.
     """
     if not parts:
         raise StackError("no OpenMetrics parts to backfill; check the manifest's files.metrics")
     for part in parts:
         if not part.is_file():
             raise StackError(f"OpenMetrics part {part} does not exist; re-run the simulation")
-    promtool = find_binary("promtool")
+    promtool = find_binary("promtool", version)
     t0 = time.monotonic()
     staging = tsdb_dir / ".backfill"
     shutil.rmtree(staging, ignore_errors=True)
@@ -96,19 +141,64 @@ def backfill(
     return BackfillReport(len(parts), blocks, time.monotonic() - t0)
 
 
-def write_config(path: Path, *, port: int, scrape_interval_s: int = 15) -> Path:
-    """prometheus.yml: Prometheus scrapes itself (job ``prometheus``) beside the backfill."""
+def write_config(
+    path: Path, *, port: int, scrape_interval_s: int = 15, version: str = "2",
+    rule_files: Sequence[Path] = (), scrape_targets: Sequence[str] = (),
+    job: str = "deeplake-api", out_of_order_window: str | None = None,
+    native_histograms: bool = False, nhcb: bool = False, retention: str | None = None,
+) -> Path:
+    """prometheus.yml: Prometheus scrapes itself (job ``prometheus``) beside the backfill.
+
+    Parameters
+    ----------
+    rule_files : sequence of Path
+        Rule files to evaluate (the seed's ``alert_rules.yml`` for the live demo).
+    scrape_targets : sequence of str
+        ``host:port`` targets of the seed's ``job`` (the live demo service), scraped at
+        ``scrape_interval_s`` with the seed's 10 s timeout.
+    out_of_order_window : str, optional
+        Version 3: ``storage.tsdb.out_of_order_time_window``, so remote-written samples older
+        than the head block (simulated native histograms) are accepted.
+    native_histograms, nhcb : bool
+        Version 3, for ``job``: scrape native histograms / convert classic histograms to NHCB;
+        classic series are kept as well (``always_scrape_classic_histograms``).
+    retention : str, optional
+        Version 3: ``storage.tsdb.retention.time`` (the flag is deprecated there).
+    """
+    v3 = check_version(version) == "3"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "# written by tributary demo up; the deeplake-api history is backfilled, not scraped\n"
-        "global:\n"
-        f"  scrape_interval: {scrape_interval_s}s\n"
-        f"  evaluation_interval: {scrape_interval_s}s\n"
-        "scrape_configs:\n"
-        "  - job_name: prometheus\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{port}']\n"
-    )
+    lines = [
+        "# written by tributary demo up; the deeplake-api history is backfilled"
+        + (", then scraped live" if scrape_targets else ", not scraped"),
+        "global:",
+        f"  scrape_interval: {scrape_interval_s}s",
+        f"  evaluation_interval: {scrape_interval_s}s",
+    ]
+    if rule_files:
+        lines.append("rule_files:")
+        lines += [f"  - {json.dumps(str(p))}" for p in rule_files]
+    if v3 and (out_of_order_window or retention):
+        lines += ["storage:", "  tsdb:"]
+        if out_of_order_window:
+            lines.append(f"    out_of_order_time_window: {out_of_order_window}")
+        if retention:
+            lines += ["    retention:", f"      time: {retention}"]
+    lines += ["scrape_configs:", "  - job_name: prometheus", "    static_configs:",
+              f"      - targets: ['127.0.0.1:{port}']"]
+    if scrape_targets:
+        lines += [f"  - job_name: {json.dumps(job)}", "    metrics_path: /metrics",
+                  f"    scrape_interval: {scrape_interval_s}s",
+                  f"    scrape_timeout: {min(10, scrape_interval_s)}s",
+                  "    honor_labels: true"]
+        if v3 and (native_histograms or nhcb):
+            if native_histograms:
+                lines.append("    scrape_native_histograms: true")
+            if nhcb:
+                lines.append("    convert_classic_histograms_to_nhcb: true")
+            lines.append("    always_scrape_classic_histograms: true")
+        lines += ["    static_configs:", "      - targets: ["
+                  + ", ".join(f"'{t}'" for t in scrape_targets) + "]"]
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -120,17 +210,27 @@ def retention_for(start: datetime, *, margin_days: int = 30) -> str:
 
 def start(
     tsdb_dir: Path, *, port: int, retention: str, config: Path, log_path: Path,
-    timeout: float = 120.0,
+    timeout: float = 120.0, version: str = "2", remote_write_receiver: bool = False,
+    echo: Echo | None = None,
 ) -> procs.ProcessRef:
-    """Start Prometheus on 127.0.0.1:``port`` and wait until ``/-/ready`` answers."""
-    binary = find_binary("prometheus")
+    """Start Prometheus on 127.0.0.1:``port`` and wait until ``/-/ready`` answers.
+
+    ``version`` picks the server line; ``remote_write_receiver`` enables
+    ``/api/v1/write`` (how simulated native histograms get in). The listener is loopback
+    only.
+    """
+    v3 = check_version(version) == "3"
+    binary = find_binary("prometheus", version, echo=echo)
     if not procs.port_is_free(port):
         raise StackError(f"port {port} on 127.0.0.1 is in use; choose another with "
                          "--prom-port or leave it out to pick a free one")
     argv = [binary, f"--config.file={config}", f"{MARKER}{tsdb_dir}",
             f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.retention.time={retention}",
             "--web.page-title=Tributary demo"]
+    if not v3 or "retention:" not in config.read_text():
+        argv.append(f"--storage.tsdb.retention.time={retention}")
+    if remote_write_receiver:
+        argv.append("--web.enable-remote-write-receiver")
     ref = procs.start_detached(argv, log_path=log_path, marker=f"{MARKER}{tsdb_dir}",
                                cwd=tsdb_dir)
     try:
@@ -140,3 +240,15 @@ def start(
         procs.stop(ref)
         raise
     return ref
+
+
+def buildinfo(url: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """``/api/v1/status/buildinfo`` of a running server (``version``, ``revision``, …)."""
+    try:
+        resp = requests.get(f"{url.rstrip('/')}/api/v1/status/buildinfo", timeout=timeout)
+        resp.raise_for_status()
+        data: dict[str, Any] = resp.json()["data"]
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        raise StackError(f"cannot read the build info of the Prometheus at {url}: {exc}; "
+                         "check that it runs") from exc
+    return data
