@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import websocket  # in the test extra: a missing install must fail, not skip
 
-from tributary_analysis.reports.params import resolve_window
+from tributary_analysis.ground.time import parse_window as resolve_window
 from tributary_analysis.reports.registry import ReportSpec
 from tributary_analysis.reports.runner import RunRequest, run_reports
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.ground.time import parse_window as resolve_window
 from tributary_analysis.reports import index, ledger
-from tributary_analysis.reports.params import parse_param, resolve_window
+from tributary_analysis.reports.params import parse_param
 from tributary_analysis.reports.runner import tenant_slug
 from tributary_analysis.reports.scrub import Scrubber
 
@@ -17,19 +18,27 @@ NOW = datetime(2025, 1, 31, 12, 0, 30, 123456, tzinfo=UTC)
 
 
 def test_windows() -> None:
-    w = resolve_window("24h", now=NOW)
+    # the clock parse_window reads when no `now` is given is floored to the second; a
+    # RunRequest floors any window so reruns of one window have identical parameters
+    from tributary_analysis.reports.registry import default_registry
+    from tributary_analysis.reports.runner import RunRequest
+
+    req = RunRequest(default_registry()["latency"], resolve_window("24h", now=NOW))
+    w = req.window
     assert w.iso() == ("2025-01-30T12:00:30Z", "2025-01-31T12:00:30Z")
     w = resolve_window(start="2025-01-01", end="2025-01-08T00:00:00+02:00")
     assert w.iso() == ("2025-01-01T00:00:00Z", "2025-01-07T22:00:00Z")
     assert w.describe().endswith("(6d22h)") or "2025-01-01" in w.describe()
-    with pytest.raises(ConfigError, match="either --since or --start/--end"):
-        resolve_window("1h", start="2025-01-01")
-    with pytest.raises(ConfigError, match="cannot read duration '24 hours'"):
-        resolve_window("24 hours")
-    with pytest.raises(ConfigError, match="cannot read --start 'yesterday'"):
-        resolve_window(start="yesterday")
+    # the CLI's names for the three inputs, as cli/options.py passes them
+    names = ("--since", "--start", "--end")
+    with pytest.raises(ConfigError, match="give --since='1h' or --start='2025-01-01', not both"):
+        resolve_window("1h", start="2025-01-01", names=names)
+    with pytest.raises(ConfigError, match="--since='24 hours' is not a duration"):
+        resolve_window("24 hours", names=names)
+    with pytest.raises(ConfigError, match="--start='yesterday' is not a time"):
+        resolve_window(start="yesterday", names=names)
     with pytest.raises(ConfigError, match="empty window"):
-        resolve_window(start="2025-01-02", end="2025-01-01")
+        resolve_window(start="2025-01-02", end="2025-01-01", names=names)
 
 
 def test_parameters() -> None:

@@ -13,8 +13,8 @@ import nbformat
 import pytest
 
 from tributary_analysis.errors import ConfigError, ReportError
+from tributary_analysis.ground.time import parse_window as resolve_window
 from tributary_analysis.reports import ledger
-from tributary_analysis.reports.params import resolve_window
 from tributary_analysis.reports.registry import ReportSpec
 from tributary_analysis.reports.runner import RunRequest, raise_for_failures, run_reports
 

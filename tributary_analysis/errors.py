@@ -7,6 +7,7 @@ Every error says what failed, with which input (query, URL, index, file) and wha
     ├── DataError                malformed input data (files, frames, rule files)
     ├── StackError               the local demo stack could not start/stop
     ├── ReportError              a report failed to render (carries the failing cell)
+    │   └── OutputError          the reports directory cannot be written (read-only, full, a file)
     └── SourceError              a data source refused or failed a request
         ├── SourceUnreachable    connection refused / DNS / TLS; retried, then raised
         ├── AuthenticationError  401/403: wrong or missing credentials, or not allowed
@@ -46,6 +47,18 @@ class ReportError(TributaryError):
         super().__init__(message)
         self.report = report
         self.cell = cell
+
+
+class OutputError(ReportError):
+    """The reports directory (``--out``) cannot be written: it is a file, read-only, or full.
+
+    ``path`` is what could not be written; ``errno`` the operating system's reason.
+    """
+
+    def __init__(self, message: str, *, path: str = "", errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
 
 
 class SourceError(TributaryError):

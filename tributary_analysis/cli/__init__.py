@@ -2,7 +2,9 @@
 
 Each command group lives in its own module and mirrors library arguments. Library errors
 (:class:`~tributary_analysis.errors.TributaryError`) become one readable line on stderr and
-exit code 2, in one place: :func:`main`.
+exit code 2, in one place: :func:`main`. So does an operating-system error that escaped the
+library (a file that cannot be written), and any other exception becomes one line too (its
+traceback only with ``-vv``). Every such line is scrubbed of the secrets in effect.
 """
 
 from __future__ import annotations
@@ -54,12 +56,35 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _scrubbed(text: str) -> str:
+    """``text`` without any secret the settings or the environment hold."""
+    from tributary_analysis.reports.scrub import Scrubber
+
+    try:
+        from tributary_analysis.config import load_settings
+
+        scrubber = Scrubber.from_environment(load_settings())
+    except Exception:  # the settings themselves may be what is broken
+        scrubber = Scrubber.from_environment(None)
+    return scrubber.text(text)
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return (f"error: cannot use{where}: {exc.strerror or exc}; check the path, its "
+            "permissions and free space")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn library errors into one line and exit code 2."""
     try:
         cli.main(args=argv, prog_name="tributary", standalone_mode=False)
     except TributaryError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_scrubbed(f"error: {exc}"), err=True)
+        return 2
+    except OSError as exc:
+        logging.getLogger(__name__).debug("traceback", exc_info=True)
+        click.echo(_scrubbed(_os_error_line(exc)), err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -69,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
+    except Exception as exc:
+        logging.getLogger(__name__).debug("traceback", exc_info=True)
+        click.echo(_scrubbed(f"error: unexpected {type(exc).__name__}: {exc} (a bug: please "
+                             "report it; -vv shows the traceback)"), err=True)
+        return 1
     return 0
 
 

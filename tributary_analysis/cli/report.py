@@ -1,27 +1,38 @@
-"""``tributary report``: render reports to HTML, list them, rebuild the index."""
+"""``tributary report``: render reports to HTML (and PDF), list them, rebuild the index.
+
+Windows use the shared ``--since/--start/--end`` options (:mod:`.options`), durations the
+one parser of :mod:`tributary_analysis.ground.time` (``--timeout 15m``, ``--since 1h30m``).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tributary_analysis.cli.options import window_options
 from tributary_analysis.errors import ConfigError
+from tributary_analysis.ground.time import Window, parse_duration
 from tributary_analysis.reports.ledger import RunRecord
 
+#: a command another area provides for this group (``report dashboard FILE.json``)
+_EXTRA_COMMANDS = {"dashboard": "tributary_analysis.cli.report_dashboard"}
 
-def _seconds(text: str) -> float:
-    """``--timeout 900`` or ``--timeout 15m``."""
-    from tributary_analysis.reports.params import parse_duration
 
-    try:
-        value = float(text)
-    except ValueError:
-        return parse_duration(text).total_seconds()
-    if value <= 0:
-        raise ConfigError(f"--timeout must be positive, got {text!r}")
-    return value
+def _seconds(text: str, name: str = "--timeout") -> float:
+    """``--timeout 900`` or ``--timeout 15m``: seconds."""
+    return float(parse_duration(text, name=name).total_seconds())
+
+
+def _warn_ledger(out_dir: Path) -> None:
+    """Say on stderr when the ledger has lines that cannot be read (a torn write)."""
+    from tributary_analysis.reports import ledger
+
+    message = ledger.read_all(out_dir).describe_bad(out_dir)
+    if message:
+        click.echo(f"warning: {message}; they are not in the index", err=True)
 
 
 def split_params(
@@ -55,9 +66,28 @@ def _echo_record(r: RunRecord) -> None:
                err=not r.ok)
 
 
-@click.group(name="report")
+class _ReportGroup(click.Group):
+    """The ``report`` commands, plus those other areas provide when installed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        extra = [n for n, mod in _EXTRA_COMMANDS.items() if importlib.util.find_spec(mod)]
+        return sorted({*super().list_commands(ctx), *extra})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        module = _EXTRA_COMMANDS.get(cmd_name)
+        if command is None and module and importlib.util.find_spec(module):
+            mod = importlib.import_module(module)
+            for attr in ("command", cmd_name, f"{cmd_name}_cmd", "group"):
+                found = getattr(mod, attr, None)
+                if isinstance(found, click.Command):
+                    return found
+        return command
+
+
+@click.group(name="report", cls=_ReportGroup)
 def group() -> None:
-    """Render the notebooks as HTML reports (papermill + nbconvert)."""
+    """Render the notebooks as HTML (and PDF) reports (papermill + nbconvert)."""
 
 
 @group.command("list")
@@ -78,9 +108,7 @@ def list_cmd() -> None:
 
 @group.command("run")
 @click.argument("names", nargs=-1)
-@click.option("--since", help="Window length back from --end, e.g. 24h, 7d (default 24h).")
-@click.option("--start", help="Window start, ISO-8601 (UTC if no offset).")
-@click.option("--end", help="Window end, ISO-8601 or 'now' (default now).")
+@window_options(default_since="24h")
 @click.option("--tenant", "tenants", multiple=True,
               help="Tenant id (repeatable), or 'all' for one report per tenant.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -88,8 +116,11 @@ def list_cmd() -> None:
 @click.option("-p", "--param", "params", multiple=True, metavar="[REPORT.]KEY=VALUE",
               help="Notebook parameter for every selected report, or one (REPORT.KEY).")
 @click.option("--timeout", default="900", show_default=True,
-              help="Whole-notebook time limit per run (seconds, or 15m).")
-@click.option("--cell-timeout", type=float, default=None, help="Per-cell limit (seconds).")
+              help="Whole-notebook time limit per run: seconds, or a duration (15m, 1h30m).")
+@click.option("--cell-timeout", default=None,
+              help="Per-cell limit: seconds, or a duration (5m).")
+@click.option("--format", "formats", default="html", show_default=True,
+              help="Output formats, comma-separated: html, pdf (pdf printed from the page).")
 @click.option("--jobs", "-j", type=int, default=2, show_default=True,
               help="Notebook runs at once.")
 @click.option("--keep-days", type=float, default=None, help="Prune runs older than this.")
@@ -101,10 +132,9 @@ def list_cmd() -> None:
               help="With --tenant all (or no --tenant): only the N busiest tenants of the "
                    "window ('unknown', the health probes, is never one of them).")
 def run_cmd(
-    names: tuple[str, ...], since: str | None, start: str | None, end: str | None,
-    tenants: tuple[str, ...], out_dir: Path, params: tuple[str, ...], timeout: str,
-    cell_timeout: float | None, jobs: int, keep_days: float | None, keep_runs: int | None,
-    run_all: bool, top_tenants: int | None,
+    names: tuple[str, ...], window: Window, tenants: tuple[str, ...], out_dir: Path,
+    params: tuple[str, ...], timeout: str, cell_timeout: str | None, formats: str, jobs: int,
+    keep_days: float | None, keep_runs: int | None, run_all: bool, top_tenants: int | None,
 ) -> None:
     """Render reports NAMES (default: all) for one window; exit 2 if any run failed.
 
@@ -112,23 +142,29 @@ def run_cmd(
     capacity, alert_review), tenants (tenant_usage). Per-tenant reports without --tenant
     run for every tenant (or the --top-tenants busiest).
     """
-    from tributary_analysis.reports.params import resolve_window
+    from tributary_analysis.reports.formats import parse_formats, writers_for
+    from tributary_analysis.reports.outdir import check_out_dir
     from tributary_analysis.reports.registry import default_registry, expand
     from tributary_analysis.reports.runner import raise_for_failures, run_reports
     from tributary_analysis.reports.tenants import plan
 
+    limit = _seconds(timeout)
+    per_cell = _seconds(cell_timeout, "--cell-timeout") if cell_timeout else None
+    fmts = parse_formats(formats)
+    writers_for(fmts)  # --format pdf without the PDF module: refused before anything
     registry = default_registry()
     selected = list(registry) if run_all else expand(list(names), registry)
     specs = [registry[n] for n in selected]
-    window = resolve_window(since, start, end)
     common, scoped = split_params(params, selected)
+    check_out_dir(out_dir)  # a read-only or full --out shows before tenants are listed
     requests = plan(specs, window, tenants=list(tenants), common=common, scoped=scoped,
                     top=top_tenants)
     click.echo(f"rendering {len(requests)} report run(s) for {window.describe()} "
                f"into {out_dir}/ with {jobs} job(s)", err=True)
-    records = run_reports(requests, out_dir, jobs=jobs, timeout=_seconds(timeout),
-                          cell_timeout=cell_timeout, keep_days=keep_days,
-                          keep_runs=keep_runs, on_done=_echo_record)
+    records = run_reports(requests, out_dir, jobs=jobs, timeout=limit,
+                          cell_timeout=per_cell, keep_days=keep_days,
+                          keep_runs=keep_runs, on_done=_echo_record, formats=fmts)
+    _warn_ledger(out_dir)
     click.echo(f"index: {out_dir / 'index.html'}", err=True)
     raise_for_failures(records)  # ReportError: one line on stderr, exit 2
 
@@ -142,8 +178,15 @@ def run_cmd(
 def index_cmd(out_dir: Path, keep_days: float | None, keep_runs: int | None) -> None:
     """Apply retention and rebuild index.html from the run ledger."""
     from tributary_analysis.reports import index, ledger
+    from tributary_analysis.reports.outdir import writing
 
-    removed = ledger.prune(out_dir, keep_days=keep_days, keep_runs=keep_runs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file, not a reports directory; give the "
+                          "directory that holds runs.jsonl")
+    with writing(out_dir / ledger.LEDGER, "prune the run ledger"):
+        removed = ledger.prune(out_dir, keep_days=keep_days, keep_runs=keep_runs)
     if removed:
         click.echo(f"pruned {len(removed)} run(s)", err=True)
-    click.echo(str(index.write_index(out_dir)))
+    _warn_ledger(out_dir)
+    with writing(out_dir / index.INDEX, "write the index"):
+        click.echo(str(index.write_index(out_dir)))

@@ -46,6 +46,7 @@ def run_cmd(path: Path) -> None:
 @_FILE
 def fire_cmd(name: str, path: Path) -> None:
     """Run schedule NAME once, now (what the crontab lines call); exit 2 if a run failed."""
+    from tributary_analysis.cli.report import _warn_ledger
     from tributary_analysis.reports.runner import raise_for_failures
     from tributary_analysis.reports.schedules import fire
 
@@ -53,6 +54,7 @@ def fire_cmd(name: str, path: Path) -> None:
     records = fire(sf[name], sf.out_dir)
     for r in records:
         click.echo(f"{r.status:8} {r.report} {r.html}")
+    _warn_ledger(sf.out_dir)
     raise_for_failures(records)
 
 
@@ -73,9 +75,9 @@ def crontab_cmd(path: Path, tributary: str | None) -> None:
 @click.option("-n", "count", type=int, default=3, show_default=True)
 def next_cmd(path: Path, count: int) -> None:
     """Show the next fire times of every schedule (local to its timezone, and UTC)."""
-    from datetime import UTC
+    from tributary_analysis.ground.time import iso
 
     for s in _load(path).schedules:
         click.echo(f"{s.name}  ({s.cron}  {s.timezone})  -> {', '.join(s.reports)}")
         for t in s.next_fire_times(count):
-            click.echo(f"    {t.isoformat()}   ({t.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})")
+            click.echo(f"    {t.isoformat()}   ({iso(t)})")

@@ -3,21 +3,29 @@
 Typical use is the CLI (``tributary report run``, ``tributary schedule run``); the same
 pieces are importable::
 
-    from tributary_analysis.reports import default_registry, resolve_window, RunRequest
+    from tributary_analysis.ground.time import parse_window
+    from tributary_analysis.reports import default_registry, RunRequest, run_reports
     reg = default_registry()
-    req = RunRequest(reg["daily_operations"], resolve_window("24h"))
+    req = RunRequest(reg["daily_operations"], parse_window("24h"))
     [record] = run_reports([req], Path("reports"))
 
-Modules: :mod:`.registry` (what reports exist), :mod:`.params` (window, ``-p``),
-:mod:`.runner` (execution, timeout, fan-out), :mod:`.html` (page), :mod:`.index` and
+Modules: :mod:`.registry` (what reports exist), :mod:`.params` (``-p`` parameters),
+:mod:`.tenants` (fan-out), :mod:`.runner` (prepare → execute → publish, batches), with
+:mod:`.prepare` (checks, the secret-free job), :mod:`.execute` (executors: worker
+subprocess, whole-notebook timeout), :mod:`.publish` (scrub, page, ledger, artefacts),
+:mod:`.failure` (the typed failure record), :mod:`.workarea` (private unscrubbed work),
+:mod:`.outdir` (the reports directory, atomic writes), :mod:`.formats` (html, pdf),
+:mod:`.html` (page), :mod:`.streams` (kernel stderr kept off pages), :mod:`.index` and
 :mod:`.ledger` (history, retention), :mod:`.schedules`, :mod:`.notify`, :mod:`.scrub`
 (secrets), :mod:`.outputs` (how notebooks hand warnings to the header).
+Windows are :class:`tributary_analysis.ground.time.Window`.
 """
 
 from __future__ import annotations
 
+from tributary_analysis.reports.failure import Failure
 from tributary_analysis.reports.ledger import RunRecord
-from tributary_analysis.reports.params import Window, parse_param, resolve_window
+from tributary_analysis.reports.params import parse_param
 from tributary_analysis.reports.registry import Registry, ReportSpec, default_registry
 from tributary_analysis.reports.runner import (
     RunRequest,
@@ -27,15 +35,14 @@ from tributary_analysis.reports.runner import (
 )
 
 __all__ = [
+    "Failure",
     "Registry",
     "ReportSpec",
     "RunRecord",
     "RunRequest",
-    "Window",
     "default_registry",
     "parse_param",
     "raise_for_failures",
-    "resolve_window",
     "run_report",
     "run_reports",
 ]

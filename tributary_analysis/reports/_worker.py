@@ -1,12 +1,14 @@
 """Child process that executes one notebook with papermill and reports how it ended.
 
-Run as ``python -m tributary_analysis.reports._worker SPEC.json``. The parent (runner)
-enforces the whole-notebook timeout by terminating this process; on SIGTERM we kill the
-kernel's process group (jupyter_client starts kernels in their own session, so killing
-our group alone would orphan it) and exit 143.
+Run as ``python -m tributary_analysis.reports._worker SPEC.json`` by
+:class:`~tributary_analysis.reports.execute.LocalExecutor`. The parent enforces the
+whole-notebook timeout by terminating this process; on SIGTERM — and when the parent dies,
+even by ``kill -9`` (:mod:`._lifeline`) — we kill the kernel's process group (jupyter_client
+starts kernels in their own session, so killing our group alone would orphan it) and exit.
 
-The outcome is written to ``spec["result"]`` as JSON, taken from the exception papermill
-raised — never inferred from notebook metadata.
+The outcome is written to ``spec["result"]`` as JSON (the fields of
+:class:`~tributary_analysis.reports.execute.WorkerOutcome`), taken from the exception
+papermill raised — never inferred from notebook metadata.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -40,11 +41,11 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _kill_kernels(signum: int, frame: FrameType | None) -> None:
+def _kill_kernels_and_exit(code: int = 143) -> None:
     for child in _children(os.getpid()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(os.getpgid(child), signal.SIGKILL)
-    os._exit(128 + signum)
+    os._exit(code)
 
 
 def _write(path: str, result: dict[str, Any]) -> None:
@@ -55,7 +56,10 @@ def _write(path: str, result: dict[str, Any]) -> None:
 
 
 def main(spec_path: str) -> int:
-    signal.signal(signal.SIGTERM, _kill_kernels)
+    from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
+
+    die_with_parent(_kill_kernels_and_exit)
+    os.environ[PARENT_ENV] = str(os.getpid())  # the kernel's parent is us
     spec = json.loads(Path(spec_path).read_text())
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -32,6 +32,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
+from tributary_analysis.reports.failure import Failure
 from tributary_analysis.reports.outputs import (
     SOURCES_MIMETYPE,
     WARNINGS_MIMETYPE,
@@ -132,6 +133,7 @@ _CSS = """
 .tr-failure{background:#fdecee;border:2px solid #b00020;padding:.7em 1em;margin-top:.7em}
 .tr-failure pre{white-space:pre-wrap;font-size:.85em;max-height:30em;overflow:auto;
   background:#fff;padding:.5em}
+.tr-notes{color:#555;font-size:.85em;margin:.5em 0 0 0}
 .tributary-figure{width:100%;min-height:420px}
 .tributary-figure-error{color:#b00020;min-height:0}
 """
@@ -152,6 +154,8 @@ _HEADER = """
   %}{% endfor %}</td></tr>{% endif %}
 <tr><td class="k">Index</td><td><a href="{{ ctx.index_href }}">all reports</a></td></tr>
 </table>
+{% if ctx.notes %}<p class="tr-notes">{% for n in ctx.notes %}{{ n }}{% if not loop.last
+  %} {% endif %}{% endfor %}</p>{% endif %}
 {% if ctx.warnings %}
 <div class="tr-warnings" id="tributary-warnings"><strong>{{ ctx.warnings|length }}
  warning{{ 's' if ctx.warnings|length != 1 }} from the sources</strong><ul>
@@ -194,7 +198,9 @@ class PageContext:
     parameters: dict[str, Any] = field(default_factory=dict)
     sources: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
-    failure: dict[str, str] | None = None
+    failure: Failure | None = None
+    #: short sentences for the operator under the header (e.g. stderr moved to run.log)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 A stock ``python3`` kernelspec often says ``"python"`` and so runs whichever interpreter is
 first on ``PATH`` — not necessarily the project's venv with ``tributary_analysis`` in it.
 We write our own kernelspec pointing at :data:`sys.executable` into a private Jupyter data
-directory and hand that directory to the worker through ``JUPYTER_PATH``.
+directory and hand that directory to the worker through ``JUPYTER_PATH``. The kernel starts
+through :mod:`._kernel`, which makes it (and whatever its cells start) die with the worker.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def ensure_kernelspec(data_dir: Path, python: str = sys.executable) -> tuple[str
     """
     spec_dir = data_dir / "kernels" / KERNEL_NAME
     spec = {
-        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [python, "-m", "tributary_analysis.reports._kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (tributary reports)",
         "language": "python",
         "metadata": {"debugger": False},

@@ -2,7 +2,11 @@
 
 The index page and retention read it; concurrent writers (parallel tenant runs, a scheduler
 and a manual run) serialise on an ``fcntl`` lock beside it. Lines that cannot be read are
-counted and reported, never silently skipped.
+counted and reported (with their line numbers), never silently skipped.
+
+It survives a torn write (a crash or a full disk in the middle of an append): an append
+first checks that the file ends with a newline and starts a fresh line if it does not, so a
+truncated record stays one unreadable line and never glues itself to the next record.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class RunRecord:
     html_bytes: int = 0
     schedule: str | None = None
     batch: str = ""  # one id per run_reports call: summaries link their batch's runs
+    #: further files of the run beside report.html, by kind (``pdf``, ``summary``)
+    artifacts: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -66,32 +72,80 @@ def locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _ends_with_newline(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return True
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+    except FileNotFoundError:
+        return True
+
+
 def append(out_dir: Path, record: RunRecord) -> None:
-    """Append ``record`` to the ledger."""
+    """Append ``record`` to the ledger, on a line of its own even after a torn write.
+
+    Raises :class:`~tributary_analysis.errors.OutputError` when the ledger cannot be written
+    (read-only, full disk).
+    """
+    from tributary_analysis.reports.outdir import writing
+
     line = json.dumps(asdict(record), ensure_ascii=False, sort_keys=True)
-    with locked(out_dir), open(out_dir / LEDGER, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    path = out_dir / LEDGER
+    with writing(path, "append to the run ledger"), locked(out_dir):
+        prefix = "" if _ends_with_newline(path) else "\n"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(prefix + line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@dataclass(frozen=True)
+class LedgerContents:
+    """The records that could be read, oldest first, and the line numbers that could not."""
+
+    records: list[RunRecord]
+    bad_lines: tuple[int, ...] = ()
+
+    def describe_bad(self, out_dir: Path) -> str:
+        """``2 unreadable line(s) in …/runs.jsonl (lines 7, 9) skipped``, or ``""``."""
+        if not self.bad_lines:
+            return ""
+        shown = ", ".join(str(n) for n in self.bad_lines[:10]) + (
+            ", …" if len(self.bad_lines) > 10 else "")
+        return (f"{len(self.bad_lines)} unreadable line(s) in {out_dir / LEDGER} "
+                f"(line{'s' if len(self.bad_lines) > 1 else ''} {shown}) skipped")
+
+
+def read_all(out_dir: Path) -> LedgerContents:
+    """Every readable record and the numbers of the lines that are not."""
+    path = out_dir / LEDGER
+    if not path.exists():
+        return LedgerContents([])
+    records: list[RunRecord] = []
+    bad: list[int] = []
+    known = set(RunRecord.__dataclass_fields__)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            records.append(RunRecord(**{k: v for k, v in data.items() if k in known}))
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError):
+            bad.append(number)
+    return LedgerContents(records, tuple(bad))
 
 
 def read(out_dir: Path) -> tuple[list[RunRecord], int]:
     """All records, oldest first, and how many lines could not be read."""
-    path = out_dir / LEDGER
-    if not path.exists():
-        return [], 0
-    records: list[RunRecord] = []
-    bad = 0
-    known = set(RunRecord.__dataclass_fields__)
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            records.append(RunRecord(**{k: v for k, v in data.items() if k in known}))
-        except (json.JSONDecodeError, TypeError):
-            bad += 1
-    return records, bad
+    contents = read_all(out_dir)
+    return contents.records, len(contents.bad_lines)
 
 
 def prune(
@@ -109,11 +163,13 @@ def prune(
         raise DataError("retention: keep_days must be >= 0 and keep_runs >= 1")
     now = now or datetime.now(UTC)
     with locked(out_dir):
-        records, bad = read(out_dir)
+        contents = read_all(out_dir)
+        records, bad = contents.records, len(contents.bad_lines)
         if bad:
+            lines = ", ".join(str(n) for n in contents.bad_lines[:10])
             raise DataError(
-                f"{bad} unreadable line(s) in {out_dir / LEDGER}; fix or remove them "
-                "before pruning so no run is lost from the index"
+                f"{bad} unreadable line(s) in {out_dir / LEDGER} (line {lines}); fix or "
+                "remove them before pruning so no run is lost from the index"
             )
         newest_first = sorted(records, key=lambda r: r.started_at, reverse=True)
         seen: dict[tuple[str, str | None], int] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from tributary_analysis.config import Secret, load_settings
+from tributary_analysis.config import Secret, Settings, load_settings
 from tributary_analysis.reports.ledger import RunRecord
 
 log = logging.getLogger(__name__)
@@ -86,15 +86,17 @@ def post(url: Secret, payload: dict[str, Any], *, timeout: float = 10.0) -> bool
 
 
 def notify_failures(
-    failed: Sequence[RunRecord], out_dir: Path, env: Mapping[str, str] | None = None
+    failed: Sequence[RunRecord], out_dir: Path, env: Mapping[str, str] | None = None,
+    *, settings: Settings | None = None,
 ) -> bool | None:
     """Post one message for ``failed`` runs if a webhook is configured.
 
     Returns ``None`` when there was nothing to send or no webhook, else delivery success.
+    ``settings`` (default: read from ``env``) says where the webhook is.
     """
     if not failed:
         return None
-    url = webhook_url(env)
+    url = settings.webhook_url if settings is not None else webhook_url(env)
     if url is None:
         return None
     return post(url, build_message(failed, out_dir))

@@ -10,9 +10,10 @@ File format (see ``docs/reports.md``)::
         reports: [daily_operations]
         since: 24h
         parameters: {top_n: 10}
-        tenants: []                 # or [all], or explicit ids
+        tenants: []                 # or [all], or explicit ids (read as text)
         timezone: Europe/Berlin
-        timeout: 900
+        timeout: 15m                # seconds, or a duration
+        formats: [html, pdf]        # pdf once tributary_analysis.reports.pdf is installed
 
 ``tributary schedule run`` drives them with APScheduler 3 (``BlockingScheduler`` +
 ``CronTrigger`` in the schedule's timezone, ``max_instances=1``); each firing also takes a
@@ -39,13 +40,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from tributary_analysis.errors import ConfigError
-from tributary_analysis.reports.params import parse_duration
+from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.ground.time import parse_duration, parse_window
 
 log = logging.getLogger(__name__)
 
 _KEYS = {"name", "cron", "reports", "since", "parameters", "tenants", "timezone", "timeout",
-         "jobs"}
+         "jobs", "formats"}
 
 
 _DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -117,6 +118,7 @@ class Schedule:
     tenants: tuple[str, ...] = ()
     timeout: float = 900.0
     jobs: int = 2
+    formats: tuple[str, ...] = ("html",)
 
     @property
     def tz(self) -> tzinfo:
@@ -159,10 +161,47 @@ class ScheduleFile:
         raise ConfigError(f"no schedule {name!r} in {self.path}; known: {known}")
 
 
+def _raw_tenants(text: str) -> dict[int, list[str]]:
+    """Each schedule's ``tenants`` as written, by schedule index.
+
+    Tenant ids are text, but YAML 1.1 reads ``012`` as 10, ``1.10`` as 1.1 and ``no`` as
+    False; the composed node keeps the characters of the file. A null (``~``) is refused.
+    """
+    root = yaml.compose(text)
+    out: dict[int, list[str]] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return out
+    seq = next((v for k, v in root.value if getattr(k, "value", None) == "schedules"), None)
+    if not isinstance(seq, yaml.SequenceNode):
+        return out
+    for i, item in enumerate(seq.value):
+        if not isinstance(item, yaml.MappingNode):
+            continue
+        node = next((v for k, v in item.value if getattr(k, "value", None) == "tenants"), None)
+        if node is None:
+            continue
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        ids = []
+        for n in nodes:
+            if not isinstance(n, yaml.ScalarNode) or n.tag.endswith(":null"):
+                raise DataError(f"schedule #{i + 1}: 'tenants' must list tenant ids (text), "
+                                f"got {n.value if isinstance(n, yaml.ScalarNode) else n.id!r}"
+                                "; quote each id")
+            ids.append(str(n.value))
+        out[i] = ids
+    return out
+
+
+def _seconds(raw: Any, where: str) -> float:
+    """``timeout: 900`` or ``timeout: 15m``."""
+    return float(parse_duration(raw, name=f"{where}: timeout").total_seconds())
+
+
 def load_schedules(path: Path, known_reports: set[str] | None = None) -> ScheduleFile:
     """Read and validate ``path``; every problem names the schedule and what to fix."""
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        data = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"schedules file {path} does not exist; see docs/reports.md "
                           "for an example") from None
@@ -171,6 +210,10 @@ def load_schedules(path: Path, known_reports: set[str] | None = None) -> Schedul
     if not isinstance(data, dict) or not isinstance(data.get("schedules"), list):
         raise ConfigError(f"{path}: expected a mapping with a 'schedules' list")
     default_tz = str(data.get("timezone", "UTC"))
+    try:
+        raw_tenants = _raw_tenants(text)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     out = Path(str(data.get("out", "reports")))
     out_dir = out if out.is_absolute() else (path.parent / out)
     seen: set[str] = set()
@@ -206,13 +249,21 @@ def load_schedules(path: Path, known_reports: set[str] | None = None) -> Schedul
 
         for key in params:
             check_not_secret(str(key))
-        tenants = raw.get("tenants") or []
-        tenants = [tenants] if isinstance(tenants, str) else tenants
+        tenants = raw_tenants.get(i, []) if raw.get("tenants") is not None else []
+        jobs = raw.get("jobs", 2)
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ConfigError(f"{where}: 'jobs' must be a whole number of at least 1, got "
+                              f"{jobs!r}")
+        from tributary_analysis.reports.formats import parse_formats
+
+        formats = raw.get("formats")
         sched = Schedule(
             name=name, cron=str(raw.get("cron", "")), reports=tuple(reports),
             timezone=str(raw.get("timezone", default_tz)), since=str(raw.get("since", "24h")),
-            parameters=dict(params), tenants=tuple(str(t) for t in tenants),
-            timeout=float(raw.get("timeout", 900)), jobs=int(raw.get("jobs", 2)),
+            parameters=dict(params), tenants=tuple(tenants),
+            timeout=_seconds(raw.get("timeout", 900), where), jobs=jobs,
+            formats=parse_formats(formats if isinstance(formats, str | list | None)
+                                  else str(formats)),
         )
         try:
             sched.tz  # noqa: B018 - validate
@@ -224,7 +275,7 @@ def load_schedules(path: Path, known_reports: set[str] | None = None) -> Schedul
         except ValueError as exc:
             raise ConfigError(f"{where}: invalid cron expression {sched.cron!r} ({exc}); "
                               "use five fields: minute hour day month weekday") from None
-        parse_duration(sched.since)
+        parse_duration(sched.since, name=f"{where}: since")
         items.append(sched)
     return ScheduleFile(path=path, out_dir=out_dir, schedules=tuple(items))
 
@@ -252,18 +303,18 @@ def schedule_lock(out_dir: Path, name: str) -> Iterator[None]:
 
 def fire(sched: Schedule, out_dir: Path) -> list[Any]:
     """Run one schedule now, under its lock; returns the run records."""
-    from tributary_analysis.reports.params import resolve_window
     from tributary_analysis.reports.registry import default_registry, expand
     from tributary_analysis.reports.runner import run_reports
     from tributary_analysis.reports.tenants import plan
 
     registry = default_registry()
     with schedule_lock(out_dir, sched.name):
-        window = resolve_window(sched.since)
+        window = parse_window(sched.since, names=("since", "start", "end"))
         specs = [registry[r] for r in expand(list(sched.reports), registry)]
         requests = plan(specs, window, tenants=sched.tenants, common=sched.parameters,
                         schedule=sched.name)
-        return run_reports(requests, out_dir, jobs=sched.jobs, timeout=sched.timeout)
+        return run_reports(requests, out_dir, jobs=sched.jobs, timeout=sched.timeout,
+                           formats=sched.formats)
 
 
 def _fire_logged(sched: Schedule, out_dir: Path) -> None:

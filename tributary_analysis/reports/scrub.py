@@ -71,6 +71,11 @@ class Scrubber:
     def __bool__(self) -> bool:
         return bool(self._values)
 
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The secret values this scrubber replaces (for a second scrubber, never a print)."""
+        return tuple(self._values)
+
     def text(self, value: str) -> str:
         """``value`` with every secret replaced by ``[redacted]``."""
         if self._pattern is None or not value:

@@ -1,7 +1,9 @@
 """Fan-out: turn selected reports, ``--tenant`` options and parameters into run requests.
 
-``--tenant all`` (and a per-tenant report run without ``--tenant``) asks the metrics
-source which tenants had traffic in the window.
+``--tenant all`` (and a per-tenant report run without ``--tenant``) asks the fetch layer
+(:mod:`tributary_analysis.fetch.tenants`) which tenants had traffic in the window. Tenant
+ids are untrusted text: an integer from a YAML file is read as its digits, anything else
+that is not a string is a :class:`~tributary_analysis.errors.DataError`.
 """
 
 from __future__ import annotations
@@ -10,39 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tributary_analysis.errors import ConfigError
-from tributary_analysis.reports.params import Window
+from tributary_analysis.ground.time import Window
+from tributary_analysis.reports.prepare import RunRequest, notebook_parameters, tenant_id
 from tributary_analysis.reports.registry import ReportSpec
-from tributary_analysis.reports.runner import RunRequest
 
 TenantLister = Callable[[Window], list[str]]
-
-
-def list_tenants(window: Window) -> list[str]:
-    """Tenants with any request in ``window``, from Prometheus (label values)."""
-    from tributary_analysis.config import load_settings
-    from tributary_analysis.sources.prometheus import PrometheusSource
-
-    with PrometheusSource.from_settings(load_settings()) as source:
-        tenants = source.label_values("tenant_id", match="http_requests_total",
-                                      start=window.start, end=window.end)
-    return sorted(t for t in tenants if t)
-
-
-def rank_tenants(window: Window) -> list[str]:
-    """Tenants by requests in ``window``, busiest first (Prometheus, one instant query)."""
-    from tributary_analysis.config import load_settings
-    from tributary_analysis.promql import format_duration
-    from tributary_analysis.sources.prometheus import PrometheusSource
-
-    span = format_duration(window.duration)
-    expr = f"sum by (tenant_id) (increase(http_requests_total[{span}]))"
-    with PrometheusSource.from_settings(load_settings()) as source:
-        frame = source.query(expr, window.end)
-    if frame.empty or "tenant_id" not in frame:
-        return []
-    frame = frame[frame["tenant_id"].astype(str) != ""]
-    return frame.sort_values(["value", "tenant_id"], ascending=[False, True])[
-        "tenant_id"].astype(str).tolist()
 
 
 def plan(
@@ -63,10 +37,13 @@ def plan(
     report declares is an error); ``scoped[report]`` to that report only. A ``tenant``
     parameter of a per-tenant report whose notebook takes ``tenants`` is read as
     ``--tenant``. ``top`` limits ``--tenant all`` (and the implicit all) to the ``top``
-    busiest tenants of the window (``ranker``, default :func:`rank_tenants`).
+    busiest tenants of the window (``ranker``, default
+    :func:`~tributary_analysis.fetch.tenants.rank_tenants`; ``lister`` default
+    :func:`~tributary_analysis.fetch.tenants.list_tenants`).
     """
-    from tributary_analysis.reports.runner import notebook_parameters
+    from tributary_analysis.fetch.tenants import list_tenants, rank_tenants
 
+    tenants = [tenant_id(t, where="--tenant") for t in tenants]
     common, scoped = dict(common or {}), {k: dict(v) for k, v in (scoped or {}).items()}
     declared = {s.name: notebook_parameters(s.notebook) for s in specs}
     if top is not None and top < 1:
@@ -77,7 +54,7 @@ def plan(
         if tenants:
             raise ConfigError("give the tenant either as --tenant or as -p REPORT.tenant=, "
                               "not both")
-        tenants = [str(t) for t in alias]
+        tenants = [tenant_id(t, where="-p tenant") for t in alias]
     unused = [k for k in common if not any(k in d for d in declared.values())]
     if unused:
         raise ConfigError(f"parameter(s) {', '.join(unused)} are declared by none of the "
@@ -92,10 +69,10 @@ def plan(
         nonlocal resolved
         if resolved is None:
             if top is not None:
-                resolved = [t for t in (ranker or rank_tenants)(window)
+                resolved = [tenant_id(t) for t in (ranker or rank_tenants)(window)
                             if t != "unknown"][:top]
             else:
-                resolved = (lister or list_tenants)(window)
+                resolved = [tenant_id(t) for t in (lister or list_tenants)(window)]
             if not resolved:
                 raise ConfigError(f"no tenants found in {window.describe()}; check the "
                                   "window or pass --tenant ID")
