@@ -136,7 +136,7 @@ def test_with_threshold_names_the_variant() -> None:
 
 # ------------------------------------------------------------------ replay
 
-T = evaluation_times("2024-01-01", "2024-01-01 00:30", "1min")
+T = evaluation_times("2024-01-01", "2024-01-01 00:30", "1m")
 
 
 def frame(idx: list[int], **labels: str) -> pd.DataFrame:
@@ -235,7 +235,7 @@ def test_parse_rules_of_empty_text_is_empty() -> None:
 
 @pytest.fixture(scope="module")
 def seed_review(prometheus_stack):  # type: ignore[no-untyped-def]
-    from tributary_analysis.fetch.planning import backtest_rules, load_incidents
+    from tributary_analysis.fetch.alerts import backtest_rules, load_incidents
     from tributary_analysis.sources.prometheus import PrometheusSource
 
     m = prometheus_stack.manifest

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tributary_analysis.analysis import daily
-from tributary_analysis.analysis.windows import Window
+from tributary_analysis.ground.time import Window
 
 H = pd.Timedelta("1h")
 DAY = Window(pd.Timestamp("2026-01-15", tz="UTC"), pd.Timestamp("2026-01-16", tz="UTC"))

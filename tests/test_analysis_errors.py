@@ -8,6 +8,7 @@ import pytest
 
 from tributary_analysis.analysis import errors
 from tributary_analysis.errors import DataError
+from tributary_analysis.frames.meta import FrameMeta, meta_of, set_meta
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 
@@ -32,14 +33,13 @@ def metric_frame(seed: int = 0) -> pd.DataFrame:
     # a lone low-volume blip: 1 of 1 requests failing on an otherwise idle endpoint
     df.loc[len(df)] = {"timestamp": T0 + pd.Timedelta("4h"), "endpoint": "/rare",
                        "tenant_id": "t-a", "status_code": "503", "value": 1.0}
-    df.attrs["warnings"] = ["server said: partial response"]
-    return df
+    return set_meta(df, FrameMeta(source="prometheus", warnings=("server said: partial response",)))
 
 
 def test_request_counts_and_ratio_keep_warnings():
     c = errors.request_counts(metric_frame(), by="endpoint")
     assert {"timestamp", "endpoint", "errors", "total", "ratio"} <= set(c.columns)
-    assert "server said: partial response" in c.attrs["warnings"]
+    assert "server said: partial response" in meta_of(c).warnings
     r = errors.error_ratio(c, by="endpoint", window="5m")
     peak = r[r.endpoint == "/search"]["ratio"].max()
     assert 0.3 < peak < 0.5

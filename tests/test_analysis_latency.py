@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from tributary_analysis.analysis import latency
-from tributary_analysis.analysis.windows import Window
 from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.ground.time import Window
 from tributary_analysis.seed import FAMILIES_BY_NAME
 
 BOUNDS = FAMILIES_BY_NAME["http_request_duration_seconds"].buckets

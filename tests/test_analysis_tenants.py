@@ -119,8 +119,8 @@ def test_growth_of_no_traffic_is_an_empty_table():
 @pytest.mark.prometheus
 def test_range_query_keeps_grouping_labels_on_an_empty_result(prometheus_stack):
     """A real query for a tenant with no traffic: zero rows, but the tenant_id column."""
-    from tributary_analysis import notebook as nb
-    from tributary_analysis.analysis.windows import parse_window
+    from tributary_analysis import fetch
+    from tributary_analysis.ground.time import parse_window
     from tributary_analysis.promql import catalog as queries
     from tributary_analysis.sources.prometheus import PrometheusSource
 
@@ -128,7 +128,7 @@ def test_range_query_keeps_grouping_labels_on_an_empty_result(prometheus_stack):
     window = parse_window(start=prometheus_stack.manifest["start"],
                           end=prometheus_stack.manifest["end"])
     expr = queries.request_rate(window="5m", by=("tenant_id",), tenant="no-such-tenant")
-    frame = nb.range_query(prom, expr, window, pd.Timedelta("30min"), labels=("tenant_id",))
+    frame = fetch.range_frame(prom, expr, window, pd.Timedelta("30min"), labels=("tenant_id",))
     assert len(frame) == 0 and "tenant_id" in frame.columns
-    usage = tenants.tenant_usage(requests=nb.rate_to_count(frame, pd.Timedelta("30min")))
+    usage = tenants.tenant_usage(requests=fetch.rates_to_counts(frame, pd.Timedelta("30min")))
     assert usage.empty

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tributary_analysis.analysis import attribution, errors, latency, tenants
-from tributary_analysis.analysis.windows import Window
+from tributary_analysis.ground.time import Window
 
 TEN_MIN = pd.Timedelta(minutes=10)
 

@@ -164,7 +164,7 @@ def test_durations_read_humanely():
 
 
 def test_tables_show_timedeltas_humanely():
-    from tributary_analysis.notebook import _humane_table
+    from tributary_analysis.notebook.setup import _humane_table
 
     df = pd.DataFrame({"pair": ["1h/5m"], "time_firing": [pd.Timedelta("35min")],
                        "rule_for": pd.Series([pd.Timedelta("15s")], dtype=object),

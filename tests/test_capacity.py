@@ -204,7 +204,7 @@ def test_plan_table_and_what_if_scenarios() -> None:
 def test_injected_memory_trend_time_to_limit(prometheus_stack) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from tributary_analysis.fetch.planning import fetch_capacity
+    from tributary_analysis.fetch.capacity import fetch_capacity
     from tributary_analysis.sources.prometheus import PrometheusSource
 
     m = prometheus_stack.manifest

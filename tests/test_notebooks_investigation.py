@@ -21,6 +21,7 @@ import pytest
 
 from tributary_analysis import notebook as nb
 from tributary_analysis.errors import ConfigError
+from tributary_analysis.frames.meta import FrameMeta, set_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("latency", "errors", "tenant_usage")
@@ -184,11 +185,11 @@ def test_warnings_box_shows_every_warning_escaped(capsys: pytest.CaptureFixture[
     shell = InteractiveShell.instance()
     shown: list[dict[str, Any]] = []
     shell.display_pub.publish = lambda data, **kw: shown.append(data)  # type: ignore[method-assign]
-    df = pd.DataFrame({"x": [1]})
-    df.attrs = {"warnings": ["tenant <script>alert(1)</script> partial"], "partial": True,
-                "query": "up"}
+    df = set_meta(pd.DataFrame({"x": [1]}), FrameMeta(
+        source="prometheus", queries=("up",), partial=True,
+        warnings=("tenant <script>alert(1)</script> partial",)))
     assert nb.show_source_warnings(df, "plain text warning", source="prometheus") is None
-    got = nb.collect_warnings(df, "plain text warning")
+    got = nb.reader_notes(df, "plain text warning")
     assert len(got) == 3
     box = shown[-1]
     assert "&lt;script&gt;" in box["text/html"] and "<script>" not in box["text/html"]

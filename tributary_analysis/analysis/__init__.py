@@ -1,7 +1,9 @@
 """Pure analyses, frame in → frame out (no I/O; notebooks and reports do the fetching).
 
-Modules: :mod:`.windows` (time windows), :mod:`.latency`, :mod:`.errors`, :mod:`.slo`,
-:mod:`.tenants`, :mod:`.attribution`; capacity and alert-rule analyses live beside them.
+Modules: :mod:`.latency`, :mod:`.errors`, :mod:`.slo`, :mod:`.tenants`, :mod:`.attribution`,
+:mod:`.daily`, :mod:`.capacity`, :mod:`.forecast`, :mod:`.alerts`, :mod:`.histograms`.
+Time (durations, instants, the one ``Window``) is :mod:`tributary_analysis.ground.time`;
+every result carries its inputs' :class:`~tributary_analysis.frames.meta.FrameMeta`.
 Import the module you need (``from tributary_analysis.analysis import slo``); the
 names below are the ones notebooks use most.
 """
@@ -9,6 +11,7 @@ names below are the ones notebooks use most.
 from __future__ import annotations
 
 from tributary_analysis.analysis.attribution import attribute, top_causes
+from tributary_analysis.analysis.daily import baseline_window
 from tributary_analysis.analysis.errors import (
     EpisodeRules,
     detect_episodes,
@@ -35,19 +38,12 @@ from tributary_analysis.analysis.tenants import (
     replica_gauge,
     tenant_usage,
 )
-from tributary_analysis.analysis.windows import (
-    Window,
-    baseline_window,
-    parse_duration,
-    parse_window,
-)
 
 __all__ = [
     "SRE_WORKBOOK_WINDOWS",
     "BurnRateWindow",
     "EpisodeRules",
     "ErrorBudget",
-    "Window",
     "attribute",
     "baseline_window",
     "budget_consumption",
@@ -61,8 +57,6 @@ __all__ = [
     "growth",
     "noisy_neighbours",
     "pareto",
-    "parse_duration",
-    "parse_window",
     "replica_gauge",
     "request_counts",
     "request_counts_from_logs",

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from tributary_analysis.errors import DataError
+from tributary_analysis.frames.meta import Problem, meta_of, update_meta
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], *, what: str, hint: str = "") -> None:
@@ -48,16 +49,11 @@ def infer_step(ts: pd.Series, *, what: str) -> pd.Timedelta:
     return pd.Timedelta(gaps.mode().iloc[0])
 
 
-def carry_attrs(out: pd.DataFrame, *sources: pd.DataFrame, **extra: object) -> pd.DataFrame:
-    """Copy the sources' ``warnings`` (and any other attrs) onto a result frame.
-
-    Warnings from the servers must reach the reader even after several analysis steps.
-    """
-    warnings: list[str] = []
-    for src in sources:
-        attrs = getattr(src, "attrs", {}) or {}
-        for w in attrs.get("warnings", []) or []:
-            if w not in warnings:
-                warnings.append(str(w))
-    out.attrs = {**{k: v for k, v in extra.items()}, "warnings": warnings}
-    return out
+def note_problem(df: pd.DataFrame, kind: str, count: int, *, dropped: bool = True
+                 ) -> pd.DataFrame:
+    """Count input rows an analysis left out (or nulled) in the frame's metadata, so the
+    reader's warning box says so (``reader_notes``); no-op for a zero count."""
+    if count:
+        meta = meta_of(df)
+        update_meta(df, problems=(*meta.problems, Problem(kind, int(count), dropped=dropped)))
+    return df

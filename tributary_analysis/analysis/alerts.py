@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.errors import DataError
-from tributary_analysis.promql.rules import Rule, as_timedelta
+from tributary_analysis.ground.time import iso, parse_duration, parse_time
+from tributary_analysis.promql.rules import Rule
 
 #: columns of a metric frame that are not labels
 _NON_LABELS = {"timestamp", "value", "__name__"}
@@ -82,11 +83,9 @@ def evaluation_times(start: pd.Timestamp | str, end: pd.Timestamp | str,
                      step: pd.Timedelta | str) -> pd.DatetimeIndex:
     """The grid ``query_range`` evaluates on: ``start, start+step, ...`` up to ``end``
     inclusive (as Prometheus does)."""
-    s, e, st = _utc(start), _utc(end), as_timedelta(step, where="step")
-    if st <= pd.Timedelta(0):
-        raise DataError(f"step {step!r} must be positive")
+    s, e, st = _utc(start), _utc(end), parse_duration(step, name="step")
     if e < s:
-        raise DataError(f"window end {e} is before start {s}; swap them")
+        raise DataError(f"window end {iso(e)} is before start {iso(s)}; swap them")
     n = int((e - s) // st) + 1
     return pd.DatetimeIndex(s + st * np.arange(n), tz="UTC")
 
@@ -143,14 +142,14 @@ def replay_alert(results: pd.DataFrame, eval_times: pd.DatetimeIndex, *,
 
     Examples
     --------
-    >>> t = evaluation_times("2024-01-01", "2024-01-01 00:10", "1min")
+    >>> t = evaluation_times("2024-01-01", "2024-01-01 00:10", "1m")
     >>> r = pd.DataFrame({"timestamp": t[2:8], "value": 1.0, "instance": "a"})
-    >>> bt = replay_alert(r, t, for_="2min", name="X")
+    >>> bt = replay_alert(r, t, for_="2m", name="X")
     >>> bt.intervals[["start", "end"]].astype(str).values.tolist()
     [['2024-01-01 00:04:00+00:00', '2024-01-01 00:08:00+00:00']]
     """
-    hold = as_timedelta(for_, where="for")
-    kff = as_timedelta(keep_firing_for, where="keep_firing_for")
+    hold = parse_duration(for_, name="for", allow_zero=True)
+    kff = parse_duration(keep_firing_for, name="keep_firing_for", allow_zero=True)
     times = pd.DatetimeIndex(eval_times)
     if times.tz is None:
         raise DataError("eval_times must be timezone-aware UTC timestamps")
@@ -337,7 +336,7 @@ def incidents_frame(incidents: Iterable[Mapping[str, object]] | pd.DataFrame) ->
 
 
 def score(backtest: AlertBacktest, incidents: pd.DataFrame, *,
-          grace: pd.Timedelta | str = "15min", alertname: str | None = None) -> dict[str, object]:
+          grace: pd.Timedelta | str = "15m", alertname: str | None = None) -> dict[str, object]:
     """Precision, recall and time to detect of one backtest against incidents.
 
     Parameters
@@ -352,7 +351,7 @@ def score(backtest: AlertBacktest, incidents: pd.DataFrame, *,
         The name used to select relevant incidents (defaults to the backtest's rule; pass
         the base rule's name for threshold variants).
     """
-    g = as_timedelta(grace, where="grace")
+    g = parse_duration(grace, name="grace", allow_zero=True)
     name = alertname or backtest.rule
     inc = incidents_frame(incidents)
     rel = inc[[a is None or name in a for a in inc["alerts"]]]
@@ -382,7 +381,7 @@ def score(backtest: AlertBacktest, incidents: pd.DataFrame, *,
 
 
 def review(backtests: Iterable[AlertBacktest], incidents: pd.DataFrame | None = None, *,
-           grace: pd.Timedelta | str = "15min",
+           grace: pd.Timedelta | str = "15m",
            base_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per rule (or variant): :func:`summarize` plus :func:`score` when incidents
     are given. ``base_names`` maps variant names to the alert name incidents refer to."""
@@ -397,7 +396,7 @@ def review(backtests: Iterable[AlertBacktest], incidents: pd.DataFrame | None = 
 
 
 def compare_variants(backtests: Mapping[str, AlertBacktest], incidents: pd.DataFrame | None,
-                     *, base: str, grace: pd.Timedelta | str = "15min") -> pd.DataFrame:
+                     *, base: str, grace: pd.Timedelta | str = "15m") -> pd.DataFrame:
     """Side-by-side review of threshold variants of one rule (rows: variant name)."""
     names = {k: base for k in backtests}
     table = review(list(backtests.values()), incidents, grace=grace, base_names=names)
@@ -427,5 +426,4 @@ def _escape(v: str) -> str:
 
 
 def _utc(t: pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return parse_time(t)

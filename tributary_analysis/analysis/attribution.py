@@ -40,8 +40,8 @@ import pandas as pd
 from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 
-from tributary_analysis.analysis._common import carry_attrs
 from tributary_analysis.errors import DataError
+from tributary_analysis.frames.meta import carry
 
 DEFAULT_ATTRIBUTES: tuple[str, ...] = (
     "tenant_id", "endpoint", "dataset_id", "search_type", "status_code", "version",
@@ -189,7 +189,9 @@ def attribute(
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     cols = ["rank", "attribute", "value", "selected", "baseline", "support", "baseline_share",
             "excess", "risk_ratio", "p_value", "q_value", "significant"]
-    return carry_attrs(out[cols], df, selected=n_sel, baseline_rows=n_base, alpha=alpha)
+    out = carry(out[cols], df)
+    out.attrs.update(selected=n_sel, baseline_rows=n_base, alpha=alpha)
+    return out
 
 
 def slow_mask(df: pd.DataFrame, *, by: Sequence[str] = ("endpoint", "search_type"),
@@ -251,5 +253,4 @@ def with_version(requests: pd.DataFrame, info: pd.DataFrame, *, time_col: str = 
         merged["version"] = merged["version"].fillna(major["version"].iloc[0])
     merged = merged.sort_values("_order").drop(columns=["_t", "_order"])
     merged.index = requests.index
-    merged.attrs = dict(requests.attrs)
-    return merged
+    return carry(merged, requests)

@@ -16,11 +16,12 @@ this module decides *what* is forecast and turns forecasts into a planning table
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 from tributary_analysis.analysis.forecast import (
     Forecast,
@@ -29,6 +30,8 @@ from tributary_analysis.analysis.forecast import (
     time_to_limit,
 )
 from tributary_analysis.errors import DataError
+from tributary_analysis.frames.meta import FrameMeta
+from tributary_analysis.ground.time import DurationLike, parse_duration
 
 Agg = Literal["max", "sum", "mean", "min"]
 
@@ -91,7 +94,7 @@ def to_series(frame: pd.DataFrame, *, by: str | Sequence[str] | None = None,
     return wide.sort_index()
 
 
-def peak_to_average(series: pd.Series, *, period: str = "1D") -> pd.DataFrame:
+def peak_to_average(series: pd.Series, *, period: DurationLike = "1d") -> pd.DataFrame:
     """Per period (default: UTC day): ``peak``, ``peak_at``, ``average``, ``ratio``.
 
     Days with less than half the usual number of points are flagged ``partial``.
@@ -99,7 +102,7 @@ def peak_to_average(series: pd.Series, *, period: str = "1D") -> pd.DataFrame:
     s = series.dropna()
     if s.empty:
         raise DataError(f"series {series.name!r} is empty: nothing to summarise")
-    g = s.groupby(pd.Grouper(freq=period))
+    g = s.groupby(pd.Grouper(freq=to_offset(parse_duration(period, name="period"))))
     out = pd.DataFrame({"peak": g.max(), "peak_at": g.idxmax(), "average": g.mean(),
                         "points": g.size()})
     out = out[out["points"] > 0]
@@ -109,7 +112,8 @@ def peak_to_average(series: pd.Series, *, period: str = "1D") -> pd.DataFrame:
     return out
 
 
-def headroom(series: pd.Series, limit: float, *, period: str = "1D") -> pd.DataFrame:
+def headroom(series: pd.Series, limit: float, *, period: DurationLike = "1d"
+             ) -> pd.DataFrame:
     """Headroom at each period's peak: ``limit - peak`` and the share of the limit used."""
     if not np.isfinite(limit) or limit <= 0:
         raise DataError(f"limit {limit!r} for {series.name!r} must be a positive number")
@@ -321,8 +325,8 @@ def scenario_table(results: Sequence[Mapping[str, object]]) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ resolution and peaks
 
-_NICE_STEPS = ("1min", "2min", "5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h",
-               "12h", "1D")
+_NICE_STEPS = tuple(parse_duration(s) for s in ("1m", "2m", "5m", "10m", "15m", "30m", "1h",
+                                                "2h", "3h", "6h", "12h", "1d"))
 
 
 def forecast_step(span: pd.Timedelta, *, points: int = 300) -> pd.Timedelta:
@@ -330,14 +334,14 @@ def forecast_step(span: pd.Timedelta, *, points: int = 300) -> pd.Timedelta:
     30 min for a week): enough resolution for the daily shape, cheap to fit."""
     target = span / points
     for s in _NICE_STEPS:
-        if pd.Timedelta(s) >= target:
-            return pd.Timedelta(s)
-    return pd.Timedelta(_NICE_STEPS[-1])
+        if s >= target:
+            return s
+    return _NICE_STEPS[-1]
 
 
-def resample_mean(series: pd.Series, step: pd.Timedelta | str) -> pd.Series:
+def resample_mean(series: pd.Series, step: DurationLike) -> pd.Series:
     """Mean per ``step`` bin (bins labelled by their start); empty bins stay NaN."""
-    out = series.resample(pd.Timedelta(step)).mean()
+    out = series.resample(parse_duration(step, name="step")).mean()
     out.name = series.name
     return out
 
@@ -351,3 +355,84 @@ def daily_forecast_peaks(fc: Forecast) -> pd.DataFrame:
     out["ratio"] = out["peak_mean"] / out["average_mean"].where(out["average_mean"] != 0)
     out.index.name = "day"
     return out
+
+
+# ------------------------------------------------------------------ the histories to plan
+
+@dataclass
+class CapacityData:
+    """Histories for capacity planning, each a wide frame (one column per group), as
+    :func:`tributary_analysis.fetch.capacity.fetch_capacity` pulls them.
+
+    ``meta`` merges what the server said about every query (the page's warning box);
+    ``warnings`` are the same facts as sentences.
+    """
+
+    request_rate: pd.DataFrame  # column "total"
+    request_rate_by_tenant: pd.DataFrame
+    vectors_by_tenant: pd.DataFrame
+    datasets_by_tenant: pd.DataFrame
+    memory_used: pd.DataFrame  # per instance
+    memory_limit: pd.Series  # per instance (bytes)
+    connections: pd.DataFrame  # per instance
+    step: pd.Timedelta
+    warnings: list[str] = field(default_factory=list)
+    meta: FrameMeta = field(default_factory=FrameMeta)
+
+    @property
+    def vectors_total(self) -> pd.Series:
+        return self.vectors_by_tenant.sum(axis=1, min_count=1).rename("vectors")
+
+    @property
+    def datasets_total(self) -> pd.Series:
+        return self.datasets_by_tenant.sum(axis=1, min_count=1).rename("datasets")
+
+    def resources(self, *, request_limit: float | None = None,
+                  vector_limit: float | None = None, dataset_limit: float | None = None,
+                  connection_limit: float | None = 80.0,
+                  memory_limit: float | None = None,
+                  fleet_adjusted: bool | None = None,
+                  step: DurationLike | None = None) -> list[Resource]:
+        """The resources to plan, with limits (memory defaults to each replica's ``total``;
+        connections to the seed's alert threshold of 80).
+
+        With ``fleet_adjusted`` (and at least three replicas) per-replica memory and
+        connections have the load swing shared with the other replicas removed
+        (:func:`fleet_adjust`): the forecast then follows the replica's own trend, e.g. a
+        leak. The default does this only when the history is shorter than two days: with
+        more, STL learns the daily swing from the replica itself, and the fleet median
+        would leak a trending replica's drift into the others (measured on the demo
+        profile: 18 % vs 6 % error in time to limit). ``step`` averages every history into
+        bins of that size first (see :func:`forecast_step`)."""
+        if fleet_adjusted is None:
+            idx = self.memory_used.index
+            fleet_adjusted = len(idx) > 1 and idx[-1] - idx[0] < pd.Timedelta(days=2)
+        out = self._resources(request_limit, vector_limit, dataset_limit, connection_limit,
+                              memory_limit, fleet_adjusted)
+        if step is None:
+            return out
+        return [replace(r, history=resample_mean(r.history, step)) for r in out]
+
+    def _resources(self, request_limit: float | None, vector_limit: float | None,
+                   dataset_limit: float | None, connection_limit: float | None,
+                   memory_limit: float | None, fleet_adjusted: bool) -> list[Resource]:
+        out = [Resource("request rate (req/s)", self.request_rate["total"], request_limit,
+                        "req/s"),
+               Resource("vectors", self.vectors_total, vector_limit, "vectors"),
+               Resource("datasets", self.datasets_total, dataset_limit, "datasets")]
+        for inst in self.memory_used.columns:
+            lim = memory_limit if memory_limit is not None else self.memory_limit.get(inst)
+            out.append(Resource(f"memory used {inst}", self._own(self.memory_used, inst,
+                                                                 fleet_adjusted),
+                                None if lim is None or pd.isna(lim) else float(lim), "bytes"))
+        for inst in self.connections.columns:
+            out.append(Resource(f"connections {inst}", self._own(self.connections, inst,
+                                                                 fleet_adjusted),
+                                connection_limit, "connections"))
+        return out
+
+    @staticmethod
+    def _own(frame: pd.DataFrame, inst: str, adjust: bool) -> pd.Series:
+        if adjust and frame.shape[1] >= 3:
+            return fleet_adjust(frame, inst)[0]
+        return frame[inst]

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tributary_analysis.analysis._common import carry_attrs, require_columns, utc_timestamps
-from tributary_analysis.analysis.windows import Window
+from tributary_analysis.analysis._common import require_columns, utc_timestamps
+from tributary_analysis.errors import ConfigError
+from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground.time import Window
 
 #: relative changes that mark a signal as worse than its baseline (direction-aware)
 WORSE_IF = {"error_ratio": 0.5, "p95_s": 0.2, "p99_s": 0.2, "memory_peak": 0.1,
@@ -44,6 +46,22 @@ class Baseline:
     kind: str
     coverage: float
     note: str
+
+
+def baseline_window(window: Window, kind: str = "previous_week") -> Window:
+    """The comparison window for ``window``: ``previous_week`` or ``previous`` (adjacent).
+
+    Examples
+    --------
+    >>> w = Window.of("2026-01-08", "2026-01-09")
+    >>> baseline_window(w).label(), baseline_window(w, "previous").label()
+    ('2026-01-01 00:00 – 2026-01-02 00:00 UTC', '2026-01-07 00:00 – 2026-01-08 00:00 UTC')
+    """
+    if kind == "previous_week":
+        return window.previous_week()
+    if kind == "previous":
+        return window.shift(-window.duration)
+    raise ConfigError(f"baseline={kind!r} is unknown; use 'previous_week' or 'previous'")
 
 
 def coverage(window: Window, timestamps: Iterable[pd.Timestamp], step: pd.Timedelta) -> float:
@@ -275,7 +293,7 @@ def top_tenants(requests: pd.DataFrame, baseline: pd.DataFrame | None = None, *,
         out["share_change"] = np.nan
     out = out[["rank", "tenant_id", "requests", "share", "errors", "error_ratio",
                "baseline_share", "share_change"]]
-    carry_attrs(out, requests)
+    carry(out, requests)
     out.attrs.update(tenants=len(ranked), excluded_requests=excluded)
     return out
 

@@ -17,13 +17,13 @@ import pandas as pd
 
 from tributary_analysis.analysis._common import (
     as_list,
-    carry_attrs,
     infer_step,
+    note_problem,
     require_columns,
     utc_timestamps,
 )
-from tributary_analysis.analysis.windows import parse_duration
-from tributary_analysis.errors import DataError
+from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground.time import parse_duration, parse_time
 
 #: Status codes that count as errors for availability (the seed's HighErrorRate: ``5..``).
 DEFAULT_ERROR_STATUS = r"5.."
@@ -69,8 +69,8 @@ def request_counts(
     keys = as_list(by)
     require_columns(requests, ["timestamp", "value", "status_code", *keys],
                     what="requests frame",
-                    hint="query increase(http_requests_total[step]) by status_code and "
-                         + (", ".join(keys) or "nothing else"))
+                    hint="fetch it with fetch.requests_per_bin(source, window, step, "
+                         f"by=('status_code', {', '.join(map(repr, keys))}))")
     df = pd.DataFrame({"timestamp": utc_timestamps(requests["timestamp"], what="requests")})
     for k in keys:
         df[k] = requests[k].to_numpy()
@@ -83,11 +83,8 @@ def request_counts(
     out = (df.groupby(["timestamp", *keys], observed=True, sort=True)[["errors", "total"]]
              .sum().reset_index())
     out["ratio"] = _ratio(out["errors"], out["total"])
-    extra = [f"{dropped} non-finite request sample(s) (NaN/Inf) were left out of the counts"] \
-        if dropped else []
-    carry_attrs(out, requests)
-    out.attrs["warnings"] = out.attrs["warnings"] + extra
-    return out
+    carry(out, requests)
+    return note_problem(out, "non-finite request sample (NaN/Inf)", dropped)
 
 
 def request_counts_from_logs(
@@ -99,8 +96,8 @@ def request_counts_from_logs(
 ) -> pd.DataFrame:
     """Per-bin error and total counts from a normalized log frame (request events).
 
-    Only rows with a ``status_code`` are counted (request-completed events); the number of
-    rows left out for lack of a status is reported in ``attrs["warnings"]``.
+    Only rows with a ``status_code`` are counted (request-completed events): other events
+    (startup, errors logged on their own) are not requests.
     """
     keys = as_list(by)
     require_columns(logs, ["timestamp", "status_code", *keys], what="log frame")
@@ -114,8 +111,7 @@ def request_counts_from_logs(
     out = (df.groupby(["timestamp", *keys], observed=True, sort=True)[["errors", "total"]]
              .sum().reset_index())
     out["ratio"] = _ratio(out["errors"], out["total"])
-    carry_attrs(out, logs)
-    return out
+    return carry(out, logs)
 
 
 def counts_from_log_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +128,7 @@ def counts_from_log_summary(summary: pd.DataFrame) -> pd.DataFrame:
     out["total"] = out["total"].astype("float64")
     out["errors"] = out["errors"].astype("float64")
     out["ratio"] = _ratio(out["errors"], out["total"])
-    return carry_attrs(out, summary)
+    return carry(out, summary)
 
 
 def _ratio(errors: pd.Series, total: pd.Series) -> pd.Series:
@@ -171,7 +167,7 @@ def error_ratio(
             parts.append(p.reset_index())
         g = pd.concat(parts, ignore_index=True) if parts else g
     g["ratio"] = _ratio(g["errors"], g["total"])
-    return carry_attrs(g, counts)
+    return carry(g, counts)
 
 
 def errors_by_type(errors: pd.DataFrame, by: Sequence[str] = ("error_type", "error_code")
@@ -188,7 +184,7 @@ def errors_by_type(errors: pd.DataFrame, by: Sequence[str] = ("error_type", "err
            .sort_values("errors", ascending=False, kind="stable").reset_index(drop=True))
     total = out["errors"].sum()
     out["share"] = out["errors"] / total if total > 0 else np.nan
-    return carry_attrs(out, errors)
+    return carry(out, errors)
 
 
 def top_error_messages(logs: pd.DataFrame, n: int = 10, *, min_level: str = "ERROR"
@@ -209,7 +205,7 @@ def top_error_messages(logs: pd.DataFrame, n: int = 10, *, min_level: str = "ERR
     if df.empty:
         out = pd.DataFrame(columns=["event", "error_type", "error_code", "count", "share",
                                     "first_seen", "last_seen", "tenants", "top_tenants"])
-        return carry_attrs(out, logs)
+        return carry(out, logs)
     for c in ("event", "error_type", "error_code", "tenant_id"):
         df[c] = df[c].astype("string").fillna("(none)")
     keys = ["event", "error_type", "error_code"]
@@ -222,7 +218,7 @@ def top_error_messages(logs: pd.DataFrame, n: int = 10, *, min_level: str = "ERR
     out["share"] = out["count"] / len(df)
     cols = ["event", "error_type", "error_code", "count", "share", "first_seen",
             "last_seen", "tenants", "top_tenants"]
-    return carry_attrs(out[cols].head(n).reset_index(drop=True), logs)
+    return carry(out[cols].head(n).reset_index(drop=True), logs)
 
 
 @dataclass(frozen=True)
@@ -315,7 +311,7 @@ def detect_episodes(
     out = pd.DataFrame(rows, columns=cols)
     if not out.empty:
         out = out.sort_values(["start", *keys], kind="stable").reset_index(drop=True)
-    return carry_attrs(out, counts, step=str(step), rules=rules.__dict__)
+    return carry(out, counts, step=step)
 
 
 def _runs(bad_ts: pd.Series, step: pd.Timedelta, gap: pd.Timedelta, good_ts: pd.Series
@@ -368,7 +364,6 @@ def affected_tenants(tenants: pd.DataFrame, keys: Sequence[str], key: Sequence[o
 def episode_overlap(episodes: pd.DataFrame, start: object, end: object) -> pd.DataFrame:
     """Episodes that overlap ``[start, end)`` (used to match detections with incidents)."""
     require_columns(episodes, ["start", "end"], what="episodes frame")
-    s, e = pd.Timestamp(start), pd.Timestamp(end)  # type: ignore[arg-type]
-    if s.tzinfo is None or e.tzinfo is None:
-        raise DataError("episode_overlap needs timezone-aware start and end (UTC)")
+    s = parse_time(start, name="start")  # type: ignore[arg-type]
+    e = parse_time(end, name="end")  # type: ignore[arg-type]
     return episodes[(episodes["start"] < e) & (episodes["end"] > s)]

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.errors import DataError
-from tributary_analysis.promql.rules import as_timedelta
+from tributary_analysis.ground.time import parse_duration, parse_time
 
 Forecaster = Callable[[pd.Series, int], np.ndarray]
 
@@ -84,7 +84,7 @@ def regularize(y: pd.Series, step: pd.Timedelta | str | None = None) -> tuple[pd
     if len(y) < 2:
         raise DataError(f"series {y.name!r} has {len(y)} usable points; a forecast needs "
                         "more history (widen the window)")
-    st = (as_timedelta(step, where="step") if step is not None
+    st = (parse_duration(step, name="step") if step is not None
           else infer_step(pd.DatetimeIndex(y.index)))
     grid = pd.date_range(y.index[0], y.index[-1], freq=st)
     reg = y.reindex(y.index.union(grid)).interpolate("time").reindex(grid)
@@ -168,11 +168,12 @@ def forecast_series(y: pd.Series, horizon: int | pd.Timedelta | str, *, level: f
     if not 0 < level < 1:
         raise DataError(f"level {level!r} must be between 0 and 1 (e.g. 0.95)")
     reg, notes = regularize(y, step)
-    st = infer_step(pd.DatetimeIndex(reg.index)) if step is None else as_timedelta(step)
+    st = (infer_step(pd.DatetimeIndex(reg.index)) if step is None
+          else parse_duration(step, name="step"))
     if fit_window is not None:
-        reg = reg[reg.index > reg.index[-1] - as_timedelta(fit_window, where="fit_window")]
+        reg = reg[reg.index > reg.index[-1] - parse_duration(fit_window, name="fit_window")]
     h = int(horizon) if isinstance(horizon, int | np.integer) else math.ceil(
-        as_timedelta(horizon, where="horizon") / st)
+        parse_duration(horizon, name="horizon") / st)
     if h < 1:
         raise DataError(f"horizon {horizon!r} is shorter than one step ({st})")
     periods = seasonal_periods(len(reg), st) if seasonality == "auto" else []
@@ -256,7 +257,7 @@ def time_to_limit(fc: Forecast, limit: float, *, direction: Literal["up", "down"
     the upper bound crosses first (earliest), the mean next (likely), the lower bound last
     (latest); ``"down"`` mirrors it (a remaining quota falling to zero).
     """
-    t0 = pd.Timestamp(now) if now is not None else fc.history.index[-1]
+    t0 = parse_time(now, name="now") if now is not None else fc.history.index[-1]
     last = float(fc.history.iloc[-1])
     sign = 1.0 if direction == "up" else -1.0
     if sign * (last - limit) >= 0:

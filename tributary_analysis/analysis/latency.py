@@ -33,12 +33,13 @@ from statsmodels.stats.multitest import multipletests
 
 from tributary_analysis.analysis._common import (
     as_list,
-    carry_attrs,
+    note_problem,
     require_columns,
     utc_timestamps,
 )
-from tributary_analysis.analysis.windows import Window, parse_duration
 from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground.time import Window, parse_duration, parse_time
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 
@@ -113,12 +114,10 @@ def quantiles_over_time(
         part.insert(len(part.columns) - 3, "quantile", float(q))
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
+    # histogram_quantile's own result: bucket samples it could not read and ignored
     bad = int(parts[0].attrs.get("unparseable_le", 0)) if parts else 0
-    carry_attrs(out, buckets)
-    if bad:
-        out.attrs["warnings"].append(
-            f"{bad} bucket sample(s) had an unparseable 'le' label and were ignored")
-    return out
+    carry(out, buckets)
+    return note_problem(out, "bucket sample with an unparseable 'le' label", bad)
 
 
 def window_quantiles(
@@ -165,7 +164,7 @@ def heatmap_data(buckets: pd.DataFrame, by: str | Sequence[str] | None = None
     df["bucket"] = [_bucket_label(lo, hi) for lo, hi in zip(df["lower"], df["upper"],
                                                             strict=True)]
     out = df[["timestamp", *keys, "lower", "upper", "bucket", "count"]]
-    return carry_attrs(out.reset_index(drop=True), buckets)
+    return carry(out.reset_index(drop=True), buckets)
 
 
 def _fmt_s(x: float) -> str:
@@ -217,8 +216,9 @@ def slo_attainment(
     else:
         res["total"] = float(totals.sum())
     res["exact"] = bool(np.any(np.isclose(np.unique(le[np.isfinite(le)]), threshold)))
-    return carry_attrs(res[[*group, "total", "attainment", "exact"]], buckets,
-                       threshold=threshold)
+    out = carry(res[[*group, "total", "attainment", "exact"]], buckets)
+    out.attrs["threshold"] = threshold
+    return out
 
 
 # ------------------------------------------------------------------ window comparison
@@ -349,8 +349,7 @@ def _flag(out: pd.DataFrame, alpha: float, min_effect: float, before: Window,
     out["improvement"] = sig & (np.nan_to_num(eff, nan=0.5) <= 1.0 - min_effect)
     out = out.sort_values(["regression", "effect"], ascending=[False, False],
                           kind="stable").reset_index(drop=True)
-    return carry_attrs(out, *sources, before=before.label(), after=after.label(),
-                       alpha=alpha, min_effect=min_effect)
+    return carry(out, *sources)
 
 
 def compare_windows_logs(
@@ -426,7 +425,7 @@ def log_quantiles(
     g = df.groupby(["timestamp", *keys], observed=True)["duration_s"].quantile(qarr)
     out = g.rename("value").reset_index().rename(columns={f"level_{len(keys) + 1}":
                                                            "quantile"})
-    return carry_attrs(out, logs)
+    return carry(out, logs)
 
 
 _DATASET_IN_PATH = r"/datasets/([^/]+)"
@@ -457,7 +456,7 @@ def slowest_requests(logs: pd.DataFrame, n: int = 20) -> pd.DataFrame:
             out["dataset_id"] = out["dataset_id"].astype("string").fillna(from_path)
         else:
             out.insert(3, "dataset_id", from_path)
-    return carry_attrs(out.reset_index(drop=True), logs)
+    return carry(out.reset_index(drop=True), logs)
 
 
 def fleet_version(info: pd.DataFrame, label: str = "version") -> pd.Series:
@@ -511,7 +510,7 @@ def deploy_windows(deploys: pd.DataFrame, window: Window, *, max_before: str = "
     inside = deploys[(deploys["time"] > window.start) & (deploys["time"] < window.end)]
     if inside.empty:
         return None
-    t = pd.Timestamp(inside["time"].iloc[0])
+    t = parse_time(inside["time"].iloc[0], name="deploy time")
     nxt = inside["time"].iloc[1] if len(inside) > 1 else window.end
     span = min(t - window.start, parse_duration(max_before, name="max_before"))
-    return Window(t - span, t), Window(t, pd.Timestamp(nxt))
+    return Window(t - span, t), Window(t, parse_time(nxt, name="next deploy time"))

@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from tributary_analysis.analysis._common import carry_attrs, infer_step, require_columns
-from tributary_analysis.analysis.windows import parse_duration
+from tributary_analysis.analysis._common import infer_step, require_columns
 from tributary_analysis.errors import ConfigError
+from tributary_analysis.frames.meta import carry
 from tributary_analysis.ground.format import human_duration
+from tributary_analysis.ground.time import parse_duration
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def burn_rates(
             (out[f"burn_{w.long}"] > w.factor) & (out[f"burn_{w.short}"] > w.factor)
         )
     out.index.name = "timestamp"
-    return carry_attrs(out, counts, objective=obj, step=str(step))
+    return carry(out, counts, step=step)
 
 
 def burn_rate_summary(rates: pd.DataFrame,
@@ -204,7 +205,7 @@ def burn_rate_summary(rates: pd.DataFrame,
             "first_fired": fire.index[fire.to_numpy()].min() if fire.any() else pd.NaT,
             "last_fired": fire.index[fire.to_numpy()].max() if fire.any() else pd.NaT,
         })
-    return carry_attrs(pd.DataFrame(rows), rates)
+    return carry(pd.DataFrame(rows), rates)
 
 
 def budget_consumption(counts: pd.DataFrame, objective: float = 0.999, period: str = "30d"
@@ -229,5 +230,4 @@ def budget_consumption(counts: pd.DataFrame, objective: float = 0.999, period: s
     out["consumed"] = out["errors_cum"] / budget.budget_requests
     out["remaining"] = 1.0 - out["consumed"]
     out["ideal"] = (out["timestamp"] - budget.start) / budget.period
-    return carry_attrs(out, counts, objective=budget.objective, period=str(budget.period),
-                       extrapolated=budget.extrapolated)
+    return carry(out, counts)

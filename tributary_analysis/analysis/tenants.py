@@ -17,13 +17,13 @@ from statsmodels.stats.multitest import multipletests
 
 from tributary_analysis.analysis._common import (
     as_list,
-    carry_attrs,
     infer_step,
     require_columns,
     utc_timestamps,
 )
-from tributary_analysis.analysis.windows import parse_duration
 from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground.time import parse_duration
 
 TENANT = "tenant_id"
 REPLICA_LABELS = ("instance", "pod", "job")
@@ -47,7 +47,7 @@ def replica_gauge(frame: pd.DataFrame, by: str | Sequence[str] = (TENANT,), how:
         raise ConfigError(f"how={how!r} must be 'max', 'mean' or 'sum'")
     df = frame.assign(value=_finite(frame["value"]))
     out = df.groupby(["timestamp", *keys], observed=True, sort=True)["value"].agg(how)
-    return carry_attrs(out.reset_index(), frame)
+    return carry(out.reset_index(), frame)
 
 
 def _no_series(frame: pd.DataFrame, name: str) -> pd.Series | None:
@@ -146,7 +146,7 @@ def tenant_usage(
     out = out.sort_values(sort_col, ascending=False, kind="stable")
     frames = [f for f in (requests, searches, vector_ops, datasets, vectors,
                           cache_hit_ratio, rate_limit_hits) if f is not None]
-    return carry_attrs(out, *frames)
+    return carry(out, *frames)
 
 
 def pareto(usage: pd.DataFrame, column: str = "requests", *, target: float = 0.8
@@ -162,7 +162,7 @@ def pareto(usage: pd.DataFrame, column: str = "requests", *, target: float = 0.8
     out["cumulative_share"] = out["share"].cumsum()
     out["rank"] = np.arange(1, len(out) + 1)
     n = int((out["cumulative_share"] < target - 1e-12).sum() + 1) if total else 0
-    carry_attrs(out, usage)
+    carry(out, usage)
     out.attrs.update(tenants_for_target=min(n, len(out)), target=target,
                      tenant_share_for_target=min(n, len(out)) / max(len(out), 1))
     return out
@@ -195,10 +195,9 @@ def growth(
     """
     require_columns(series, ["timestamp", by, "value"], what="growth input")
     if len(series) == 0:  # no traffic at all in the window: nothing grew
-        return carry_attrs(pd.DataFrame(columns=[by, "method", "growth_per_day",
-                                                 "growth_per_week", "low_per_week",
-                                                 "high_per_week", "current", "earlier"]),
-                           series)
+        return carry(pd.DataFrame(columns=[by, "method", "growth_per_day",
+                                           "growth_per_week", "low_per_week",
+                                           "high_per_week", "current", "earlier"]), series)
     df = series.assign(timestamp=utc_timestamps(series["timestamp"], what="growth input"),
                        value=_finite(series["value"]).fillna(0.0))
     t0, t1 = df["timestamp"].min(), df["timestamp"].max()
@@ -213,10 +212,10 @@ def growth(
             rows.append({by: str(tenant), **_fitted(per, t0, t1, step)})
     out = pd.DataFrame(rows)
     if out.empty:
-        return carry_attrs(out, series)
+        return carry(out, series)
     out = out.sort_values("growth_per_week", ascending=False, kind="stable",
                           na_position="last").reset_index(drop=True)
-    return carry_attrs(out, series, span=str(span))
+    return carry(out, series)
 
 
 def _wow(per: pd.Series, t1: pd.Timestamp, step: pd.Timedelta) -> dict[str, object]:
@@ -371,7 +370,7 @@ def noisy_neighbours(
                           kind="stable", na_position="last").reset_index(drop=True)
     out = out[[TENANT, "score", "q_value", "overlap", "best_lag", "surge_bins", "peak_ratio",
                "noisy"]]
-    return carry_attrs(out, rates, latency)
+    return carry(out, rates, latency)
 
 
 def chargeback(usage: pd.DataFrame, prices: Mapping[str, float] | None = None
@@ -407,4 +406,4 @@ def chargeback(usage: pd.DataFrame, prices: Mapping[str, float] | None = None
         out["cost_share"] = out["cost"] / total_cost if total_cost > 0 else np.nan
     out = out.reset_index()
     out[TENANT] = out[TENANT].astype("string")
-    return carry_attrs(out, usage)
+    return carry(out, usage)

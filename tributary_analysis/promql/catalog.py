@@ -23,24 +23,28 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from typing import Literal
 
 from tributary_analysis.errors import DataError
+from tributary_analysis.ground.time import DurationLike, format_duration
 from tributary_analysis.promql import (
     LabelSpec,
     Matcher,
     check_label_name,
-    format_duration,
+    check_metric_name,
     selector,
 )
 from tributary_analysis.seed import FAMILIES_BY_NAME, JOB, METRIC_FAMILIES, MetricFamily
 
-Window = str | float | timedelta
+#: a range-vector duration: ``"5m"``, ``"1h30m"``, ``"1.5h"``, seconds or a Timedelta — read
+#: by :func:`tributary_analysis.ground.time.parse_duration`, written in PromQL notation
+Range = DurationLike
 Filter = LabelSpec | None
 
 __all__ = [
     "METRIC_FAMILIES",
     "active_connections",
+    "build_info_timestamps",
     "cache_hit_ratio",
     "datasets_by_tenant",
     "error_ratio",
@@ -48,12 +52,16 @@ __all__ = [
     "family",
     "latency_buckets",
     "latency_quantile",
+    "mean_latency",
+    "memory_bytes",
     "memory_utilization",
     "rate_limit_hits",
+    "request_counter_sum",
     "request_rate",
     "search_latency_buckets",
     "search_latency_quantile",
     "search_rate",
+    "series_named",
     "tenant_requests",
     "up",
     "vector_error_ratio",
@@ -71,7 +79,7 @@ def family(name: str) -> MetricFamily:
                         + ", ".join(sorted(FAMILIES_BY_NAME))) from None
 
 
-def _w(window: Window) -> str:
+def _w(window: Range) -> str:
     return format_duration(window)
 
 
@@ -83,10 +91,11 @@ def _by(labels: Iterable[str], extra: Sequence[str] = ()) -> str:
 
 
 def _sel(metric: str, extra: Sequence[Matcher] = (), **filters: Filter) -> str:
-    return selector(metric, *extra, **filters)
+    # label filters only (the catalog never passes selector()'s own ``dialect`` keyword)
+    return selector(metric, *extra, **filters)  # type: ignore[arg-type]
 
 
-def request_rate(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
+def request_rate(window: Range = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
                  endpoint: Filter = None, method: Filter = None,
                  status_code: Filter = None) -> str:
     """Requests per second, ``sum by (by) (rate(http_requests_total[window]))``."""
@@ -95,7 +104,7 @@ def request_rate(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filte
     return f"{_by(by)}(rate({sel}[{_w(window)}]))"
 
 
-def error_ratio(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
+def error_ratio(window: Range = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
                 endpoint: Filter = None) -> str:
     """Share of requests answered 5xx (0..1), per ``by`` group."""
     err = _sel("http_requests_total", [Matcher("status_code", "=~", "5..")],
@@ -105,7 +114,7 @@ def error_ratio(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter
     return f"{_by(by)}(rate({err}[{w}])) / {_by(by)}(rate({allr}[{w}]))"
 
 
-def latency_buckets(window: Window = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
+def latency_buckets(window: Range = "5m", by: Sequence[str] = (), *, tenant: Filter = None,
                     endpoint: Filter = None, method: Filter = None) -> str:
     """Bucket rates of HTTP latency, ``sum by (le, by)``: input for client-side quantiles."""
     sel = _sel("http_request_duration_seconds_bucket", tenant_id=tenant, endpoint=endpoint,
@@ -113,7 +122,7 @@ def latency_buckets(window: Window = "5m", by: Sequence[str] = (), *, tenant: Fi
     return f"{_by(by, ('le',))}(rate({sel}[{_w(window)}]))"
 
 
-def latency_quantile(q: float, window: Window = "5m", by: Sequence[str] = (), *,
+def latency_quantile(q: float, window: Range = "5m", by: Sequence[str] = (), *,
                      tenant: Filter = None, endpoint: Filter = None,
                      method: Filter = None) -> str:
     """HTTP latency quantile ``q`` (seconds) by endpoint/tenant/..."""
@@ -122,7 +131,7 @@ def latency_quantile(q: float, window: Window = "5m", by: Sequence[str] = (), *,
     return f"histogram_quantile({q!r}, {inner})"
 
 
-def search_latency_buckets(window: Window = "5m", by: Sequence[str] = ("search_type",), *,
+def search_latency_buckets(window: Range = "5m", by: Sequence[str] = ("search_type",), *,
                            tenant: Filter = None, search_type: Filter = None,
                            dataset: Filter = None) -> str:
     """Bucket rates of search latency, ``sum by (le, by)``."""
@@ -131,7 +140,7 @@ def search_latency_buckets(window: Window = "5m", by: Sequence[str] = ("search_t
     return f"{_by(by, ('le',))}(rate({sel}[{_w(window)}]))"
 
 
-def search_latency_quantile(q: float, window: Window = "5m",
+def search_latency_quantile(q: float, window: Range = "5m",
                             by: Sequence[str] = ("search_type",), *, tenant: Filter = None,
                             search_type: Filter = None, dataset: Filter = None) -> str:
     """Search latency quantile ``q`` by search type (the seed's SlowSearchQueries rule)."""
@@ -141,24 +150,64 @@ def search_latency_quantile(q: float, window: Window = "5m",
     return f"histogram_quantile({q!r}, {inner})"
 
 
-def search_rate(window: Window = "5m", by: Sequence[str] = ("search_type",), *,
+def search_rate(window: Range = "5m", by: Sequence[str] = ("search_type",), *,
                 tenant: Filter = None, dataset: Filter = None) -> str:
     """Searches per second."""
     sel = _sel("search_operations_total", tenant_id=tenant, dataset_id=dataset)
     return f"{_by(by)}(rate({sel}[{_w(window)}]))"
 
 
-def vector_ops_rate(window: Window = "5m", by: Sequence[str] = ("operation",), *,
+def vector_ops_rate(window: Range = "5m", by: Sequence[str] = ("operation",), *,
                     tenant: Filter = None, dataset: Filter = None) -> str:
     """Vector operations per second."""
     sel = _sel("vector_operations_total", tenant_id=tenant, dataset_id=dataset)
     return f"{_by(by)}(rate({sel}[{_w(window)}]))"
 
 
-def tenant_requests(window: Window = "1d", *, tenant: Filter = None) -> str:
-    """Requests per tenant over ``window`` (``increase``), for usage reports."""
+def tenant_requests(window: Range = "1d", *, tenant: Filter = None,
+                    by: Sequence[str] = ()) -> str:
+    """Requests per tenant (and ``by`` labels, e.g. ``status_code``) over ``window``
+    (``increase``): evaluated at a window's end, the window's totals per tenant."""
     sel = _sel("http_requests_total", tenant_id=tenant)
-    return f"sum by (tenant_id) (increase({sel}[{_w(window)}]))"
+    return f"{_by(by, ('tenant_id',))}(increase({sel}[{_w(window)}]))"
+
+
+def request_counter_sum() -> str:
+    """The request counter summed over every series, ``sum(http_requests_total)``: it has
+    a sample wherever traffic was scraped, so it tells which stretches of history exist
+    (the daily report chooses its baseline from it)."""
+    return "sum(http_requests_total)"
+
+
+def mean_latency(window: Range = "5m", by: Sequence[str] = ("tenant_id",), *,
+                 tenant: Filter = None, endpoint: Filter = None) -> str:
+    """Mean HTTP latency in seconds (``_sum / _count``) per ``by`` group: more sensitive
+    to a broad slowdown than a quantile interpolated inside coarse buckets."""
+    w = _w(window)
+    total = _sel("http_request_duration_seconds_sum", tenant_id=tenant, endpoint=endpoint)
+    count = _sel("http_request_duration_seconds_count", tenant_id=tenant, endpoint=endpoint)
+    return f"{_by(by)}(rate({total}[{w}])) / {_by(by)}(rate({count}[{w}]))"
+
+
+def build_info_timestamps() -> str:
+    """``timestamp(deeplake_api_info)``: one series per replica and version, with a sample
+    at every scrape of it — deploys show as a version's series starting."""
+    return "timestamp(deeplake_api_info)"
+
+
+def memory_bytes(memory_type: Literal["used", "total"] | str,
+                 by: Sequence[str] = ("instance",)) -> str:
+    """Memory of one ``memory_type`` in bytes, ``max`` per ``by`` group (per replica)."""
+    for n in by:
+        check_label_name(n)
+    sel = selector("memory_usage_bytes", memory_type=memory_type)
+    return f"max by ({', '.join(by)}) ({sel})" if by else f"max ({sel})"
+
+
+def series_named(metric: str) -> str:
+    """``{__name__="metric"}``: the selector the series API takes to count a metric's
+    series (the alert review checks that a rule's metrics exist)."""
+    return selector(None, Matcher.eq("__name__", check_metric_name(metric)))
 
 
 def datasets_by_tenant(*, tenant: Filter = None) -> str:
@@ -180,21 +229,21 @@ def cache_hit_ratio(by: Sequence[str] = ("cache_type",), *, tenant: Filter = Non
     return f"avg by ({', '.join(by)}) ({sel})" if by else f"avg ({sel})"
 
 
-def rate_limit_hits(window: Window = "5m", by: Sequence[str] = ("tenant_id", "limit_type"), *,
+def rate_limit_hits(window: Range = "5m", by: Sequence[str] = ("tenant_id", "limit_type"), *,
                     tenant: Filter = None, limit_type: Filter = None) -> str:
     """Rate-limit rejections per second."""
     sel = _sel("rate_limit_hits_total", tenant_id=tenant, limit_type=limit_type)
     return f"{_by(by)}(rate({sel}[{_w(window)}]))"
 
 
-def errors_rate(window: Window = "5m", by: Sequence[str] = ("error_type",), *,
+def errors_rate(window: Range = "5m", by: Sequence[str] = ("error_type",), *,
                 tenant: Filter = None, error_type: Filter = None) -> str:
     """Application errors per second (``errors_total``)."""
     sel = _sel("errors_total", tenant_id=tenant, error_type=error_type)
     return f"{_by(by)}(rate({sel}[{_w(window)}]))"
 
 
-def vector_error_ratio(window: Window = "5m", *, tenant: Filter = None) -> str:
+def vector_error_ratio(window: Range = "5m", *, tenant: Filter = None) -> str:
     """Vector errors per vector operation, per tenant (the seed's HighVectorErrorRate)."""
     err = _sel("errors_total", tenant_id=tenant, error_type="vector")
     ops = _sel("vector_operations_total", tenant_id=tenant)

@@ -28,7 +28,6 @@ Examples
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -40,75 +39,99 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
-from tributary_analysis.errors import DataError
+from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.ground.time import parse_duration
 
 #: The seed's ``prometheus.yml`` sets ``global.evaluation_interval: 15s``.
 SEED_EVALUATION_INTERVAL = pd.Timedelta(seconds=15)
 
-_DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
-                   "w": 604800.0, "y": 31536000.0}
-_DURATION = re.compile(r"(?:(\d+)(ms|[smhdwy]))+\Z")
-_DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
-
 _GROUP_KEYS = {"name", "interval", "limit", "rules", "query_offset"}
 _ALERT_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 _RECORD_KEYS = {"record", "expr", "labels"}
+_YAML_INT = re.compile(r"[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
 
 
-def parse_prometheus_duration(text: object, *, where: str = "duration") -> pd.Timedelta:
-    """Parse a Prometheus duration (``15s``, ``5m``, ``1h30m``, ``100ms``, ``1y``).
+class RuleFileLoader(yaml.SafeLoader):
+    """YAML as Prometheus reads a rule file: every plain scalar stays the string written.
 
-    Units must appear from largest to smallest, as Prometheus's ``model.ParseDuration``
-    requires; ``0`` is accepted.
+    PyYAML's ``safe_load`` follows YAML 1.1, so an unquoted label value ``no``, ``on``,
+    ``1.10``, ``0x1F`` or ``012`` would come back as ``False``, ``True``, ``1.1``, ``31``
+    or ``10``. Prometheus decodes rule files with go-yaml v3 into string fields, which
+    keeps the text as written; so does this loader (only ``~``/``null``/empty resolve, to
+    ``None``, and ``<<`` merge keys work). A key given twice in one mapping is refused, as
+    go-yaml refuses it ("mapping key already defined").
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"mapping key {key!r} already defined at line "
+                    f"{first.start_mark.line + 1}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+RuleFileLoader.yaml_implicit_resolvers = {}  # none of SafeLoader's YAML 1.1 typing
+RuleFileLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+RuleFileLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"),
+                                     ["<"])
+
+
+def load_rule_yaml(text: str) -> Any:
+    """Parse rule-file YAML with :class:`RuleFileLoader` (strings stay strings)."""
+    return yaml.load(text, Loader=RuleFileLoader)
+
+
+def parse_prometheus_duration(text: object, *, where: str = "duration",
+                              allow_zero: bool = True) -> pd.Timedelta:
+    """A rule-file duration (``15s``, ``5m``, ``1h30m``, ``100ms``, ``1y``, ``0``), read with
+    :func:`tributary_analysis.ground.time.parse_duration` in its strict mode, which is
+    Prometheus's ``model.ParseDuration``: whole numbers, each unit once, largest first.
 
     Parameters
     ----------
     text : object
         The raw YAML value.
     where : str
-        What is being parsed, for the error message.
+        The file, group, rule and key, for the error message.
+    allow_zero : bool
+        ``for: 0`` is valid; a group ``interval`` is not.
 
-    Returns
-    -------
-    pandas.Timedelta
+    Raises
+    ------
+    DataError
+        Naming ``where``, the value, and how to write it.
 
     Examples
     --------
     >>> parse_prometheus_duration("1h30m")
     Timedelta('0 days 01:30:00')
     """
-    raw = str(text).strip() if isinstance(text, str | int) else None
-    if raw == "0":
-        return pd.Timedelta(0)
-    if raw is None or not _DURATION.match(raw):
+    if isinstance(text, pd.Timedelta):
+        return text
+    if not isinstance(text, str):
         raise DataError(f"{where}: {text!r} is not a Prometheus duration; write e.g. "
                         "'30s', '5m', '1h30m'")
-    order = list(_DURATION_UNITS)
-    parts = _DURATION_PART.findall(raw)
-    ranks = [order.index(unit) for _, unit in parts]
-    # largest unit first: y > w > d > h > m > s > ms
-    size = [_DURATION_UNITS[u] for _, u in parts]
-    if any(b >= a for a, b in itertools.pairwise(size)) or len(set(ranks)) != len(ranks):
-        raise DataError(f"{where}: {text!r} must give each unit once, largest first "
-                        "(e.g. '1h30m', not '30m1h')")
-    seconds = sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
-    return pd.Timedelta(seconds=seconds)
-
-
-def as_timedelta(value: object, *, where: str = "duration") -> pd.Timedelta:
-    """A Timedelta from a Timedelta/timedelta, seconds, or a Prometheus duration string
-    (``"15s"``, ``"7d"``; pandas deprecates its own lower-case ``d``)."""
-    if isinstance(value, pd.Timedelta):
-        return value
-    if isinstance(value, str) and _DURATION.match(value.strip()):
-        return parse_prometheus_duration(value, where=where)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return pd.Timedelta(seconds=float(value))
     try:
-        return pd.Timedelta(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: {value!r} is not a duration; write e.g. '30s', '5m', "
-                        "'7d'") from exc
+        return parse_duration(text, name="duration", strict=True, allow_zero=allow_zero)
+    except ConfigError as exc:
+        # the shared message, with the rule-file location instead of the parameter name
+        reason = str(exc)
+        for prefix in (f"duration={text.strip()!r} ", f"duration={text!r} ", "duration "):
+            if reason.startswith(prefix):
+                reason = reason[len(prefix):]
+                break
+        raise DataError(f"{where}: {text!r} {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -236,9 +259,10 @@ def parse_rules(text: str, *, source: str = "<string>",
                 default_interval: pd.Timedelta | str = SEED_EVALUATION_INTERVAL) -> RuleFile:
     """Parse rule-file YAML text; see :func:`load_rules`."""
     default = (default_interval if isinstance(default_interval, pd.Timedelta)
-               else parse_prometheus_duration(default_interval, where="default_interval"))
+               else parse_prometheus_duration(default_interval, where="default_interval",
+                                              allow_zero=False))
     try:
-        doc = yaml.safe_load(text)
+        doc = load_rule_yaml(text)
     except yaml.YAMLError as exc:
         raise DataError(f"rule file {source} is not valid YAML: {exc}") from exc
     if doc is None:
@@ -276,9 +300,7 @@ def _parse_group(g: Any, gi: int, source: str, default: pd.Timedelta,
                 if g.get("interval") is not None else None)
     if interval is not None and interval <= pd.Timedelta(0):
         raise DataError(f"{where}: interval must be positive")
-    limit = g.get("limit", 0) or 0
-    if not isinstance(limit, int):
-        raise DataError(f"{where}: limit must be an integer")
+    limit = _yaml_int(g.get("limit"), f"{where}: limit")
     raw_rules = g.get("rules") or []
     if not isinstance(raw_rules, list):
         raise DataError(f"{where}: 'rules' must be a list")
@@ -309,7 +331,7 @@ def _parse_rule(r: Any, ri: int, where: str, group: str, interval: pd.Timedelta,
                         f"allowed: {sorted(allowed)}")
     expr = r.get("expr")
     if isinstance(expr, int | float) and not isinstance(expr, bool):
-        expr = str(expr)
+        expr = str(expr)  # an explicitly tagged number (``!!int 1``)
     if not isinstance(expr, str) or not expr.strip():
         raise DataError(f"{rwhere}: missing 'expr'; every rule needs a PromQL expression")
     try:
@@ -320,14 +342,35 @@ def _parse_rule(r: Any, ri: int, where: str, group: str, interval: pd.Timedelta,
             if r.get("for") is not None else pd.Timedelta(0))
     kff = (parse_prometheus_duration(r["keep_firing_for"], where=f"{rwhere}: keep_firing_for")
            if r.get("keep_firing_for") is not None else pd.Timedelta(0))
-    labels = _str_map(r.get("labels"), f"{rwhere}: labels")
-    annotations = _str_map(r.get("annotations"), f"{rwhere}: annotations")
+    labels = _str_map(r.get("labels"), f"{rwhere}: labels", null="drop")
+    annotations = _str_map(r.get("annotations"), f"{rwhere}: annotations", null="empty")
     return Rule(name=name, kind=kind, expr=expr.strip(), group=group, group_interval=interval,
                 for_=for_, keep_firing_for=kff, labels=labels, annotations=annotations,
                 source=source)
 
 
-def _str_map(value: Any, where: str) -> dict[str, str]:
+def _yaml_int(value: Any, where: str) -> int:
+    """A YAML 1.2 integer (``10``, ``0x1F``, ``0o17``) from the string the loader kept."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _YAML_INT.match(value.strip()):
+        text = value.strip()
+        sign = -1 if text.startswith("-") else 1
+        body = text.lstrip("+-")
+        base = 16 if body.startswith("0x") else 8 if body.startswith("0o") else 10
+        return sign * int(body[2:] if base != 10 else body, base)
+    raise DataError(f"{where}: {value!r} must be an integer, e.g. 'limit: 10'")
+
+
+def _str_map(value: Any, where: str, *, null: Literal["drop", "empty"]) -> dict[str, str]:
+    """Label or annotation values as Prometheus keeps them: the text written.
+
+    A null value (``~``, ``null`` or nothing) is the empty string to Prometheus, and a
+    label with an empty value does not exist: labels drop it, annotations keep ``""``
+    (what ``promtool test rules`` shows for both).
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -336,8 +379,13 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
     for k, v in value.items():
         if not isinstance(k, str) or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", k):
             raise DataError(f"{where}: {k!r} is not a valid label name")
-        if isinstance(v, dict | list) or v is None:
-            raise DataError(f"{where}: value of {k!r} must be a string")
+        if isinstance(v, dict | list):
+            raise DataError(f"{where}: value of {k!r} must be a string, not a "
+                            f"{'mapping' if isinstance(v, dict) else 'list'}")
+        if v is None or v == "":
+            if null == "empty":
+                out[k] = ""
+            continue
         out[k] = str(v)
     return out
 
