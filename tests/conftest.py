@@ -7,9 +7,11 @@ Fixtures other tests rely on (names and attributes are a contract):
 
 - ``sim``: the ``small`` profile simulated once (seed 7) into a session directory; the
   simulator's :class:`SimulationResult`.
-- ``prometheus_stack``: a real Prometheus backfilled from ``sim`` on a free port, stopped at
-  the end; ``.url``, ``.manifest`` (dict), ``.out_dir`` (the simulation directory),
-  ``.result`` (``sim``), ``.process``.
+- ``prometheus_stack``: a real Prometheus (Debian's 2.42) backfilled from ``sim`` on a free
+  port, stopped at the end; ``.url``, ``.manifest`` (dict), ``.out_dir`` (the simulation
+  directory), ``.result`` (``sim``), ``.process``, ``.version`` ("2"), ``.release``.
+  Prometheus 3 fixtures (``prometheus3_stack``, ``prometheus_server`` over both lines,
+  ``prometheus3_native``, ``prometheus3_nhcb``) are in ``_fx_prom3.py``.
 - ``elasticsearch_stack``: a real Elasticsearch (started only if a test asks for it; it boots
   while ``sim`` simulates) with ``sim``'s logs loaded; ``.url``, ``.reader`` and ``.admin``
   (``(user, password)`` tuples usable as ``basic_auth``), ``.index_pattern``, ``.load``
@@ -29,6 +31,7 @@ import pytest
 # Area fixture plugins (one file per area, each with its own owner): star-imported so their
 # session fixtures are shared by every test module. Each lists its fixtures in __all__.
 from _fx_prom3 import *  # noqa: F403
+from _fx_prom3 import PrometheusStack, start_prometheus_stack
 from _fx_reports_out import *  # noqa: F403
 from _fx_scale import *  # noqa: F403
 from _fx_traces import *  # noqa: F403
@@ -61,32 +64,19 @@ def sim(sim_dir: Path) -> Any:
     return simulate(profile="small", seed=7, out_dir=sim_dir)
 
 
-@dataclass
-class PrometheusStack:
-    """A running Prometheus holding the simulated history."""
-
-    url: str
-    manifest: dict[str, Any]
-    out_dir: Path
-    result: Any
-    process: Any
-    data_dir: Path
-
-
 @pytest.fixture(scope="session")
 def prometheus_stack(
     sim: Any, sim_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusStack]:
-    from tributary_analysis.stack import demo, procs
+    """Debian's Prometheus 2.42 backfilled from ``sim`` (``.version`` is ``"2"``)."""
+    from tributary_analysis.stack import procs
 
-    manifest = demo.read_manifest(sim_dir)
-    data_dir = tmp_path_factory.mktemp("prometheus-stack")
-    info, _report = demo.start_prometheus(manifest, data_dir)
-    ref = procs.ProcessRef.from_dict(info["process"])
+    stack = start_prometheus_stack(sim, sim_dir, tmp_path_factory.mktemp("prometheus-stack"),
+                                   version="2")
     try:
-        yield PrometheusStack(info["url"], manifest, sim_dir, sim, ref, data_dir)
+        yield stack
     finally:
-        procs.stop(ref)
+        procs.stop(stack.process)
 
 
 @dataclass

@@ -7,10 +7,14 @@ difference between the scrapes at ``a`` and ``b`` holds those with ``a <= time <
 Counters are per replica; the injected restart (``incidents.json``) resets one replica's
 counters right after the scrape at its ``start``.
 
-Prometheus 2.42 semantics this relies on (and checks): an instant query at a scrape time
-returns that scrape's sample; ``X[r] @ t`` holds the samples in the *closed* interval
-``[t - r, t]``, so when a series has samples at both ends ``increase`` does not extrapolate
-and adds the value after a reset, i.e. it is exact.
+Every test runs on both server lines (``prometheus_server``: Debian's 2.42 and the Go build
+of 3.16), each backfilled by its own promtool. The semantics this relies on (and checks): an
+instant query at a scrape time returns that scrape's sample on both lines. Range selectors
+differ: on 2.x ``X[r] @ t`` holds the samples in the *closed* interval ``[t - r, t]``, so when
+a series has samples at both ends ``increase`` does not extrapolate and adds the value after
+a reset, i.e. it is exact; on 3.x the interval is *left-open* ``(t - r, t]`` (3.0), so the
+window holds one sample fewer, the first sample is one step after ``t - r`` and ``increase``
+extrapolates that step (exactly by ``r / (r - step)`` on a regular grid).
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ def _ts(unix: int) -> pd.Timestamp:
 
 
 @pytest.fixture(scope="module")
-def promql(prometheus_stack: Any) -> Query:
+def promql(prometheus_server: Any) -> Query:
     """``promql(expr, at, by)``: an instant query as ``{label values: value}``."""
 
     def run(expr: str, at: int, by: tuple[str, ...] = ()) -> dict[tuple[str, ...], float]:
         params: dict[str, str | int] = {"query": expr, "time": at}
-        resp = requests.get(f"{prometheus_stack.url}/api/v1/query", params=params, timeout=60)
+        resp = requests.get(f"{prometheus_server.url}/api/v1/query", params=params,
+                            timeout=60)
         body = resp.json()
         assert resp.status_code == 200 and body["status"] == "success", (expr, body)
         assert not body.get("warnings"), (expr, body["warnings"])
@@ -55,15 +60,16 @@ def promql(prometheus_stack: Any) -> Query:
 
 
 @pytest.fixture(scope="module")
-def window(prometheus_stack: Any) -> dict[str, Any]:
+def window(prometheus_server: Any) -> dict[str, Any]:
     """Scrape grid, the restart and the scrape gap, from the manifest and incidents.json."""
-    m = prometheus_stack.manifest
-    incs = {i.kind: i for i in prometheus_stack.result.incidents}
+    m = prometheus_server.manifest
+    incs = {i.kind: i for i in prometheus_server.result.incidents}
     restart, gap = incs["restart"], incs["scrape_gap"]
     return {"start": int(m["start_unix"]), "end": int(m["end_unix"]),
             "step": int(m["scrape_interval_s"]), "restart_at": restart.start_s,
             "restart_instance": restart.affects["instance"],
-            "gap": (gap.start_s, gap.end_s), "gap_instance": gap.affects["instance"]}
+            "gap": (gap.start_s, gap.end_s), "gap_instance": gap.affects["instance"],
+            "version": prometheus_server.version}
 
 
 def _truth(df: pd.DataFrame, by: list[str], a: int, b: int) -> dict[tuple[str, ...], float]:
@@ -170,15 +176,21 @@ def test_aligned_subwindow_across_the_restart(
     assert _between(promql, window, series, by, a, b) == truth
 
 
-def test_increase_is_exact_when_samples_sit_at_both_window_ends(
+def test_increase_follows_the_server_lines_range_semantics(
     promql: Query, window: dict[str, Any], sim: Any,
 ) -> None:
-    """``increase(X[b-a] @ b)`` over series present at ``a``: no extrapolation, reset added.
+    """``increase(X[b-a] @ b)`` over series present at ``a``, reset added.
+
+    2.x (closed window): samples at both ends, no extrapolation: exactly the requests in
+    ``[a, b)``. 3.x (left-open window): the first sample is at ``a + step``, so the increase
+    is the requests in ``[a + step, b)`` extrapolated over the missing step:
+    ``× (b - a) / (b - a - step)``.
 
     A series born inside the window (``prometheus_client`` creates children lazily) would be
     extrapolated, so both sides keep only the series that exist at ``a``.
     """
     a, b = _aligned_subwindow(window)
+    step = window["step"]
     labels = ("method", "endpoint", "status_code", "tenant_id", "instance")
     series = f"http_requests_total{{{JOB}}}"
     expr = (f"sum by (tenant_id) (increase({series}[{b - a}s] @ {b}) "
@@ -189,7 +201,12 @@ def test_increase_is_exact_when_samples_sit_at_both_window_ends(
     existing = {tuple(str(x) for x in k) for k, v in born.items() if v > 0}
     keys = list(zip(*(df[c].astype(str) for c in labels), strict=True))
     keep = np.fromiter((k in existing for k in keys), bool, len(keys))
-    truth = _truth(df[keep], ["tenant_id"], a, b)
+    if window["version"] == "2":
+        truth = _truth(df[keep], ["tenant_id"], a, b)
+    else:
+        factor = (b - a) / (b - a - step)
+        truth = {k: v * factor for k, v in _truth(df[keep], ["tenant_id"], a + step,
+                                                  b).items()}
     assert got.keys() == truth.keys()
     for k, v in truth.items():
         assert math.isclose(got[k], v, rel_tol=1e-9), (k, got[k], v)
@@ -200,12 +217,33 @@ def test_increase_is_exact_when_samples_sit_at_both_window_ends(
     assert raw.keys() == full.keys()
 
 
-def test_raw_samples_with_reset_handling_equal_the_truth(
-    prometheus_stack: Any, window: dict[str, Any], sim: Any,
+def test_a_range_holds_one_sample_fewer_on_3x(
+    prometheus_server: Any, window: dict[str, Any],
 ) -> None:
-    """The raw samples of ``errors_total`` (no PromQL function at all) give the same totals."""
+    """``up[r] @ t`` on the scrape grid: ``r/step + 1`` samples on 2.x, ``r/step`` on 3.x."""
+    step = window["step"]
+    _, b = _aligned_subwindow(window)
+    r = 20 * step
+    resp = requests.get(f"{prometheus_server.url}/api/v1/query",
+                        params={"query": f"up{{{JOB}}}[{r}s]", "time": b}, timeout=60).json()
+    counts = {item["metric"]["instance"]: len(item["values"])
+              for item in resp["data"]["result"]
+              if item["metric"]["instance"] != window["gap_instance"]}  # the gap may overlap
+    assert len(counts) >= 2, resp
+    expected = r // step + (1 if window["version"] == "2" else 0)
+    assert set(counts.values()) == {expected}, counts
+
+
+def test_raw_samples_with_reset_handling_equal_the_truth(
+    prometheus_server: Any, window: dict[str, Any], sim: Any,
+) -> None:
+    """The raw samples of ``errors_total`` (no PromQL function at all) give the same totals.
+
+    The range covers the whole window on both lines: no series has a sample at the window's
+    first scrape (nothing completed before it), so the left-open 3.x range loses nothing.
+    """
     span = window["end"] - window["start"]
-    resp = requests.get(f"{prometheus_stack.url}/api/v1/query",
+    resp = requests.get(f"{prometheus_server.url}/api/v1/query",
                         params={"query": f"errors_total{{{JOB}}}[{span}s]",
                                 "time": window["end"]}, timeout=60).json()
     got: dict[tuple[str, ...], float] = {}
