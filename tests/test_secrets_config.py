@@ -164,3 +164,19 @@ def test_scrubber_knows_every_secret_the_settings_hold(tmp_path: Path) -> None:
     # URL passwords in any environment variable, even without settings
     env_only = Scrubber.from_environment(None, {"DATABASE_URL": "postgres://u:dbpass123@h/x"})
     assert env_only.text("dbpass123") == "[redacted]"
+
+
+def test_url_userinfo_takes_the_precedence_of_its_source(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[elasticsearch]\nusername = "reader"\npassword = "file-password"\n')
+    env = {"TRIBUTARY_HOME": str(tmp_path), "TRIBUTARY_CONFIG": str(cfg),
+           "TRIBUTARY_ES_URL": f"http://admin:{ES_PW}@127.0.0.1:9200"}
+    s = load_settings(env=env)
+    assert (s.es_url, s.es_username, s.es_password) == (
+        "http://127.0.0.1:9200", "admin", Secret(ES_PW))
+    # the file's URL with userinfo loses to the environment's username
+    cfg.write_text(f'[elasticsearch]\nurl = "http://fileuser:{ES_PW}@h:9200"\n')
+    s = load_settings(env={"TRIBUTARY_HOME": str(tmp_path), "TRIBUTARY_CONFIG": str(cfg),
+                           "TRIBUTARY_ES_USERNAME": "envuser"})
+    assert (s.es_url, s.es_username, s.es_password) == ("http://h:9200", "envuser",
+                                                        Secret(ES_PW))

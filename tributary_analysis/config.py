@@ -218,8 +218,10 @@ class Settings:
     """Connection settings for every source, the failure webhook and mail; build with
     :func:`load_settings`.
 
-    URL userinfo is moved into the username/password fields on construction (also through
-    :func:`dataclasses.replace`), so no URL field ever holds a password.
+    URL userinfo is moved into the username/password fields: by :func:`load_settings` at
+    the precedence of the source that gave the URL (an environment URL's user wins over the
+    config file's username), and on construction (also through :func:`dataclasses.replace`),
+    so no URL field ever holds a password.
     """
 
     home: Path = field(default_factory=default_home)
@@ -253,24 +255,10 @@ class Settings:
     smtp_starttls: bool = True
 
     def __post_init__(self) -> None:
-        for url_field, user_field, pw_field in (
-                ("prometheus_url", "prometheus_username", "prometheus_password"),
-                ("es_url", "es_username", "es_password")):
-            clean, user, password = _userinfo(getattr(self, url_field))
-            if clean == getattr(self, url_field):
-                continue
-            for name, value in ((user_field, user), (pw_field, password)):
-                if value is None:
-                    continue
-                have = getattr(self, name)
-                have_text = have.get() if isinstance(have, Secret) else have
-                if have_text not in (None, "", value):
-                    raise ConfigError(
-                        f"{url_field} carries a {name.rsplit('_', 1)[1]} in its userinfo "
-                        f"({redact_url(clean)}) and {name} is also set to another value; "
-                        f"give it once: drop 'user:password@' from the URL or unset {name}")
-                object.__setattr__(self, name, Secret(value) if name == pw_field else value)
-            object.__setattr__(self, url_field, clean)
+        values = {name: getattr(self, name) for name, _, _ in _USERINFO_FIELDS}
+        values.update({n: getattr(self, n) for _, u, p in _USERINFO_FIELDS for n in (u, p)})
+        for name, value in _expand_userinfo(values, "settings").items():
+            object.__setattr__(self, name, value)
         headers = Headers(self.prometheus_headers)
         headers.secret_names = tuple(self.secret_headers)
         object.__setattr__(self, "prometheus_headers", headers)
@@ -349,6 +337,38 @@ class Settings:
             out.extend([value, html.escape(value), quote(value, safe=""),
                         json.dumps(value)[1:-1]])
         return list(dict.fromkeys(out))
+
+
+#: URL fields whose userinfo moves into (username, password) fields
+_USERINFO_FIELDS = (("prometheus_url", "prometheus_username", "prometheus_password"),
+                    ("es_url", "es_username", "es_password"))
+
+
+def _expand_userinfo(values: dict[str, Any], origin: str) -> dict[str, Any]:
+    """``values`` with ``user:password@`` moved out of its URLs into the username/password
+    fields; the same layer giving another username or password as well is refused."""
+    out = dict(values)
+    for url_field, user_field, pw_field in _USERINFO_FIELDS:
+        url = out.get(url_field)
+        if not isinstance(url, str):
+            continue
+        clean, user, password = _userinfo(url)
+        if clean == url:
+            continue
+        for name, value in ((user_field, user), (pw_field, password)):
+            if value is None:
+                continue
+            have = out.get(name)
+            have_text = have.get() if isinstance(have, Secret) else have
+            if have_text not in (None, "", value):
+                raise ConfigError(
+                    f"{url_field} carries a {name.rsplit('_', 1)[1]} in its userinfo "
+                    f"({redact_url(clean)}) and {name} is also set to another value in "
+                    f"{origin}; give it once: drop 'user:password@' from the URL or unset "
+                    f"{name}")
+            out[name] = Secret(value) if name == pw_field else value
+        out[url_field] = clean
+    return out
 
 
 #: environment variable → settings field
@@ -490,11 +510,13 @@ def load_settings(
         Path(env["TRIBUTARY_CONFIG"]) if env.get("TRIBUTARY_CONFIG") else home / "config.toml"
     )
     if config_file is not None or env.get("TRIBUTARY_CONFIG") or path.exists():
-        values.update(_read_config_file(path))
+        values.update(_expand_userinfo(_read_config_file(path), f"config file {path}"))
 
+    layer: dict[str, Any] = {}
     for var, name in ENV_VARS.items():
         if env.get(var) not in (None, ""):
-            values[name] = _coerce(name, env[var], f"environment variable {var}")
+            layer[name] = _coerce(name, env[var], f"environment variable {var}")
+    values.update(_expand_userinfo(layer, "the environment"))
     return Settings(**values)
 
 
