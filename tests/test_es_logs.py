@@ -240,7 +240,7 @@ def test_timed_out_partial_results_reach_attrs(reader: ElasticsearchLogs,
     body = {"timed_out": True, "_shards": {"total": 2, "successful": 2, "skipped": 0,
                                            "failed": 0}}
     with caplog.at_level(logging.WARNING):
-        reader._check_partial(body, attrs, "summarize")
+        reader.check_partial(body, attrs, "summarize")
     assert attrs["partial"] is True
     assert attrs["warnings"] == ["Elasticsearch timed out during summarize: results are partial"]
     assert any("timed out" in r.getMessage() for r in caplog.records)

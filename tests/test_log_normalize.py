@@ -154,7 +154,7 @@ def test_arrow_fast_path_equals_the_checked_path(events: list[dict], shape: str)
     """Clean Elasticsearch pages take the Arrow path; it must give the checked path's frame."""
     import numpy as np
 
-    from tributary_analysis.sources.logs.elasticsearch import _extract
+    from tributary_analysis.sources.logs.elasticsearch.export import extract as _extract
     from tributary_analysis.sources.logs.normalize import Problems, _finish, fast_frame
     from tributary_analysis.sources.logs.schema import concat_frames
 

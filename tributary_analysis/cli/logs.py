@@ -1,22 +1,40 @@
 """``tributary logs``: search, summarize and rank errors in the service's logs.
 
-Options mirror :class:`~tributary_analysis.sources.logs.LogSource` arguments. Credentials
-come from the environment or the config file only (``TRIBUTARY_ES_USERNAME`` ...), never
-from options. Library errors become one line and exit code 2 in ``cli/__init__.py``.
+Options mirror :class:`~tributary_analysis.sources.logs.LogSource` arguments; the window
+is the shared ``--since/--start/--end`` (``--step`` for a summary's buckets) of every
+command group. Credentials come from the environment or the config file only
+(``TRIBUTARY_ES_USERNAME`` ...), never from options. Library errors become one line and
+exit code 2 in ``cli/__init__.py``; the Elasticsearch client's own retry warnings and
+tracebacks are kept for ``-v``.
+
+What the source said besides the rows goes to stderr: warnings, partial answers, counted
+input problems (by kind, with ``file:line``), notes on exactness, and a tenant filter
+that matched nothing (with the closest known tenant ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 import pandas as pd
 
+from tributary_analysis.cli.options import window_options
 from tributary_analysis.config import load_settings
 from tributary_analysis.errors import ConfigError
-from tributary_analysis.sources.logs.base import LogSource, parse_interval
+from tributary_analysis.frames.meta import meta_of, reader_notes
+from tributary_analysis.ground.time import Window
+from tributary_analysis.sources.logs.base import LogSource
+from tributary_analysis.sources.logs.normalize import describe_problem
+
+#: loggers whose messages the command prints itself (or that only matter with -v)
+_QUIET_LOGGERS = ("elastic_transport", "elasticsearch", "tributary_analysis.sources.logs")
 
 
 def _source(source: str, files: Sequence[str], index: str | None, es_url: str | None,
@@ -33,16 +51,6 @@ def _source(source: str, files: Sequence[str], index: str | None, es_url: str | 
     return ElasticsearchLogs(es_url, index=index, settings=settings, shape=shape)
 
 
-def _window(start: str | None, end: str | None, last: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    end_ts = pd.Timestamp(end) if end else pd.Timestamp.now(tz="UTC")
-    end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts
-    if start:
-        start_ts = pd.Timestamp(start)
-        return (start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts), end_ts
-    _, us = parse_interval(last)
-    return end_ts - pd.Timedelta(microseconds=us), end_ts
-
-
 def _filters(tenant: Sequence[str], endpoint: Sequence[str],
              status: Sequence[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -55,10 +63,45 @@ def _filters(tenant: Sequence[str], endpoint: Sequence[str],
     return out
 
 
+def _report(df: pd.DataFrame) -> None:
+    """Everything the frame's metadata says, one line each on stderr (never dropped)."""
+    meta = meta_of(df)
+    for sentence in reader_notes(replace(meta, problems=())):
+        click.echo(f"warning: {sentence}", err=True)
+    for p in meta.problems:
+        where = "; e.g. " + "; ".join(p.samples[:2]) if p.samples else ""
+        click.echo(f"warning: {p.count:,} record(s) {describe_problem(p.kind)}{where}",
+                   err=True)
+    probs = meta.details.get("problems")
+    if meta.problems and isinstance(probs, dict):
+        click.echo(f"warning: {probs.get('records', 0):,} records read, "
+                   f"{probs.get('dropped', 0):,} left out", err=True)
+    for note in meta.notes:
+        if not note.startswith("percentiles are"):
+            click.echo(f"note: {note}", err=True)
+
+
+def _unmatched_tenants(src: LogSource, window: Window, tenants: Sequence[str]) -> None:
+    """Say which tenant ids matched nothing in the window, and the closest known ones."""
+    missing = [t for t in dict.fromkeys(tenants)
+               if src.count(window.start, window.end, {"tenant_id": t}) == 0]
+    if not missing:
+        return
+    known = src.distinct("tenant_id", window.start, window.end)
+    for t in missing:
+        if not known:
+            hint = "no tenant has events in that window; widen it (--since, --start)"
+        else:
+            close = difflib.get_close_matches(t, known, n=3, cutoff=0.5)
+            hint = ("closest known tenant ids: " + ", ".join(repr(c) for c in close)
+                    if close else f"none is close; {len(known):,} tenant ids have events "
+                    "there, e.g. " + ", ".join(repr(c) for c in known[:3]))
+        click.echo(f"warning: tenant {t!r} matched no events in {window.describe()}; {hint}",
+                   err=True)
+
+
 def _emit(df: pd.DataFrame, out: str | None, limit: int | None) -> None:
-    """Warnings to stderr (never dropped); the frame to a file or stdout."""
-    for w in df.attrs.get("warnings", []):
-        click.echo(f"warning: {w}", err=True)
+    """The frame to a file or stdout."""
     if out:
         path = Path(out)
         suffix = path.suffix.lower()
@@ -79,15 +122,51 @@ def _emit(df: pd.DataFrame, out: str | None, limit: int | None) -> None:
             click.echo(f"... {len(df) - limit:,} more rows (use --out to save all)", err=True)
 
 
+def _finish(src: LogSource, df: pd.DataFrame, window: Window, tenant: Sequence[str],
+            out: str | None, limit: int | None) -> None:
+    _report(df)
+    if tenant:
+        _unmatched_tenants(src, window, tenant)
+    elif df.empty:
+        click.echo(f"warning: nothing matched in {window.describe()}", err=True)
+    _emit(df, out, limit)
+
+
+def _aliases(**old_to_new: str) -> Callable[[Any], Any]:
+    """Hidden old option names (``--last``, ``--interval``) that still work."""
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                value = kwargs.pop(old, None)
+                if value is None:
+                    continue
+                flag, target = new.split(":")
+                if kwargs.get(target) not in (None, ""):
+                    raise ConfigError(f"give --{old} or {flag}, not both; --{old} is the old "
+                                      f"name of {flag}")
+                kwargs[target] = value
+            return func(*args, **kwargs)
+
+        out: Any = wrapper
+        for old in reversed(list(old_to_new)):
+            out = click.option(f"--{old}", old, default=None, hidden=True)(out)
+        return out
+
+    return decorate
+
+
 def _common(f: Any) -> Any:
-    """Options shared by every logs command: where from, which window, which events."""
+    """Options shared by every logs command: where from and which events."""
     options = [
         click.option("--source", type=click.Choice(["auto", "es", "files"]), default="auto",
                      show_default=True,
                      help="es = Elasticsearch, files = JSON-lines/Parquet via DuckDB; auto "
                           "picks files when --files or TRIBUTARY_LOG_FILES is set."),
         click.option("--files", "files", multiple=True,
-                     help="Log file, directory or glob (repeatable)."),
+                     help="Log file, directory or glob (repeatable); the demo stack's are "
+                          "$TRIBUTARY_HOME/demo/sim/logs/*.jsonl."),
         click.option("--index", default=None, help="Elasticsearch index pattern "
                      "[default: TRIBUTARY_ES_INDEX or tributary-logs-*]."),
         click.option("--es-url", default=None, help="Elasticsearch URL [default: "
@@ -95,10 +174,6 @@ def _common(f: Any) -> Any:
                      "environment or config file."),
         click.option("--shape", type=click.Choice(["envelope", "flat", "ecs"]), default=None,
                      help="Document shape (default: detected)."),
-        click.option("--start", default=None, help="Window start, ISO 8601 (naive = UTC)."),
-        click.option("--end", default=None, help="Window end (exclusive) [default: now]."),
-        click.option("--last", default="24h", show_default=True,
-                     help="Window length when --start is not given (e.g. 30m, 6h, 7d)."),
         click.option("--tenant", multiple=True, help="Only these tenant ids (repeatable)."),
         click.option("--endpoint", multiple=True, help="Only these normalized endpoints."),
         click.option("--status", multiple=True, type=int, help="Only these status codes."),
@@ -110,29 +185,43 @@ def _common(f: Any) -> Any:
 
 
 @click.group(name="logs")
-def group() -> None:
+@click.pass_context
+def group(ctx: click.Context) -> None:
     """Search, summarize and rank errors in the service's structured logs."""
+    if ctx.find_root().params.get("verbose"):
+        return
+    saved = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+    def restore() -> None:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+    ctx.call_on_close(restore)
 
 
 @group.command("search")
 @_common
+@_aliases(last="--since:since")
+@window_options(default_since="24h")
 @click.option("--fields", default=None, help="Comma-separated columns (default: all).")
 @click.option("--limit", default=50, show_default=True, type=int,
               help="Rows to print when not writing --out.")
 def search(source: str, files: Sequence[str], index: str | None, es_url: str | None,
-           shape: str | None, start: str | None, end: str | None, last: str,
-           tenant: Sequence[str], endpoint: Sequence[str], status: Sequence[int],
-           out: str | None, fields: str | None, limit: int) -> None:
+           shape: str | None, window: Window, tenant: Sequence[str], endpoint: Sequence[str],
+           status: Sequence[int], out: str | None, fields: str | None, limit: int) -> None:
     """Export the matching events (every one exactly once) as the normalized log frame."""
     src = _source(source, files, index, es_url, shape)
-    s, e = _window(start, end, last)
     cols = [c.strip() for c in fields.split(",")] if fields else None
-    _emit(src.search(s, e, _filters(tenant, endpoint, status), cols), out, limit)
+    df = src.search(window.start, window.end, _filters(tenant, endpoint, status), cols)
+    _finish(src, df, window, tenant, out, limit)
 
 
 @group.command("summary")
 @_common
-@click.option("--interval", default="1h", show_default=True, help="Time bucket (5m, 1h, 1d).")
+@_aliases(last="--since:since", interval="--step:step_text")
+@window_options(default_since="24h", step=True, default_step="1h")
 @click.option("--by", multiple=True, default=("tenant_id",), show_default=True,
               help="Group column (repeatable): tenant_id, endpoint, status_code, search_type, "
                    "method, dataset_id, level.")
@@ -140,28 +229,29 @@ def search(source: str, files: Sequence[str], index: str | None, es_url: str | N
               default=(50.0, 95.0, 99.0), show_default=True, help="Latency percentile.")
 @click.option("--exact", is_flag=True, help="Exact percentiles from raw rows (small windows).")
 def summary(source: str, files: Sequence[str], index: str | None, es_url: str | None,
-            shape: str | None, start: str | None, end: str | None, last: str,
-            tenant: Sequence[str], endpoint: Sequence[str], status: Sequence[int],
-            out: str | None, interval: str, by: Sequence[str], percentiles: Sequence[float],
-            exact: bool) -> None:
-    """Requests, 5xx/4xx errors and latency percentiles per time bucket and group."""
+            shape: str | None, window: Window, step: pd.Timedelta, tenant: Sequence[str],
+            endpoint: Sequence[str], status: Sequence[int], out: str | None,
+            by: Sequence[str], percentiles: Sequence[float], exact: bool) -> None:
+    """Requests, 5xx/4xx errors and latency percentiles per time bucket (--step) and group."""
     src = _source(source, files, index, es_url, shape)
-    s, e = _window(start, end, last)
     flt = _filters(tenant, endpoint, status)
     fn = src.exact_percentiles if exact else src.summary
-    df = fn(s, e, interval=interval, by=list(by), filters=flt, percentiles=list(percentiles))
-    click.echo(f"percentiles: {df.attrs.get('percentiles', '')}", err=True)
-    _emit(df, out, None)
+    df = fn(window.start, window.end, interval=step, by=list(by), filters=flt,
+            percentiles=list(percentiles))
+    click.echo(f"percentiles: {meta_of(df).details.get('percentiles', '')}", err=True)
+    _finish(src, df, window, tenant, out, None)
 
 
 @group.command("top-errors")
 @_common
+@_aliases(last="--since:since")
+@window_options(default_since="24h")
 @click.option("-k", "k", default=20, show_default=True, type=int, help="How many to list.")
 def top_errors(source: str, files: Sequence[str], index: str | None, es_url: str | None,
-               shape: str | None, start: str | None, end: str | None, last: str,
-               tenant: Sequence[str], endpoint: Sequence[str], status: Sequence[int],
-               out: str | None, k: int) -> None:
+               shape: str | None, window: Window, tenant: Sequence[str],
+               endpoint: Sequence[str], status: Sequence[int], out: str | None,
+               k: int) -> None:
     """The most frequent errors: type, code, message and count."""
     src = _source(source, files, index, es_url, shape)
-    s, e = _window(start, end, last)
-    _emit(src.top_errors(s, e, _filters(tenant, endpoint, status), k=k), out, None)
+    df = src.top_errors(window.start, window.end, _filters(tenant, endpoint, status), k=k)
+    _finish(src, df, window, tenant, out, None)

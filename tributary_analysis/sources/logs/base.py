@@ -19,14 +19,21 @@ or bound parameters, never spliced into query text (tenant ids are untrusted).
 from __future__ import annotations
 
 import abc
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from tributary_analysis.errors import QueryError, TooManySamples
+from tributary_analysis.errors import ConfigError, QueryError, TooManySamples
+from tributary_analysis.frames.meta import meta_of
+from tributary_analysis.ground.time import (
+    DurationLike,
+    TimeLike,
+    Window,
+    parse_step,
+    parse_time,
+)
 from tributary_analysis.sources.logs.schema import (
     GROUP_COLUMNS,
     LOG_SCHEMA,
@@ -35,43 +42,28 @@ from tributary_analysis.sources.logs.schema import (
     set_attrs,
 )
 
-TimeLike = str | datetime | pd.Timestamp
 Filters = Mapping[str, Any]
 
 SUMMARY_COUNTS: tuple[str, ...] = ("requests", "errors_5xx", "errors_4xx")
 TOP_ERROR_COLUMNS: tuple[str, ...] = ("error_type", "error_code", "message", "count")
 
-_INTERVAL = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def to_utc(value: TimeLike, name: str = "time") -> pd.Timestamp:
-    """A UTC timestamp from a string or datetime; naive values are taken as UTC."""
+def resolve_window(start: TimeLike, end: TimeLike) -> Window:
+    """The half-open window ``[start, end)``, read by the suite's one time vocabulary
+    (:func:`~tributary_analysis.ground.time.parse_time`); a bad time is a
+    :class:`QueryError` naming it, as every other bad question to a log source."""
     try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise QueryError(f"cannot read {name} {value!r} as a time: {exc}; use ISO 8601 "
-                         "such as 2025-01-31T12:00:00Z", source="logs") from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return Window(parse_time(start, name="start"), parse_time(end, name="end"))
+    except ConfigError as exc:
+        raise QueryError(str(exc), source="logs") from exc
 
 
-def window(start: TimeLike, end: TimeLike) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Validate a half-open window ``[start, end)``."""
-    s, e = to_utc(start, "start"), to_utc(end, "end")
-    if e <= s:
-        raise QueryError(f"the window end {e} is not after its start {s}; swap them",
-                         source="logs")
-    return s, e
-
-
-def parse_interval(interval: str) -> tuple[str, int]:
-    """``"1h"`` → (``"1h"``, 3_600_000_000 µs): the ES ``fixed_interval`` and microseconds."""
-    m = _INTERVAL.match(str(interval))
-    if not m or int(m.group(1)) <= 0:
-        raise QueryError(f"invalid interval {interval!r}; use a positive number with ms, s, m, "
-                         "h or d, such as 5m or 1h", source="logs")
-    n, unit = int(m.group(1)), m.group(2)
-    return f"{n}{unit}", round(n * _UNIT_SECONDS[unit] * 1_000_000)
+def resolve_interval(interval: DurationLike, name: str = "interval") -> pd.Timedelta:
+    """A summary bucket width (``5m``, ``1h``, ``1h30m``, ``1d``) as a ``Timedelta``."""
+    try:
+        return parse_step(interval, name=name)
+    except ConfigError as exc:
+        why = str(exc).removeprefix(f"{name}={interval!r} ")
+        raise QueryError(f"invalid {name} {interval!r}: it {why}", source="logs") from exc
 
 
 def check_filters(filters: Filters | None) -> dict[str, list[Any]]:
@@ -160,7 +152,7 @@ def conform_summary(df: pd.DataFrame, by: Sequence[str],
     return out
 
 
-def summarize_frame(df: pd.DataFrame, *, interval: str = "1h",
+def summarize_frame(df: pd.DataFrame, *, interval: DurationLike = "1h",
                     by: Sequence[str] | str | None = ("tenant_id",),
                     percentiles: Sequence[float] = (50, 95, 99)) -> pd.DataFrame:
     """The summary computed in pandas from raw rows: exact percentiles (linear interpolation,
@@ -178,7 +170,7 @@ def summarize_frame(df: pd.DataFrame, *, interval: str = "1h",
     """
     groups = check_group(by)
     ps = check_percentiles(percentiles)
-    _, step_us = parse_interval(interval)
+    step_us = int(resolve_interval(interval) / pd.Timedelta(microseconds=1))
     req = df[df["status_code"].notna()]
     ts_us = req["timestamp"].astype("datetime64[us, UTC]").astype("int64")
     bucket = pd.to_datetime((ts_us // step_us) * step_us, unit="us", utc=True)
@@ -239,7 +231,7 @@ class LogSource(abc.ABC):
         """
         cols = check_fields(fields)
         batches = list(self.iter_batches(start, end, filters, cols))
-        if not batches:
+        if not batches:  # pragma: no cover - both sources yield at least one frame
             from tributary_analysis.sources.logs.schema import empty_frame
             return empty_frame(cols)
         attrs = dict(batches[-1].attrs)
@@ -248,7 +240,7 @@ class LogSource(abc.ABC):
         return df
 
     @abc.abstractmethod
-    def summary(self, start: TimeLike, end: TimeLike, interval: str = "1h",
+    def summary(self, start: TimeLike, end: TimeLike, interval: DurationLike = "1h",
                 by: Sequence[str] | str | None = ("tenant_id",),
                 filters: Filters | None = None,
                 percentiles: Sequence[float] = (50, 95, 99)) -> pd.DataFrame:
@@ -268,7 +260,7 @@ class LogSource(abc.ABC):
         Ties are broken by type, code and message so both sources agree exactly.
         """
 
-    def exact_percentiles(self, start: TimeLike, end: TimeLike, interval: str = "1h",
+    def exact_percentiles(self, start: TimeLike, end: TimeLike, interval: DurationLike = "1h",
                           by: Sequence[str] | str | None = ("tenant_id",),
                           filters: Filters | None = None,
                           percentiles: Sequence[float] = (50, 95, 99),
@@ -287,13 +279,43 @@ class LogSource(abc.ABC):
                 "or use summary() (pushed down)", source=self.kind)
         raw = self.search(start, end, filters, need)
         out = summarize_frame(raw, interval=interval, by=groups, percentiles=percentiles)
-        out.attrs.update(raw.attrs)
-        out.attrs["percentiles"] = "exact (from raw rows, linear interpolation)"
-        return out
+        from tributary_analysis.sources.logs.meta import stamp
+
+        meta = meta_of(raw)
+        how = "exact (from raw rows, linear interpolation)"
+        notes = [n for n in meta.notes if not n.startswith("percentiles are")]
+        return stamp(out, replace(
+            meta, step=resolve_interval(interval), notes=(*notes, f"percentiles are {how}"),
+            details={**meta.details, "percentiles": how, "by": list(groups),
+                     "interval": format_interval(resolve_interval(interval))}))
+
+    def distinct(self, column: str, start: TimeLike, end: TimeLike,
+                 filters: Filters | None = None, limit: int = 10_000) -> list[str]:
+        """The values of ``column`` seen in ``[start, end)`` (at most ``limit``, sorted):
+        e.g. the tenant ids to suggest when a tenant filter matched nothing."""
+        raw = self.search(start, end, filters, [column])
+        values = raw[column].dropna().astype(str).unique().tolist()
+        return sorted(values)[:limit]
 
     @abc.abstractmethod
     def count(self, start: TimeLike, end: TimeLike, filters: Filters | None = None) -> int:
         """How many events match (all events, not only completed requests)."""
+
+
+def format_interval(step: pd.Timedelta) -> str:
+    """A bucket width in the units Elasticsearch's ``fixed_interval`` takes (``ms s m h d``,
+    one unit): ``1h``, ``90m`` for 1h30m, ``7d`` for a week.
+
+    Examples
+    --------
+    >>> format_interval(pd.Timedelta("1h30m")), format_interval(pd.Timedelta("250ms"))
+    ('90m', '250ms')
+    """
+    ms = round(step / pd.Timedelta(milliseconds=1))
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def rank_errors(df: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -56,7 +56,7 @@ class FieldMap:
     seconds (ECS ``event.duration`` is nanoseconds: ``1e-9``).
     """
 
-    timestamp: tuple[str, ...] = ("timestamp", "@timestamp")
+    timestamp: tuple[str, ...] = ("timestamp", "@timestamp", "asctime")
     level: tuple[str, ...] = ("level", "levelname")
     event: tuple[str, ...] = ("message", "event")
     request_id: tuple[str, ...] = ("request_id",)
@@ -148,27 +148,89 @@ def check_shape(shape: str | None) -> str | None:
 # --------------------------------------------------------------------------- problems
 
 
+#: problem kinds whose records stay in the frame after a repair (the rest are left out);
+#: ``wrong_type:<column>`` records also stay, with that value emptied
+KEPT_KINDS: frozenset[str] = frozenset({"nul_prefix", "invalid_utf8"})
+
+
+#: what each problem kind means, for messages
+PROBLEM_TEXT: dict[str, str] = {
+    "malformed_json": "not JSON: garbage or a truncated line",
+    "bad_envelope": "the envelope's inner JSON is broken",
+    "bad_timestamp": "no readable timestamp",
+    "nul_bytes": "NUL bytes: a line of them, or inside the text",
+    "binary": "bytes that are not UTF-8 text",
+    "truncated_gzip": "the gzip stream ends early",
+    "unread_lines": "lines the reader could not account for",
+    "nul_prefix": "NUL padding around the record, removed",
+    "invalid_utf8": "some bytes not UTF-8, replaced by U+FFFD",
+}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """A sample of untrusted input safe to print: control characters (terminal escape
+    sequences, NULs) shown as ``\\xNN``, at most ``limit`` characters.
+
+    Examples
+    --------
+    >>> printable("a\x1b[31mb\x00")
+    'a\\x1b[31mb\\x00'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:limit])[:limit * 4]
+
+
+def describe_problem(kind: str) -> str:
+    """``malformed_json`` → ``malformed_json (not JSON: …) left out``."""
+    what = PROBLEM_TEXT.get(kind) or (f"a value of {kind.split(':', 1)[1]} of the wrong type"
+                                      if kind.startswith("wrong_type:") else kind)
+    outcome = ("left out" if is_dropped(kind) else "kept, value set to null"
+               if kind.startswith("wrong_type:") else "kept after the repair")
+    return f"{kind} ({what}) {outcome}"
+
+
+def is_dropped(kind: str) -> bool:
+    """Whether records of this problem kind are missing from the frame."""
+    return not (kind.startswith("wrong_type:") or kind in KEPT_KINDS)
+
+
 @dataclass
 class Problems:
     """Counted and sampled input problems: nothing is dropped silently.
 
-    ``counts`` maps a kind (``malformed_json``, ``bad_envelope``, ``bad_timestamp``,
-    ``wrong_type:<column>``) to how many records had it; ``samples`` keeps a few of each with
-    where they were (``file:line`` or record number) and the start of the text.
+    ``counts`` maps a kind to how many records had it; ``samples`` keeps a few of each
+    with where they were (``file:line`` or document id) and the start of the text.
+
+    Kinds left out of the frame: ``malformed_json`` (not JSON, a truncated line),
+    ``bad_envelope`` (the inner JSON of an envelope is broken), ``bad_timestamp`` (no
+    readable time), ``nul_bytes`` (a line of NUL bytes, or NULs inside the text),
+    ``binary`` (bytes that are not UTF-8 text), ``truncated_gzip`` (a gzip stream that
+    ends early: what came before it is read), ``unread_lines`` (lines the reader could not
+    account for). Kinds kept: ``nul_prefix`` (NUL padding around a record, removed),
+    ``invalid_utf8`` (a JSON record with some non-UTF-8 bytes, replaced by U+FFFD),
+    ``wrong_type:<column>`` (that value set to null).
+
+    ``records`` counts every record seen (for files: every non-blank line), ``lines`` the
+    lines read and ``blank`` the empty or whitespace-only lines, which are not records:
+    ``records == lines - blank`` for files.
     """
 
     counts: dict[str, int] = field(default_factory=dict)
     samples: list[dict[str, str]] = field(default_factory=list)
     records: int = 0
     max_samples: int = 5
+    lines: int = 0
+    blank: int = 0
 
     def add(self, kind: str, where: str, text: str, n: int = 1) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + n
         if sum(1 for s in self.samples if s["kind"] == kind) < self.max_samples:
-            self.samples.append({"kind": kind, "where": where, "text": str(text)[:200]})
+            self.samples.append({"kind": kind, "where": where, "text": printable(str(text))})
 
     def merge(self, other: Problems) -> None:
         self.records += other.records
+        self.lines += other.lines
+        self.blank += other.blank
         for kind, n in other.counts.items():
             self.counts[kind] = self.counts.get(kind, 0) + n
         for s in other.samples:
@@ -177,22 +239,35 @@ class Problems:
 
     @property
     def dropped(self) -> int:
-        """Records left out of the frame (unparseable, or without a usable timestamp)."""
-        return sum(n for k, n in self.counts.items() if not k.startswith("wrong_type:"))
+        """Records left out of the frame (unreadable, or without a usable timestamp)."""
+        return sum(n for k, n in self.counts.items() if is_dropped(k))
 
     def __bool__(self) -> bool:
         return bool(self.counts)
 
     def as_dict(self) -> dict[str, Any]:
         return {"records": self.records, "dropped": self.dropped, "counts": dict(self.counts),
-                "samples": list(self.samples)}
+                "samples": list(self.samples), "lines": self.lines, "blank_lines": self.blank}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Problems:
+        """The inverse of :meth:`as_dict`."""
+        return cls(counts=dict(doc.get("counts", {})), samples=list(doc.get("samples", [])),
+                   records=int(doc.get("records", 0)), lines=int(doc.get("lines", 0)),
+                   blank=int(doc.get("blank_lines", 0)))
 
     def summary(self) -> str:
         """One line for a warning: counts per kind and the first sample's location."""
         parts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items()))
         first = f"; first at {self.samples[0]['where']}" if self.samples else ""
-        return (f"{parts} in {self.records} records ({self.dropped} left out, wrong-typed "
-                f"values set to null){first}")
+        kept = self.kept_repaired
+        repaired = f", {kept} repaired and kept" if kept else ""
+        return (f"{parts} in {self.records} records ({self.dropped} left out{repaired}, "
+                f"wrong-typed values set to null){first}")
+
+    @property
+    def kept_repaired(self) -> int:
+        return sum(n for k, n in self.counts.items() if k in KEPT_KINDS)
 
 
 # --------------------------------------------------------------------------- Python path
@@ -465,8 +540,44 @@ def _numeric_or_nan(v: Any) -> Any:
     return v
 
 
+#: numeric timestamps: the unit is told by magnitude (a time between 1980 and 2200 in
+#: seconds is below 1e11, in milliseconds below 1e14, in microseconds below 1e17)
+EPOCH_UNITS: tuple[tuple[float, str, float], ...] = (
+    (1e11, "s", 1e6), (1e14, "ms", 1e3), (1e17, "us", 1.0), (float("inf"), "ns", 1e-3))
+#: plausible instants for a numeric timestamp (anything else is not a time: counted)
+EPOCH_PLAUSIBLE_US: tuple[int, int] = (315_532_800_000_000, 7_258_118_400_000_000)
+#: ``logging``'s default ``asctime``: ``2025-03-01 12:00:00,123`` (comma before the ms)
+_COMMA_FRACTION = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}),(\d+)")
+
+
+def epoch_to_us(values: np.ndarray) -> np.ndarray:
+    """Numeric timestamps (float64, NaN for missing) as epoch microseconds (float64, NaN
+    where the value is no plausible time), the unit detected per value by magnitude:
+    structlog's default ``TimeStamper()`` writes UNIX seconds, JavaScript loggers write
+    milliseconds, Go's zap nanoseconds.
+
+    Examples
+    --------
+    >>> epoch_to_us(np.array([1.7e9, 1.7e12, 1.7e15, 1.7e18, 5.0])).tolist()
+    [1700000000000000.0, 1700000000000000.0, 1700000000000000.0, 1700000000000000.0, nan]
+    """
+    mag = np.abs(values)
+    factor = np.select([mag < 1e11, mag < 1e14, mag < 1e17], [1e6, 1e3, 1.0], 1e-3)
+    with np.errstate(invalid="ignore"):
+        us = np.round(values * factor)
+        ok = (us >= EPOCH_PLAUSIBLE_US[0]) & (us < EPOCH_PLAUSIBLE_US[1])
+    return np.where(ok, us, np.nan)
+
+
+def _iso_with_comma(values: pd.Series) -> pd.Series:
+    """ISO 8601 allows a comma before the fraction; ``logging``'s ``asctime`` writes one."""
+    return values.map(lambda v: _COMMA_FRACTION.sub(r"\1.\2", v) if isinstance(v, str) else v)
+
+
 def _parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO-8601 strings (naive means UTC, as the seed's ``utcnow().isoformat()``) or epoch ms."""
+    """ISO-8601 strings (naive means UTC, as the seed's ``utcnow().isoformat()``; a comma
+    before the fraction as ``logging`` writes it), or numbers (and numeric strings) as UNIX
+    time in s, ms, µs or ns by magnitude (:func:`epoch_to_us`). Unreadable values are NaT."""
     if values.empty:
         return pd.Series([], dtype="datetime64[ns, UTC]")
     try:  # fast path: all ISO strings
@@ -475,12 +586,26 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
                 "datetime64[ns, UTC]")
     except (ValueError, TypeError):
         pass
-    numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
-    text = values.where(~numeric, None).map(lambda v: v if isinstance(v, str) else None)
-    ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-    if numeric.any():
-        ms = pd.to_datetime(values.where(numeric, None).astype("float64"), unit="ms", utc=True)
-        ts = ts.where(~numeric, ms)
+    obj = values.astype(object)
+    is_text = obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    text = obj.where(is_text, None)
+    ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").astype(
+        "datetime64[ns, UTC]")
+    retry = is_text & ts.isna().to_numpy()
+    if retry.any():
+        fixed = pd.to_datetime(_iso_with_comma(text.where(retry, None)), utc=True,
+                               format="ISO8601", errors="coerce").astype("datetime64[ns, UTC]")
+        ts = ts.where(~retry, fixed)
+    # numbers, and numeric strings no ISO form reads: UNIX time by magnitude
+    numeric = obj.where(~is_text | ts.isna().to_numpy(), None).map(
+        lambda v: None if isinstance(v, bool) else v)
+    number = pd.to_numeric(numeric.map(lambda v: v if isinstance(v, (int, float, str))
+                                       else None), errors="coerce").astype("float64")
+    is_num = number.notna().to_numpy()
+    if is_num.any():
+        us = epoch_to_us(number.to_numpy())
+        epoch = pd.to_datetime(pd.Series(us, index=values.index), unit="us", utc=True)
+        ts = ts.where(~is_num, epoch.astype("datetime64[ns, UTC]"))
     return ts.astype("datetime64[ns, UTC]")
 
 
