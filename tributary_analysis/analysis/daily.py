@@ -163,7 +163,8 @@ def signal_values(
         (NaN where there is no data).
     """
     require_columns(requests, ["timestamp", "status_code", "value"], what="requests frame",
-                    hint="query increase(http_requests_total[step]) by status_code")
+                    hint="fetch it with fetch.requests_per_bin(source, window, step, "
+                         "by=('endpoint', 'status_code'))")
     value = requests["value"].astype("float64")
     value = value.where(np.isfinite(value), 0.0)
     per_bin = value.groupby(utc_timestamps(requests["timestamp"], what="requests")).sum()
@@ -261,8 +262,7 @@ def top_tenants(requests: pd.DataFrame, baseline: pd.DataFrame | None = None, *,
     """
     def per_tenant(frame: pd.DataFrame) -> pd.DataFrame:
         require_columns(frame, ["tenant_id", "status_code", "value"], what="tenant requests",
-                        hint="query increase(http_requests_total[step]) by tenant_id, "
-                             "status_code")
+                        hint="fetch it with fetch.tenant_totals(source, window)")
         v = frame["value"].astype("float64")
         v = v.where(np.isfinite(v), 0.0)
         df = pd.DataFrame({"tenant_id": frame["tenant_id"].astype(str).to_numpy(),

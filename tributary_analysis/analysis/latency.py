@@ -58,7 +58,8 @@ def _le_float(le: pd.Series) -> np.ndarray:
 
 def _check_buckets(buckets: pd.DataFrame, keys: list[str]) -> None:
     require_columns(buckets, ["timestamp", "le", "value", *keys], what="bucket frame",
-                    hint="query sum by (le, ...) (increase(<histogram>_bucket[step]))")
+                    hint="fetch it with fetch.latency_buckets(source, window, step, "
+                         f"by={tuple(keys)!r}) (bucket counts per bin)")
 
 
 def bucket_table(buckets: pd.DataFrame, by: str | Sequence[str] | None = None
@@ -468,7 +469,7 @@ def fleet_version(info: pd.DataFrame, label: str = "version") -> pd.Series:
     markers). Across instances, the majority version wins.
     """
     require_columns(info, ["timestamp", label], what="deeplake_api_info frame",
-                    hint="query timestamp(deeplake_api_info) over the window")
+                    hint="fetch it with fetch.build_info(source, window, step)")
     df = info.dropna(subset=[label]).copy()
     df[label] = df[label].astype("string")
     if "value" not in df.columns:

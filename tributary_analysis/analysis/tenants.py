@@ -66,7 +66,8 @@ def _counter_totals(frame: pd.DataFrame | None, name: str) -> pd.Series | None:
     if (empty := _no_series(frame, name)) is not None:
         return empty
     require_columns(frame, [TENANT, "value"], what=f"{name} frame",
-                    hint=f"query sum by (tenant_id) (increase(...[step])) for {name}")
+                    hint=f"fetch it with fetch.tenant_usage_data(source, window, step) "
+                         f"(its {name!r} frame)")
     return frame.assign(value=_finite(frame["value"])).groupby(
         TENANT, observed=True)["value"].sum().rename(name)
 
