@@ -14,6 +14,11 @@ and rule labels, we
 
 promtool passing means our firing intervals equal Prometheus's at every evaluation. A copy
 with one expectation deliberately changed must fail, so the test can fail.
+
+The rule loader reads YAML as Prometheus does (go-yaml v3 into string fields): unquoted
+label values such as ``no``, ``on``, ``1.10``, ``0x1F``, ``012`` stay the strings written,
+a ``~`` label is dropped, a ``~`` annotation is empty — pinned by ``promtool test rules``
+expecting exactly the labels we loaded, and failing on what YAML 1.1 would have made of them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import pytest
 import yaml
 
 from tributary_analysis.analysis.alerts import evaluation_times, replay_alert
+from tributary_analysis.errors import DataError
 from tributary_analysis.promql.rules import load_rules
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -246,3 +252,74 @@ def test_keep_firing_for_is_exercised_across_a_gap() -> None:
     # fires at 2 (for 2m), bridged over 5, stops at 8: kept firing 8, 9, 10, resolved at 11;
     # comes back at 12 as a new pending alert (for 2m → would fire at 14, but gone at 14)
     assert got == [["02", "11"]]
+
+
+# ------------------------------------------------------------------ YAML as Prometheus reads it
+
+#: unquoted values YAML 1.1 would turn into booleans and numbers (and a null, and an empty)
+TYPED_LABELS = ("      a: no\n      b: on\n      c: 1.10\n      d: 0x1F\n      e: 012\n"
+                "      g: true\n      h: 1e3\n      i: 2026-01-31\n      f: ~\n      j:\n")
+TYPED_RULES = ("groups:\n- name: typed\n  interval: 1m\n  rules:\n  - alert: Typed\n"
+               "    expr: vector(1)\n    labels:\n" + TYPED_LABELS
+               + "    annotations:\n      s: ~\n      t: 1.10\n      u: yes\n")
+
+
+def _typed_test(labels: dict[str, str], annotations: dict[str, str]) -> str:
+    return yaml.safe_dump({
+        "rule_files": ["rules.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": [], "alert_rule_test": [{
+            "eval_time": "1m", "alertname": "Typed",
+            "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}]}]}]})
+
+
+def test_label_values_stay_the_strings_written_as_promtool_keeps_them(tmp_path: Path) -> None:
+    (tmp_path / "rules.yml").write_text(TYPED_RULES)
+    check = subprocess.run([PROMTOOL, "check", "rules", "rules.yml"], cwd=tmp_path,
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rule = load_rules(tmp_path / "rules.yml").rule("Typed")
+    # a null label (f: ~, j:) does not exist; a null annotation is the empty string
+    assert dict(rule.labels) == {"a": "no", "b": "on", "c": "1.10", "d": "0x1F", "e": "012",
+                                 "g": "true", "h": "1e3", "i": "2026-01-31"}
+    assert dict(rule.annotations) == {"s": "", "t": "1.10", "u": "yes"}
+    # promtool's own rule manager agrees with what we loaded, label for label
+    test = tmp_path / "t.yml"
+    test.write_text(_typed_test(dict(rule.labels), dict(rule.annotations)))
+    proc = run_promtool(test)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # ... and refuses what YAML 1.1 would have made of them (the old loader's reading)
+    old = {k: str(v) for k, v in yaml.safe_load(TYPED_RULES)["groups"][0]["rules"][0]
+           ["labels"].items() if v is not None}
+    assert old["a"] == "False" and old["c"] == "1.1" and old["d"] == "31" and old["e"] == "10"
+    test.write_text(_typed_test(old, dict(rule.annotations)))
+    proc = run_promtool(test)
+    assert proc.returncode != 0 and "alertname: Typed" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    ("    expr: up\n    labels:\n      a: x\n      a: y\n", "mapping key 'a' already defined"),
+    ("    expr: up\n    for: 1.5h\n", r"for: '1\.5h' is not a Prometheus duration"),
+    ("    expr: up\n    for: 30m1h\n", "largest first"),
+    ("    expr: up\n    for: 300\n", r"for: '300' is not a Prometheus duration"),
+])
+def test_what_promtool_refuses_the_loader_refuses(tmp_path: Path, body: str, match: str) -> None:
+    p = tmp_path / "bad.yml"
+    p.write_text("groups:\n- name: g\n  rules:\n  - alert: A\n" + body)
+    check = subprocess.run([PROMTOOL, "check", "rules", str(p)], capture_output=True,
+                           text=True, check=False)
+    assert check.returncode != 0, check.stdout
+    with pytest.raises(DataError, match=match):
+        load_rules(p)
+
+
+def test_numbers_where_prometheus_takes_numbers(tmp_path: Path) -> None:
+    p = tmp_path / "ok.yml"
+    p.write_text("groups:\n- name: g\n  limit: 0x1F\n  interval: 1m30s\n  rules:\n"
+                 "  - alert: 012\n    expr: 1.10\n    for: 0\n")
+    check = subprocess.run([PROMTOOL, "check", "rules", str(p)], capture_output=True,
+                           text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rf = load_rules(p)
+    group, rule = rf.groups[0], rf.rules[0]
+    assert (group.limit, group.interval) == (31, pd.Timedelta(seconds=90))
+    assert (rule.name, rule.expr, rule.for_) == ("012", "1.10", pd.Timedelta(0))
