@@ -303,7 +303,7 @@ def test_log_envelope_is_python_json_logger_byte_for_byte(sim: SimulationResult)
     search = json.loads(json.loads(picked["Search operation completed"])["message"])
     assert "request_id" not in search
     assert list(search)[5:] == ["search_type", "dataset_id", "tenant_id", "duration",
-                                "results_count", "query_params"]
+                                "results_count", "query_params", "trace_id", "span_id"]
 
 
 def test_logs_are_sorted_and_split_by_utc_day(sim: SimulationResult) -> None:

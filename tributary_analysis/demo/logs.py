@@ -19,6 +19,12 @@ Events per request (as the seed's middleware and handlers log them):
 seed's ``log_search`` has no request id), an ``ERROR`` event via ``log_error`` for every
 non-2xx response (with ``request_id``, ``path`` and ``dataset_id`` as context), and
 ``HTTP request processed`` (``tenant_id`` is null for health probes, which carry no tenant).
+
+Trace context: every line of a traced request (all but health probes, an excluded URL of the
+FastAPI instrumentation) ends with ``trace_id`` and ``span_id`` (32 and 16 lowercase hex
+digits), as the service's ``_log`` adds them from the current span (the server span: the
+middleware, the handler and the exception handler all run inside it) after its other fields.
+Health probe lines are unchanged; every other byte of every line is what it was without them.
 """
 
 from __future__ import annotations
@@ -27,10 +33,14 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tributary_analysis.demo.traffic import ERRORS, US, Requests
+
+if TYPE_CHECKING:
+    from tributary_analysis.demo.traces import TraceIds
 from tributary_analysis.demo.world import ENDPOINTS, EP, SEARCH_TYPES, World
 
 SERVICE = "deeplake-api"
@@ -95,8 +105,12 @@ class LogWriter:
     """Formats and writes one simulation's log events, day by day."""
 
     def __init__(self, world: World, req: Requests, request_ids: list[str],
-                 paths: list[str]) -> None:
+                 paths: list[str], trace: TraceIds | None = None) -> None:
         self.w, self.r, self.ids, self.paths = world, req, request_ids, paths
+        #: per request: the trace-context fields every line of the request ends with
+        self.ctx = [""] * len(req) if trace is None else [
+            f', \\"trace_id\\": \\"{t}\\", \\"span_id\\": \\"{s}\\"' if t else ""
+            for t, s in zip(trace.trace_id, trace.span_id, strict=True)]
         self.tenant_j2 = [j2(t) for t in world.tenants]
         self.ds_j2 = [j2(d) for d in world.datasets]
         self.ua_j2 = [j2(u) for u in world.user_agent]
@@ -119,21 +133,22 @@ class LogWriter:
             body.append(f', \\"request_id\\": \\"{self.ids[i]}\\", \\"method\\": '
                         f'{self.method_j2[e]}, \\"path\\": {self.path_j2[i]}, '
                         f'\\"query_params\\": {q}, \\"user_agent\\": {ua}, '
-                        f'\\"client_ip\\": {ip}')
+                        f'\\"client_ip\\": {ip}{self.ctx[i]}')
         return _lines(r.t_us[rows] - r.dur_us[rows], "INFO", "Request started", body)
 
     def _search(self, rows: np.ndarray) -> list[str]:
         r = self.r
         body = []
-        for st, d, t, du, rc in zip(r.search_type[rows].tolist(), r.ds[rows].tolist(),
-                                    r.tenant[rows].tolist(), r.search_dur_us[rows].tolist(),
-                                    r.results[rows].tolist(), strict=True):
+        for i, st, d, t, du, rc in zip(rows.tolist(), r.search_type[rows].tolist(),
+                                       r.ds[rows].tolist(), r.tenant[rows].tolist(),
+                                       r.search_dur_us[rows].tolist(), r.results[rows].tolist(),
+                                       strict=True):
             k = int(self.w.ds_top_k[d])
             body.append(f', \\"search_type\\": \\"{SEARCH_TYPES[st]}\\", \\"dataset_id\\": '
                         f'{self.ds_j2[d]}, \\"tenant_id\\": {self.tenant_j2[t]}, '
                         f'\\"duration\\": {_f(du / US)}, \\"results_count\\": {rc}, '
                         f'\\"query_params\\": {{\\"top_k\\": {k}, '
-                        f'\\"include_metadata\\": true}}')
+                        f'\\"include_metadata\\": true}}{self.ctx[i]}')
         return _lines(r.t_us[rows] - INNER_LEAD_US, "INFO", "Search operation completed", body)
 
     def _errors(self, rows: np.ndarray) -> list[str]:
@@ -148,7 +163,7 @@ class LogWriter:
             body.append(f', \\"error_type\\": \\"{kind.error_type}\\", \\"error_code\\": '
                         f'\\"{kind.error_code}\\", \\"tenant_id\\": {tj}, \\"request_id\\": '
                         f'\\"{self.ids[i]}\\", \\"path\\": {self.path_j2[i]}, '
-                        f'\\"dataset_id\\": {ds}')
+                        f'\\"dataset_id\\": {ds}{self.ctx[i]}')
         return _lines(r.t_us[rows] - INNER_LEAD_US, "ERROR", msgs, body)
 
     def _processed(self, rows: np.ndarray) -> list[str]:
@@ -161,7 +176,7 @@ class LogWriter:
             body.append(f', \\"request_id\\": \\"{self.ids[i]}\\", \\"method\\": '
                         f'{self.method_j2[e]}, \\"path\\": {self.path_j2[i]}, '
                         f'\\"status_code\\": {s}, \\"duration\\": {_f(du / US)}, '
-                        f'\\"tenant_id\\": {tj}')
+                        f'\\"tenant_id\\": {tj}{self.ctx[i]}')
         return _lines(r.t_us[rows], "INFO", "HTTP request processed", body)
 
     def events(self, lo_us: int, hi_us: int) -> Iterator[str]:
@@ -187,10 +202,13 @@ class LogWriter:
 
 
 def write_logs(world: World, req: Requests, request_ids: list[str], paths: list[str],
-               out_dir: Path) -> tuple[list[Path], int]:
-    """Write ``deeplake-api-YYYY-MM-DD.jsonl`` files (UTC days); returns (paths, line count)."""
+               out_dir: Path, trace: TraceIds | None = None) -> tuple[list[Path], int]:
+    """Write ``deeplake-api-YYYY-MM-DD.jsonl`` files (UTC days); returns (paths, line count).
+
+    ``trace`` adds each traced request's ``trace_id``/``span_id`` to its lines.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = LogWriter(world, req, request_ids, paths)
+    writer = LogWriter(world, req, request_ids, paths, trace)
     if len(req) == 0:
         return [], 0
     first = int((req.t_us - req.dur_us).min() // US // 86400)

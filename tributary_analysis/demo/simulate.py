@@ -1,7 +1,15 @@
 """``simulate()``: one deterministic run from seed to files and ground truth.
 
 Random streams are independent children of the seed (world, incident placement, traffic,
-metrics noise), so passing your own incident list changes the incidents, not the tenants.
+metrics noise, request ids, traces), so passing your own incident list changes the
+incidents, not the tenants; and the trace stream, added last, leaves every other output as
+it was.
+
+Traces (see :mod:`~tributary_analysis.demo.traces`) go to ``traces/deeplake-api-YYYY-MM-DD
+.jsonl``: OTLP JSON as the OpenTelemetry Collector's file exporter writes it, a
+deterministic head sample of the API requests (``manifest["traces"]``); log lines carry
+each request's ``trace_id``/``span_id``; ``incidents.json`` says under ``expected.spans``
+which spans carry each incident.
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tributary_analysis.demo import traces as tr
 from tributary_analysis.demo.aggregate import Aggregator, FamilyData, Grid
 from tributary_analysis.demo.incidents import (
     Incident,
@@ -68,6 +78,12 @@ class SimulationResult:
         Background jobs (index builds, backups) with their instance and duration.
     timings : dict
         Seconds spent per stage.
+    spans : pandas.DataFrame or None
+        The exported spans as written (:meth:`~tributary_analysis.demo.traces.SpanTable.
+        frame`): ``request_row`` (row of ``requests``), ids, ``operation``, ``kind``,
+        ``scope``, ``start``/``end``, ``duration_s``, ``status``, ``exception`` (the type it
+        recorded). ``requests`` has ``trace_id``, ``span_id`` (the server span) and
+        ``trace_sampled`` for every request.
     """
 
     out_dir: Path
@@ -76,6 +92,7 @@ class SimulationResult:
     requests: pd.DataFrame
     jobs: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    spans: pd.DataFrame | None = None
 
 
 def _default_end(step: int) -> datetime:
@@ -249,7 +266,8 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
              out_dir: Path | str = Path("demo-data"),
              incidents: list[Incident] | list[dict[str, Any]] | str | Path | None = None,
              progress: bool = False, n_metric_files: int = 2,
-             metrics_dir: Path | str | None = None) -> SimulationResult:
+             metrics_dir: Path | str | None = None,
+             trace_sample: float | None = None) -> SimulationResult:
     """Simulate the service's telemetry and write metrics, logs and ground truth to ``out_dir``.
 
     Parameters
@@ -273,6 +291,9 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         ``/dev/shm/...``: the parts are throwaway input for promtool and the bulk of the bytes.
         The manifest then lists them by absolute path. ``parts.json`` appears in it once every
         part is final.
+    trace_sample : float, optional
+        Share of API requests whose traces are exported (head sampling by trace id);
+        default 1/8 for ``small``, 1/16 for ``demo``. It changes only the trace files.
 
     Returns
     -------
@@ -315,8 +336,9 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     out.mkdir(parents=True, exist_ok=True)
 
     ss = np.random.SeedSequence(seed)
-    r_world, r_inc, r_traffic, r_metrics, r_ids = (np.random.default_rng(s)
-                                                   for s in ss.spawn(5))
+    # spawn(6)'s first five children are spawn(5)'s: the trace stream changes nothing else
+    r_world, r_inc, r_traffic, r_metrics, r_ids, r_traces = (np.random.default_rng(s)
+                                                             for s in ss.spawn(6))
     world = build_world(prof, r_world)
     if incidents is None:
         incs = place_incidents(prof, world, r_inc, start_s, end_s)
@@ -351,7 +373,15 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     jobs = _jobs(world, r_traffic, start_s, end_s, len(world.instances))
     ids = _request_ids(r_ids, len(req))
     paths = _paths(world, req)
+    ratio = tr.sample_ratio(prof.name, trace_sample)
+    tids = tr.assign_ids(r_traces, req, ratio)
     mark("requests")
+
+    def trace_job(tmp: Path) -> tuple[list[Path], int, tr.SpanTable]:
+        model = tr.TraceModel(world, req, tids, paths, incs, versions, r_traces)
+        table = model.build()
+        files, n = tr.write_traces(model, tmp)
+        return files, n, table
 
     memory = _memory(world, prof, grid, incs, r_metrics)
     agg = Aggregator(world, grid, req, jobs, incs, versions, memory,
@@ -360,16 +390,37 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     vectors = agg.vector_counts()
     mark("aggregate")
     m_dir = Path(metrics_dir) if metrics_dir is not None else out / "metrics"
-    metric_files, log_files, n_lines, writers = _write_outputs(
-        world, req, ids, paths, families, times, out, m_dir, n_metric_files, progress)
+    metric_files, log_files, n_lines, writers, traced = _write_outputs(
+        world, req, ids, paths, families, times, out, m_dir, n_metric_files, progress,
+        tids, trace_job)
     mark("write")
 
+    frame = _requests_frame(world, req, ids, paths, versions)
+    frame["trace_id"] = pd.array([t or None for t in tids.trace_id], dtype="string")
+    frame["span_id"] = pd.array([t or None for t in tids.span_id], dtype="string")
+    frame["trace_sampled"] = tids.sampled
+    trace_files, n_trace_lines, table = traced
+    spans = table.frame()
+    for inc in incs:
+        inc.expected["spans"] = tr.incident_spans(inc, spans, frame, ratio)
+        if inc.kind in tr.NOT_IN_TRACES:
+            inc.expected["spans_note"] = tr.NOT_IN_TRACES[inc.kind]
     manifest = _manifest(prof, seed, start_s, end_s, world, versions, out, metric_files,
                          log_files, len(req), n_lines, families, vectors)
+    manifest["files"]["traces"] = [str(p.relative_to(out)) for p in trace_files]
+    manifest["counts"].update(traces=int(tids.sampled.sum()), spans=len(table),
+                              trace_lines=n_trace_lines)
+    manifest["traces"] = {
+        "service": tr.SERVICE, "sample_ratio": ratio,
+        "sampler": f"TraceIdRatioBased({ratio:g}): exported when the lower 64 bits of the "
+                   "trace id are below ratio * 2**64 (the Python SDK's rule)",
+        "traced_requests": int(tids.traced.sum()),
+        "not_traced": "GET /health (an excluded URL of the FastAPI instrumentation)",
+        "format": "OTLP JSON lines as the OpenTelemetry Collector file exporter writes them",
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (out / "incidents.json").write_text(
         json.dumps([i.to_json() for i in incs], indent=2) + "\n")
-    frame = _requests_frame(world, req, ids, paths, versions)
     jobs_frame = pd.DataFrame({
         "time": pd.to_datetime(jobs["t_us"], unit="us", utc=True),
         "kind": np.where(jobs["kind"] == 0, "index_build", "backup"),
@@ -382,7 +433,7 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     timings.update(writers)
     timings["total"] = round(time.perf_counter() - t_begin, 3)
     timings["cpu"] = round(time.process_time() - cpu_begin, 3)
-    return SimulationResult(out, manifest, incs, frame, jobs_frame, timings)
+    return SimulationResult(out, manifest, incs, frame, jobs_frame, timings, spans)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -393,27 +444,39 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.resolve())
 
 
+TraceJob = Callable[[Path], tuple[list[Path], int, tr.SpanTable]]
+
+
 def _write_outputs(world: World, req: Requests, ids: list[str], paths: list[str],
                    families: list[FamilyData], times: np.ndarray, out: Path, m_dir: Path,
-                   n_parts: int, progress: bool,
-                   ) -> tuple[list[Path], list[Path], int, dict[str, float]]:
-    """Write the OpenMetrics parts and the logs at the same time.
+                   n_parts: int, progress: bool, tids: tr.TraceIds, trace_job: TraceJob,
+                   ) -> tuple[list[Path], list[Path], int, dict[str, float],
+                              tuple[list[Path], int, tr.SpanTable]]:
+    """Write the OpenMetrics parts, and the logs then the traces, at the same time.
 
-    The parts are written by pyarrow threads that release the GIL, the logs by Python string
-    formatting in another thread, so the two overlap on two cores. Completion signals, in
-    this order: every part ends in ``# EOF`` and ``parts.json`` lists them (the parts are
-    final); then the log files, written into ``logs.tmp/``, are renamed to ``logs/`` (so a
-    ``logs/`` directory means the parts are final and every log file is complete).
+    The parts are written by pyarrow threads that release the GIL, the logs and traces by
+    Python string formatting in another thread, so the two overlap on two cores. Completion
+    signals, in this order: every part ends in ``# EOF`` and ``parts.json`` lists them (the
+    parts are final); the trace files, written into ``traces.tmp/``, are renamed to
+    ``traces/``; then the log files, written into ``logs.tmp/``, are renamed to ``logs/``
+    (so a ``logs/`` directory means the parts are final and every log and trace file is
+    complete).
     """
     (m_dir / "parts.json").unlink(missing_ok=True)
     tmp_logs = out / "logs.tmp"
+    tmp_traces = out / "traces.tmp"
     shutil.rmtree(tmp_logs, ignore_errors=True)
+    shutil.rmtree(tmp_traces, ignore_errors=True)
     took: dict[str, float] = {}
+    traced: list[tuple[list[Path], int, tr.SpanTable]] = []
 
     def logs_job() -> tuple[list[Path], int]:
         t0 = time.perf_counter()
-        files, n = write_logs(world, req, ids, paths, tmp_logs)
+        files, n = write_logs(world, req, ids, paths, tmp_logs, tids)
         took["write_logs"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        traced.append(trace_job(tmp_traces))
+        took["write_traces"] = round(time.perf_counter() - t0, 3)
         return files, n
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-logs") as pool:
@@ -429,10 +492,16 @@ def _write_outputs(world: World, req: Requests, ids: list[str], paths: list[str]
             print(f"simulate: openmetrics parts final {took['write_openmetrics']:.2f} s",
                   flush=True)
         tmp_files, n_lines = logs_fut.result()
+    t_files, n_t, table = traced[0]
+    t_final = out / "traces"
+    shutil.rmtree(t_final, ignore_errors=True)
+    tmp_traces.mkdir(exist_ok=True)
+    tmp_traces.replace(t_final)
     final = out / "logs"
     shutil.rmtree(final, ignore_errors=True)
     tmp_logs.replace(final)
-    return metric_files, [final / p.name for p in tmp_files], n_lines, took
+    return (metric_files, [final / p.name for p in tmp_files], n_lines, took,
+            ([t_final / p.name for p in t_files], n_t, table))
 
 
 def _manifest(prof: Profile, seed: int, start_s: int, end_s: int, world: World,
