@@ -111,7 +111,7 @@ def list_cmd() -> None:
 @window_options(default_since="24h")
 @click.option("--tenant", "tenants", multiple=True,
               help="Tenant id (repeatable), or 'all' for one report per tenant.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=Path("reports"), show_default=True, help="Output directory.")
 @click.option("-p", "--param", "params", multiple=True, metavar="[REPORT.]KEY=VALUE",
               help="Notebook parameter for every selected report, or one (REPORT.KEY).")
@@ -170,7 +170,7 @@ def run_cmd(
 
 
 @group.command("index")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=Path("reports"), show_default=True)
 @click.option("--keep-days", type=float, default=None, help="Prune runs older than this.")
 @click.option("--keep-runs", type=int, default=None,
