@@ -115,11 +115,29 @@ def wait_for(url: str, expr: str, min_series: int = 1, timeout: float = 60) -> N
 class ProxyState:
     """What the proxy does next; tests change it between requests."""
 
-    mode: str = "forward"  # forward | warn | partial | html200 | html502 | fail503 | 429 | auth
-    fail_times: int = 0  # for fail503/429/html502: how many requests fail before forwarding
+    #: forward | warn | partial | info | html200 | html502 | fail503 | 429 | json500 |
+    #: truncate | badvalue | auth
+    mode: str = "forward"
+    #: for fail503/429/html502/json500/truncate: how many requests fail before forwarding
+    fail_times: int = 0
+    #: only requests whose path contains this are faulted (others are forwarded)
+    only: str = "/api/v1/query"
     token: str = ""
     org: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _spoil_first_value(payload: bytes) -> bytes:
+    """Replace the first sample value of a query answer by the text ``abc``."""
+    doc = json.loads(payload)
+    for series in doc.get("data", {}).get("result", []):
+        if series.get("values"):
+            series["values"][0][1] = "abc"
+            break
+        if "value" in series:
+            series["value"][1] = "abc"
+            break
+    return json.dumps(doc).encode()
 
 
 class FaultProxy:
@@ -155,9 +173,15 @@ class FaultProxy:
                         or self.headers.get("X-Scope-OrgID") != state.org):
                     self._reply(401, b"no", "text/plain")
                     return
-                if mode in ("fail503", "429", "html502") and state.fail_times > 0:
+                faulted = state.only in self.path
+                if mode in ("fail503", "429", "html502", "json500") and state.fail_times > 0 \
+                        and faulted:
                     state.fail_times -= 1
-                    if mode == "fail503":
+                    if mode == "json500":
+                        self._reply(500, b'{"status":"error","errorType":"internal",'
+                                    b'"error":"unexpected error: storage is closed"}',
+                                    "application/json")
+                    elif mode == "fail503":
                         self._reply(503, b'{"status":"error","errorType":"unavailable",'
                                     b'"error":"too many requests in flight"}',
                                     "application/json")
@@ -169,7 +193,7 @@ class FaultProxy:
                         self._reply(502, b"<html><body>502 Bad Gateway</body></html>",
                                     "text/html")
                     return
-                if mode == "html200":
+                if mode == "html200" and faulted:
                     self._reply(200, b"<!DOCTYPE html><html>Please log in</html>", "text/html")
                     return
                 req = urllib.request.Request(up + self.path, data=body, method=method)
@@ -180,12 +204,27 @@ class FaultProxy:
                         status, payload = r.status, r.read()
                 except urllib.error.HTTPError as e:
                     status, payload = e.code, e.read()
-                if mode in ("warn", "partial") and status == 200:
+                if mode in ("warn", "partial", "info") and status == 200 and faulted:
                     doc = json.loads(payload)
                     doc["warnings"] = ["injected: store sidecar-2 unreachable"]
                     if mode == "partial":
                         doc["partialResponse"] = True
+                    if mode == "info":
+                        doc["infos"] = ["PromQL info: metric might not be a counter, name "
+                                        "does not end in _total/_sum/_count/_bucket"]
                     payload = json.dumps(doc).encode()
+                if mode == "badvalue" and status == 200 and faulted:
+                    payload = _spoil_first_value(payload)
+                if mode == "truncate" and state.fail_times > 0 and faulted:
+                    state.fail_times -= 1
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload[: max(1, len(payload) // 2)])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self._reply(status, payload, "application/json")
 
             def do_GET(self) -> None:

@@ -3,6 +3,7 @@ server), recent windows and partial answers are never stored, tenants never shar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from prom_local import FaultProxy, LocalPrometheus, start_prometheus, wait_for
 
+from tributary_analysis.frames.meta import FrameMeta, meta_of
 from tributary_analysis.sources.prometheus import FrameCache, PrometheusSource, cache_key
 
 pytestmark = pytest.mark.prometheus
@@ -36,20 +38,30 @@ def test_past_window_is_served_from_disk(proxy: FaultProxy, tmp_path: Path) -> N
     src = PrometheusSource(proxy.url, cache=tmp_path)
     start, end = "2024-01-01T00:00:00Z", "2024-01-01T06:00:00Z"
     first = src.query_range('label_replace(vector(1), "t", "x", "", "")', start, end, "10m")
-    assert first.attrs["cache"] == "stored"
+    m1 = meta_of(first)
+    assert m1.details["cache"] == "stored" and m1.requests == 1
     n = len(proxy.state.requests)
     again = src.query_range('label_replace(vector(1), "t", "x", "", "")', start, end, "10m")
     assert len(proxy.state.requests) == n  # nothing reached the server
-    assert again.attrs["cache"] == "hit" and again.attrs["query"] == first.attrs["query"]
+    m2 = meta_of(again)
+    assert m2.details["cache"] == "hit" and m2.requests == 0
+    assert "served from the local cache" in m2.notes
+    # the rest of the record survives the sidecar (FrameMeta.to_json / from_json)
+    assert (m2.query, m2.window, m2.step, m2.server, m2.location) == (
+        m1.query, m1.window, m1.step, m1.server, m1.location)
+    assert again.attrs["query"] == first.attrs["query"]  # legacy keys restored too
     pd.testing.assert_frame_equal(first, again, check_categorical=False)
     assert len(list(tmp_path.glob("*.parquet"))) == 1
+    sidecar = next(tmp_path.glob("*.json"))
+    doc = json.loads(sidecar.read_text())
+    assert FrameMeta.from_json(doc).queries == m1.queries and doc["source"] == "prometheus"
 
 
 def test_recent_window_is_not_cached(proxy: FaultProxy, tmp_path: Path) -> None:
     src = PrometheusSource(proxy.url, cache=tmp_path)
     end = pd.Timestamp.now(tz="UTC")
     df = src.query_range("vector(1)", end - pd.Timedelta("5m"), end, "1m")
-    assert "cache" not in df.attrs
+    assert "cache" not in meta_of(df).details
     assert not list(tmp_path.glob("*.parquet"))
 
 
@@ -57,7 +69,7 @@ def test_partial_response_is_not_cached(proxy: FaultProxy, tmp_path: Path) -> No
     proxy.reset(mode="partial")
     src = PrometheusSource(proxy.url, cache=tmp_path)
     df = src.query_range("vector(1)", "2024-01-01", "2024-01-02", "1h")
-    assert df.attrs["partial_response"] is True and "cache" not in df.attrs
+    assert meta_of(df).partial is True and "cache" not in meta_of(df).details
     assert not list(tmp_path.glob("*.parquet"))
 
 

@@ -25,12 +25,13 @@ from tributary_analysis.errors import (
     TooManySamples,
     UnexpectedResponse,
 )
+from tributary_analysis.frames.meta import meta_of
 from tributary_analysis.promql import Matcher, selector
 from tributary_analysis.promql import catalog as queries
 from tributary_analysis.sources.prometheus import (
     PrometheusSource,
     RetryPolicy,
-    plan_windows,
+    plan_chunks,
     to_wide,
 )
 from tributary_analysis.sources.prometheus.chunking import iter_points
@@ -89,33 +90,44 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("start,end,step,per", [(0, 10_000, 1000, 4), (7, 100_007, 1500, 11),
                                                 (5, 5, 1000, 3), (0, 86_400_000, 60_000, 11_000)])
-def test_windows_cover_the_step_grid_exactly_once(start: int, end: int, step: int,
-                                                  per: int) -> None:
-    windows = plan_windows(start, end, step, max_points=per)
-    points = [p for w in windows for p in iter_points(w)]
+@pytest.mark.parametrize("days", [False, True])
+def test_chunks_cover_the_step_grid_exactly_once(start: int, end: int, step: int,
+                                                 per: int, days: bool) -> None:
+    chunks = plan_chunks(start, end, step, max_points=per, day_boundaries=days)
+    points = [p for c in chunks for p in iter_points(c)]
     assert points == list(range(start, end + 1, step))
-    assert all(w.points <= per for w in windows)
+    assert all(c.points <= per for c in chunks)
 
 
 def test_chunked_range_equals_one_request_sample_for_sample(src: PrometheusSource) -> None:
     start = pd.Timestamp(T0, unit="s", tz="UTC") + pd.Timedelta("250ms")  # off-grid start
     end = start + pd.Timedelta("30min")
     expr = "rate(http_requests_total[2m])"
-    one = src.query_range(expr, start, end, 7.5)
-    many = src.query_range(expr, start, end, 7.5, max_points=11)
-    assert one.attrs["requests"] == 1 and many.attrs["requests"] == 22
+    one = src.query_range(expr, start, end, 7.5, align=False)
+    many = src.query_range(expr, start, end, 7.5, max_points=11, align=False,
+                           max_samples=None)
+    assert meta_of(one).requests == 1 and meta_of(many).requests == 25  # 75 s day fractions
     assert len(one) == (241 - 8) * len(HOSTILE)  # rate needs 2 samples: none before T0+60s
     pd.testing.assert_frame_equal(_sorted(one), _sorted(many))
-    spans = src.query_range(expr, start, end, 7.5, max_span="5m", max_workers=2)
-    assert spans.attrs["requests"] == 6
+    # aligned (the default): start moves down to T0 (a multiple of 7.5 s); cut on 75 s
+    # fractions of the day, at most 11 points each
+    chunks, window = src.plan(start, end, 7.5, max_points=11)
+    assert window.start == pd.Timestamp(T0, unit="s", tz="UTC")
+    assert all(c.start_ms % 75_000 == 0 and c.points <= 11 for c in chunks)
+    aligned = src.query_range(expr, start, end, 7.5, max_points=11, max_samples=None)
+    assert meta_of(aligned).requests == len(chunks) == 25
+    assert aligned["timestamp"].min() == pd.Timestamp(T0 + 60, unit="s", tz="UTC")
+    spans = src.query_range(expr, start, end, 7.5, max_span="5m", max_workers=2,
+                            align=False, max_samples=None)
+    assert meta_of(spans).requests == 7  # six 5-minute pieces + the point at T0+30m
     pd.testing.assert_frame_equal(_sorted(one), _sorted(spans))
     # and on the live self-scraped data, with a 1.5 s step
     now = pd.Timestamp.now(tz="UTC").floor("s")
     live_one = src.query_range("prometheus_http_requests_total", now - pd.Timedelta("5s"),
-                               now, 1.5)
+                               now, 1.5, align=False)
     live_many = src.query_range("prometheus_http_requests_total", now - pd.Timedelta("5s"),
-                                now, 1.5, max_points=1)
-    assert live_many.attrs["requests"] == 4 and len(live_one) > 0
+                                now, 1.5, max_points=1, align=False, max_samples=None)
+    assert meta_of(live_many).requests == 4 and len(live_one) > 0
     pd.testing.assert_frame_equal(_sorted(live_one), _sorted(live_many))
 
 
@@ -123,7 +135,9 @@ def test_month_at_one_second_would_exceed_the_points_limit_but_is_split(
         src: PrometheusSource) -> None:
     # 3 hours at 1 s = 10,801 points... at 0.5 s: 21,601 > 11,000 -> must be split in 2+
     df = src.query_range("vector(1)", T0, T0 + 3 * 3600, 0.5, max_workers=2)
-    assert df.attrs["requests"] == 2
+    # cut on 1.5-hour fractions of the day: 2 chunks + the closing point, + 1 probe
+    assert meta_of(df).requests == 4 and meta_of(df).details["chunks"] == 3
+    assert meta_of(df).details["estimate"]["series"] == 1
     assert len(df) == 3 * 3600 * 2 + 1
     assert df["timestamp"].is_unique and df["timestamp"].is_monotonic_increasing
 
@@ -153,12 +167,20 @@ def test_range_frame_has_metric_column_and_attrs(src: PrometheusSource) -> None:
     assert list(df.columns[:3]) == ["timestamp", "value", "metric"]
     assert set(df["metric"].astype(str)) == {"http_requests_total"}
     assert len(df) == 31
-    a = df.attrs
-    assert a["query"] == 'http_requests_total{tenant_id="acme"}'
-    assert a["step"] == 60.0 and a["start"].startswith(pd.Timestamp(T0, unit="s").isoformat())
-    assert a["warnings"] == [] and a["partial_response"] is False and a["source"] == src.url
+    m = meta_of(df)
+    assert m.query == 'http_requests_total{tenant_id="acme"}' and m.source == "prometheus"
+    assert m.step == pd.Timedelta("60s") and m.location == src.url
+    assert m.window is not None and m.window.start == pd.Timestamp(T0, unit="s", tz="UTC")
+    assert m.window.end == pd.Timestamp(T0 + 1860, unit="s", tz="UTC")  # [T0, last + step)
+    assert m.warnings == () and m.infos == () and m.partial is False
+    assert m.server.startswith("Prometheus 2.42") and m.requests == 1
+    assert m.details["series"] == 1 and m.details["samples"] == 31
+    assert m.details["range_semantics"] == "closed"
+    # the legacy keys the current readers use, from the same record
+    assert df.attrs["query"] == m.query and df.attrs["warnings"] == []
+    assert df.attrs["partial_response"] is False and df.attrs["series"] == 1
     wide = to_wide(df)
-    assert wide.shape == (31, 1)
+    assert wide.shape == (31, 1) and meta_of(wide) == m
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -176,8 +198,9 @@ def test_server_side_timeout_raises_query_timeout(src: PrometheusSource,
                        match=r"gave up on query .*(timed out|deadline exceeded).*narrow the time"):
         src.query_range(heavy, end - pd.Timedelta("3h"), end, "1s", timeout="1ms")
     # never retried: exactly one request reaches the server
-    state = proxy.reset()
     via = PrometheusSource(proxy.url, retry=FAST)
+    assert via.server.detected  # detection is done before counting
+    state = proxy.reset()
     with pytest.raises(QueryTimeout):
         via.query_range(heavy, end - pd.Timedelta("3h"), end, "1s", timeout="1ms")
     assert len(state.requests) == 1
@@ -192,11 +215,16 @@ def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
         s.query("up")
 
 
+def _queries(state: object) -> list[dict[str, object]]:
+    return [r for r in state.requests  # type: ignore[attr-defined]
+            if "/api/v1/query" in str(r["path"])]
+
+
 def test_bad_data_is_never_retried(proxy: FaultProxy) -> None:
     state = proxy.reset()
     with pytest.raises(QueryError):
         PrometheusSource(proxy.url, retry=FAST).query("rate(")
-    assert len(state.requests) == 1
+    assert len(_queries(state)) == 1
 
 
 @pytest.mark.parametrize("mode", ["fail503", "429", "html502"])
@@ -204,7 +232,7 @@ def test_transient_failures_are_retried_then_succeed(proxy: FaultProxy, mode: st
     state = proxy.reset(mode=mode, fail_times=2)
     df = PrometheusSource(proxy.url, retry=FAST).query("vector(3)")
     assert df["value"].tolist() == [3.0]
-    assert len(state.requests) == 3
+    assert len(_queries(state)) == 3 and meta_of(df).requests == 3
 
 
 def test_retry_budget_spent_raises_server_unavailable(proxy: FaultProxy) -> None:
@@ -248,7 +276,8 @@ def test_long_expressions_are_posted(proxy: FaultProxy) -> None:
     expr = " + ".join(["vector(1)"] * 400)
     df = PrometheusSource(proxy.url, retry=FAST).query(expr)
     assert df["value"].tolist() == [400.0]
-    assert state.requests[-1]["method"] == "POST" and b"query=" in state.requests[-1]["body"]
+    last = _queries(state)[-1]
+    assert last["method"] == "POST" and b"query=" in last["body"]  # type: ignore[operator]
 
 
 # -- warnings and partial responses ------------------------------------------------------
@@ -259,9 +288,11 @@ def test_warnings_reach_attrs_and_the_log(proxy: FaultProxy,
     with caplog.at_level(logging.WARNING):
         df = PrometheusSource(proxy.url, retry=FAST).query_range(
             "vector(1)", T0, T0 + 600, "60s", max_points=4)
-    assert df.attrs["requests"] == 3
+    m = meta_of(df)
+    assert m.requests == 3 + 1  # 3 chunks (day fractions of 4 points) + the series probe
+    assert m.warnings == ("injected: store sidecar-2 unreachable",)
+    assert m.partial is False and df.attrs["partial_response"] is False
     assert df.attrs["warnings"] == ["injected: store sidecar-2 unreachable"]
-    assert df.attrs["partial_response"] is False
     assert "sidecar-2 unreachable" in caplog.text
 
 
@@ -270,7 +301,7 @@ def test_partial_response_is_flagged(proxy: FaultProxy,
     proxy.reset(mode="partial")
     with caplog.at_level(logging.WARNING):
         df = PrometheusSource(proxy.url, retry=FAST).query("vector(1)")
-    assert df.attrs["partial_response"] is True
+    assert meta_of(df).partial is True and df.attrs["partial_response"] is True
     assert "PARTIAL" in caplog.text
     proxy.reset()
 

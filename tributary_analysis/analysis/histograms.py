@@ -181,7 +181,7 @@ def _groups(df: pd.DataFrame, by: Sequence[str] | None
             ) -> tuple[list[str], pd.DataFrame, list[np.ndarray], np.ndarray, np.ndarray, int]:
     if "le" not in df.columns or "value" not in df.columns:
         raise DataError("a bucket frame needs 'le' and 'value' columns: query the *_bucket "
-                        "series, e.g. sum by (le) (rate(x_bucket[5m]))")
+                        "series (e.g. promql.catalog.latency_buckets), summed by le")
     le, bad = _parse_le(df["le"])
     keep = ~np.isnan(le)
     if by is None:

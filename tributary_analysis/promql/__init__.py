@@ -6,12 +6,24 @@ query passes through :func:`escape_label_value` (PromQL double-quoted string lit
 Go ``strconv.Unquote`` rules) and, for regex matchers, :func:`escape_regex` first (RE2 meta
 characters, like Go's ``regexp.QuoteMeta``), so the value is matched literally.
 
+Names: classic metric and label names (``[a-zA-Z_:][a-zA-Z0-9_:]*``) are written as they
+are. Prometheus 3 also accepts any UTF-8 name in its quoted syntax (``{"a.b", "l.x"="v"}``);
+the builders write that only for a :class:`Dialect` that allows it (``UTF8``, or
+``PrometheusSource.dialect`` of a 3.x server) and refuse such names for 2.x with the server
+named, instead of sending a query that would fail or match something else.
+
+Bucket bounds: Prometheus 3 stores ``le``/``quantile`` values as float text (``le="1"``
+becomes ``"1.0"``), so a filter on a bound uses :func:`bound_matcher`, which matches every
+spelling of the number.
+
 Examples
 --------
 >>> selector("http_requests_total", tenant_id='a"}or vector(1)#')
 'http_requests_total{tenant_id="a\\\\"}or vector(1)#"}'
 >>> selector("up", job=["deeplake-api", "node"])
 'up{job=~"deeplake-api|node"}'
+>>> selector("http.server.duration", dialect=UTF8, **{"service.name": "api"})
+'{"http.server.duration","service.name"="api"}'
 """
 
 from __future__ import annotations
@@ -20,10 +32,18 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from decimal import Decimal
 from typing import Literal
 
 from tributary_analysis.errors import DataError
+from tributary_analysis.ground.time import format_duration
+
+__all__ = [
+    "CLASSIC", "UTF8", "Dialect", "LabelSpec", "MatchOp", "Matcher", "bound_matcher",
+    "bound_spellings", "check_label_name", "check_metric_name", "escape_label_value",
+    "escape_regex", "format_duration", "format_om_float", "label_name", "quote", "restrict",
+    "selector", "series_count",
+]
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 
@@ -78,7 +98,7 @@ def escape_regex(value: str) -> str:
 
 
 def check_label_name(name: str) -> str:
-    """Return ``name`` if it is a valid label name, else raise :class:`DataError`."""
+    """Return ``name`` if it is a valid classic label name, else raise :class:`DataError`."""
     if not isinstance(name, str) or not _LABEL_NAME.match(name):
         raise DataError(f"invalid label name {name!r}: use letters, digits and underscores, "
                         "not starting with a digit")
@@ -86,11 +106,71 @@ def check_label_name(name: str) -> str:
 
 
 def check_metric_name(name: str) -> str:
-    """Return ``name`` if it is a valid metric name, else raise :class:`DataError`."""
+    """Return ``name`` if it is a valid classic metric name, else raise :class:`DataError`."""
     if not isinstance(name, str) or not _METRIC_NAME.match(name):
         raise DataError(f"invalid metric name {name!r}: use letters, digits, underscores and "
                         "colons, not starting with a digit")
     return name
+
+
+def _check_utf8_name(name: object, kind: str) -> str:
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise DataError(f"invalid {kind} name {name!r}: a name is a non-empty string without "
+                        "NUL characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(f"invalid {kind} name {name!r}: not valid UTF-8") from None
+    return name
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What names a server's PromQL accepts: classic only (2.x) or UTF-8 quoted (3.x).
+
+    ``server`` names the server in refusals (``Prometheus 2.42.0``).
+    """
+
+    utf8_names: bool = False
+    server: str = ""
+
+    def check_name(self, name: str, kind: str = "label") -> str:
+        """``name`` if this dialect can write it, else :class:`DataError` saying why."""
+        classic = _METRIC_NAME if kind == "metric" else _LABEL_NAME
+        if isinstance(name, str) and classic.match(name):
+            return name
+        _check_utf8_name(name, kind)
+        if not self.utf8_names:
+            who = self.server or "Prometheus 2.x"
+            raise DataError(
+                f"invalid {kind} name {name!r} for {who}: only letters, digits"
+                f"{', colons' if kind == 'metric' else ''} and underscores, not starting with "
+                "a digit; Prometheus 3.0+ accepts UTF-8 names in its quoted syntax "
+                "(pass dialect=UTF8 or use PrometheusSource.dialect of a 3.x server)")
+        return name
+
+    def name(self, name: str, kind: str = "label") -> str:
+        """``name`` as written in PromQL: bare when classic, else a quoted string."""
+        self.check_name(name, kind)
+        classic = _METRIC_NAME if kind == "metric" else _LABEL_NAME
+        return name if classic.match(name) else quote(name)
+
+
+#: Prometheus 2.x: classic names only (the default of every builder)
+CLASSIC = Dialect(utf8_names=False)
+#: Prometheus 3.x: UTF-8 names in the quoted syntax
+UTF8 = Dialect(utf8_names=True, server="Prometheus 3")
+
+
+def label_name(name: str, dialect: Dialect = CLASSIC) -> str:
+    """A label name for ``by (...)``, ``on (...)`` or a matcher, in ``dialect``.
+
+    Examples
+    --------
+    >>> label_name("tenant_id"), label_name("service.name", UTF8)
+    ('tenant_id', '"service.name"')
+    """
+    return dialect.name(name, "label")
 
 
 @dataclass(frozen=True)
@@ -98,7 +178,8 @@ class Matcher:
     """One label matcher; ``str(m)`` is safe PromQL whatever the value holds.
 
     For ``=~``/``!~`` the ``value`` is a regular expression *you* wrote; use
-    :meth:`any_of` to match a set of untrusted literal values.
+    :meth:`any_of` to match a set of untrusted literal values. A UTF-8 ``name`` is
+    written quoted; :func:`selector` refuses it unless its dialect allows it.
     """
 
     name: str
@@ -106,7 +187,7 @@ class Matcher:
     value: str
 
     def __post_init__(self) -> None:
-        check_label_name(self.name)
+        _check_utf8_name(self.name, "label")
         if self.op not in ("=", "!=", "=~", "!~"):
             raise DataError(f"invalid matcher operator {self.op!r}; use =, !=, =~ or !~")
         if not isinstance(self.value, str):
@@ -131,14 +212,19 @@ class Matcher:
             raise DataError(f"empty value list for label {name!r}: give at least one value")
         return cls(name, "!~" if negate else "=~", "|".join(escape_regex(v) for v in vals))
 
+    def render(self, dialect: Dialect = UTF8) -> str:
+        """The matcher in ``dialect`` (raises for a UTF-8 name in :data:`CLASSIC`)."""
+        return f"{dialect.name(self.name)}{self.op}{quote(self.value)}"
+
     def __str__(self) -> str:
-        return f"{self.name}{self.op}{quote(self.value)}"
+        return self.render(UTF8)
 
 
 LabelSpec = str | Iterable[str] | Matcher
 
 
-def selector(metric: str | None = None, *matchers: Matcher, **labels: LabelSpec | None) -> str:
+def selector(metric: str | None = None, *matchers: Matcher, dialect: Dialect = CLASSIC,
+             **labels: LabelSpec | None) -> str:
     """A vector selector with every label value escaped.
 
     Parameters
@@ -147,6 +233,9 @@ def selector(metric: str | None = None, *matchers: Matcher, **labels: LabelSpec 
         Metric name; omit for a name-less selector (then give at least one matcher).
     *matchers : Matcher
         Prebuilt matchers.
+    dialect : Dialect
+        :data:`CLASSIC` (default, Prometheus 2.x) refuses UTF-8 names; :data:`UTF8` (or a
+        3.x source's ``dialect``) writes them quoted: ``{"a.b", "l.x"="v"}``.
     **labels : str, iterable of str, Matcher or None
         ``label=value`` matches literally; an iterable matches any of its values literally;
         ``None`` is skipped (convenient for optional filters).
@@ -158,74 +247,132 @@ def selector(metric: str | None = None, *matchers: Matcher, **labels: LabelSpec 
     >>> selector("up", Matcher.ne("job", "x"))
     'up{job!="x"}'
     """
-    parts = [str(m) for m in matchers]
+    ms = list(matchers)
     for name, spec in labels.items():
         if spec is None:
             continue
         if isinstance(spec, Matcher):
-            parts.append(str(spec))
+            ms.append(spec)
         elif isinstance(spec, str):
-            parts.append(str(Matcher.eq(name, spec)))
+            ms.append(Matcher.eq(name, spec))
         else:
-            parts.append(str(Matcher.any_of(name, spec)))
+            ms.append(Matcher.any_of(name, spec))
+    parts = [m.render(dialect) for m in ms]
     if metric is None:
         if not parts:
             raise DataError("a selector needs a metric name or at least one matcher")
         return "{" + ",".join(parts) + "}"
-    check_metric_name(metric)
-    return metric + ("{" + ",".join(parts) + "}" if parts else "")
+    if isinstance(metric, str) and _METRIC_NAME.match(metric):
+        return metric + ("{" + ",".join(parts) + "}" if parts else "")
+    if not dialect.utf8_names:
+        check_metric_name(metric) if not isinstance(metric, str) or not metric else None
+        dialect.check_name(metric, "metric")
+    return "{" + ",".join([quote(_check_utf8_name(metric, "metric")), *parts]) + "}"
 
 
-_DURATION_UNITS = (("y", 365 * 86400.0), ("w", 7 * 86400.0), ("d", 86400.0), ("h", 3600.0),
-                   ("m", 60.0), ("s", 1.0), ("ms", 0.001))
-_DURATION_RE = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+def _go_float_g(f: float) -> str:
+    """Go's ``strconv.FormatFloat(f, 'g', -1, 64)``: the shortest round-trip digits, in
+    ``e`` notation when the decimal exponent is below -4 or at least 6 (Go's rule for the
+    shortest precision), with a two-digit exponent (``1e+06``, ``1e-05``)."""
+    _, digits, exp = Decimal(repr(abs(f))).normalize().as_tuple()
+    ds = "".join(map(str, digits)) or "0"
+    nd = len(ds)
+    dp = nd + int(exp)  # value = 0.<ds> × 10**dp
+    x = dp - 1
+    neg = "-" if f < 0 else ""
+    if x < -4 or x >= 6:
+        mant = ds[0] + ("." + ds[1:] if nd > 1 else "")
+        return f"{neg}{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    if dp <= 0:
+        return f"{neg}0.{'0' * -dp}{ds}"
+    if dp >= nd:
+        return f"{neg}{ds}{'0' * (dp - nd)}"
+    return f"{neg}{ds[:dp]}.{ds[dp:]}"
 
 
-def format_duration(value: float | timedelta | str) -> str:
-    """A PromQL duration (``1h30m``, ``250ms``) for seconds, a timedelta or a duration string.
+def format_om_float(value: float) -> str:
+    """A float as Prometheus 3 stores ``le``/``quantile`` (``labels.FormatOpenMetricsFloat``):
+    Go's shortest ``%g`` with ``.0`` added when there is neither a point nor an exponent.
 
     Examples
     --------
-    >>> format_duration(5400)
-    '1h30m'
-    >>> format_duration(timedelta(milliseconds=250))
-    '250ms'
+    >>> [format_om_float(x) for x in (1, 0.25, 1e-05, 1e6, 100000, float("inf"))]
+    ['1.0', '0.25', '1e-05', '1e+06', '100000.0', '+Inf']
     """
+    f = float(value)
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "0.0"
+    text = _go_float_g(f)
+    return text if ("." in text or "e" in text) else text + ".0"
+
+
+def bound_spellings(value: float | str) -> list[str]:
+    """Every common spelling of a bucket bound or quantile: the 2.x exposition forms (Go's
+    ``%g``, Python's ``repr``) and 3.x's normalised float text, plus ``value`` as given."""
+    f = float(value)
+    spellings = {format_om_float(f)}
+    if math.isfinite(f):
+        spellings.add(_go_float_g(f))
+        spellings.add(repr(f))
+        if f == int(f) and abs(f) < 1e15:
+            spellings.add(str(int(f)))
+    else:
+        spellings.update({"+Inf", "Inf", "inf", "+inf"} if f > 0 else {"-Inf", "-inf"})
     if isinstance(value, str):
-        return format_duration(parse_duration(value))
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise DataError(f"duration {value!r} must be positive and finite")
-    ms = round(seconds * 1000)
-    if ms == 0 or abs(ms - seconds * 1000) > 1e-6 * max(1.0, seconds * 1000):
-        raise DataError(f"duration {value!r} is not a whole number of milliseconds")
-    out = []
-    for unit, size in _DURATION_UNITS:
-        size_ms = round(size * 1000)
-        n, ms = divmod(ms, size_ms)
-        if n:
-            out.append(f"{n}{unit}")
-    return "".join(out)
+        spellings.add(value.strip())
+    return sorted(spellings)
 
 
-def parse_duration(text: str | float | timedelta) -> float:
-    """Seconds in a PromQL duration (``"5m"``, ``"1h30m"``), a number or a timedelta."""
-    if isinstance(text, timedelta):
-        return text.total_seconds()
-    if isinstance(text, int | float):
-        return float(text)
-    s = str(text).strip()
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(s):
-        if m.start() != pos:
-            break
-        total += int(m.group(1)) * dict(_DURATION_UNITS)[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise DataError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m or a number of "
-                        "seconds")
-    return total
+def bound_matcher(value: float | str, name: str = "le") -> Matcher:
+    """A matcher for one bucket bound (``le``) or quantile that matches it however the
+    server spells it (``"1"`` on 2.x, ``"1.0"`` on 3.x).
+
+    Examples
+    --------
+    >>> print(bound_matcher(1))
+    le=~"1|1\\\\.0"
+    """
+    return Matcher.any_of(name, bound_spellings(value))
+
+
+def restrict(expr: str, label: str, values: str | Iterable[str], *,
+             dialect: Dialect = CLASSIC) -> str:
+    """``expr`` restricted, on the server, to series whose ``label`` is one of ``values``
+    (matched literally) — for any expression whose result keeps ``label``.
+
+    Written as ``(expr) and on (label) (label_replace(vector(1), …) or …)``: the right side
+    is one tiny constant series per value, so the filter costs nothing, and values pass
+    through :func:`quote` and ``$``-escaping (``label_replace`` expands ``$1``).
+
+    Examples
+    --------
+    >>> print(restrict("sum by (tenant_id) (rate(x[5m]))", "tenant_id", "acme"))
+    (sum by (tenant_id) (rate(x[5m]))) and on (tenant_id) (label_replace(vector(1), \
+"tenant_id", "acme", "", ""))
+    """
+    vals = [values] if isinstance(values, str) else [str(v) for v in values]
+    if not vals:
+        raise DataError(f"empty value list for label {label!r}: give at least one value")
+    if any(v == "" for v in vals):
+        raise DataError(f"an empty value for {label!r} would match series without the label; "
+                        "give a real value")
+    name = dialect.name(label)
+    consts = " or ".join(
+        f"label_replace(vector(1), {quote(label)}, {quote(v.replace('$', '$$'))}, \"\", \"\")"
+        for v in dict.fromkeys(vals))
+    return f"({expr}) and on ({name}) ({consts})"
+
+
+def series_count(expr: str) -> str:
+    """How many series ``expr`` returns, as one instant query (the budget's probe).
+
+    Examples
+    --------
+    >>> series_count("up")
+    'count((up))'
+    """
+    return f"count(({expr}))"

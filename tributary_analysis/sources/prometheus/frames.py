@@ -7,14 +7,15 @@ of a million Python dicts (prometheus-api-client's ``MetricRangeDataFrame`` buil
 per sample).
 
 Everything the server said besides the data (warnings, infos, partial-response flags,
-query stats) is kept in :class:`RawResult` and lands in ``df.attrs``; nothing is dropped
-without being counted there.
+query stats) is kept in :class:`RawResult` and lands in the frame's
+:class:`~tributary_analysis.frames.meta.FrameMeta`; nothing is dropped without being
+counted there.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
@@ -26,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tributary_analysis.errors import DataError, UnexpectedResponse
+from tributary_analysis.frames.meta import FrameMeta, meta_of
+from tributary_analysis.sources.prometheus.metadata import attach
 
 log = logging.getLogger(__name__)
 
@@ -231,13 +234,31 @@ def _column_name(label: str) -> str:
     return f"label_{label}" if label in RESERVED else label
 
 
-def build_frame(raw: RawResult, attrs: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The long metric frame for ``raw``.
+def frame_details(raw: RawResult, renamed: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``FrameMeta.details`` a parsed answer contributes (JSON-safe)."""
+    details: dict[str, Any] = {
+        "result_type": raw.result_type,
+        "series": len(raw.metrics),
+        "samples": int(sum(len(t) for t in raw.timestamps)),
+        "stats": list(raw.stats),
+    }
+    if raw.skipped_histograms:
+        details["skipped_native_histograms"] = raw.skipped_histograms
+    if raw.duplicates_dropped:
+        details["duplicates_dropped"] = raw.duplicates_dropped
+    if renamed:
+        details["renamed_labels"] = dict(renamed)
+    return details
+
+
+def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
+    """The long metric frame for ``raw``, with its :class:`FrameMeta`.
 
     Columns: ``timestamp`` (datetime64[ns, UTC]), ``value`` (float64), ``metric`` (from
     ``__name__``, if any series has one), then one categorical column per label, sorted.
     A label named like a reserved column is renamed ``label_<name>`` (listed in
-    ``attrs["renamed_labels"]``).
+    ``details["renamed_labels"]``). ``meta`` (source, query, window …) is completed with
+    what the server said: warnings, infos, the partial flag and the details above.
     """
     lengths = np.fromiter((len(t) for t in raw.timestamps), np.int64, len(raw.timestamps))
     total = int(lengths.sum())
@@ -269,30 +290,19 @@ def build_frame(raw: RawResult, attrs: dict[str, Any] | None = None) -> pd.DataF
     df = pd.DataFrame(columns, copy=False)
     if raw.string_value is not None:
         df["string"] = [raw.string_value]
-    meta: dict[str, Any] = dict(attrs or {})
-    meta.update({
-        "result_type": raw.result_type,
-        "series": len(raw.metrics),
-        "samples": total,
-        "warnings": list(raw.warnings),
-        "infos": list(raw.infos),
-        "partial_response": raw.partial,
-        "stats": list(raw.stats),
-    })
     if raw.skipped_histograms:
-        meta["skipped_native_histograms"] = raw.skipped_histograms
         log.warning("skipped %d native-histogram samples (not representable in the float "
                     "frame); query a classic histogram or _count/_sum instead",
                     raw.skipped_histograms)
-    if raw.duplicates_dropped:
-        meta["duplicates_dropped"] = raw.duplicates_dropped
-    if renamed:
-        meta["renamed_labels"] = {k: _column_name(k) for k in renamed}
-    df.attrs.update(meta)
-    return df
+    base = meta or FrameMeta(source="prometheus")
+    details = {**base.details, **frame_details(raw, {k: _column_name(k) for k in renamed})}
+    return attach(df, replace(
+        base, warnings=tuple(dict.fromkeys((*base.warnings, *raw.warnings))),
+        infos=tuple(dict.fromkeys((*base.infos, *raw.infos))),
+        partial=base.partial or raw.partial, details=details))
 
 
-def response_to_frame(body: bytes | str | dict[str, Any], **attrs: Any) -> pd.DataFrame:
+def response_to_frame(body: bytes | str | dict[str, Any], query: str = "") -> pd.DataFrame:
     """Parse one API response (bytes or decoded) into the long frame.
 
     Examples
@@ -303,7 +313,8 @@ def response_to_frame(body: bytes | str | dict[str, Any], **attrs: Any) -> pd.Da
     >>> df["value"].tolist(), str(df["timestamp"].dtype)
     ([inf], 'datetime64[ns, UTC]')
     """
-    return build_frame(parse(body), attrs)
+    return build_frame(parse(body), FrameMeta(source="prometheus",
+                                              queries=(query,) if query else ()))
 
 
 def to_wide(df: pd.DataFrame, columns: str | list[str] | None = None) -> pd.DataFrame:
@@ -325,12 +336,8 @@ def to_wide(df: pd.DataFrame, columns: str | list[str] | None = None) -> pd.Data
     if missing:
         raise DataError(f"to_wide: no label column(s) {missing}; available: {label_cols}")
     if not cols:
-        out = df.set_index("timestamp")[["value"]]
-        out.attrs = dict(df.attrs)
-        return out
+        return attach(df.set_index("timestamp")[["value"]], meta_of(df))
     if df.duplicated(subset=["timestamp", *cols]).any():
         raise DataError(f"to_wide: labels {cols} do not identify series uniquely; pass more "
                         f"label columns (available: {label_cols})")
-    wide = df.pivot(index="timestamp", columns=cols, values="value")
-    wide.attrs = dict(df.attrs)
-    return wide
+    return attach(df.pivot(index="timestamp", columns=cols, values="value"), meta_of(df))

@@ -1,4 +1,4 @@
-"""HTTP to the Prometheus API: one request, typed errors, bounded retries.
+"""HTTP to the Prometheus API: one request, typed errors, bounded retries, the encoding.
 
 The connection (session, headers, auth, TLS, proxies) is prometheus-api-client's
 ``PrometheusConnect``; its own query helpers are not used because they raise one generic
@@ -7,31 +7,42 @@ re-run a query that *timed out* (Prometheus answers 503 for ``errorType: timeout
 So a non-retrying adapter is mounted on ``<url>/api/v1/`` and retries happen here:
 
 * retried (exponential backoff with jitter, ``Retry-After`` honoured, total time budget):
-  connection failures, 429, 502, and 503 whose body is not a timeout/cancel;
-* never retried: ``bad_data`` (400), ``execution`` (422), query ``timeout``, auth (401/403).
+  connection failures, a body cut short (fewer bytes than ``Content-Length``) on a read
+  request, 429, 502, and 503 whose body is not a timeout/cancel;
+* never retried: ``bad_data`` (400), ``execution`` (422), query ``timeout``, auth
+  (401/403), ``internal`` (500), and anything on a request that is not a read.
 
-Error mapping (the body is parsed as JSON on *every* status)::
+Error mapping (the body is parsed as JSON on every error status)::
 
     bad_data                      → QueryError (exceeded 11,000 points → TooManySamples)
     timeout, canceled             → QueryTimeout
     execution "too many samples"  → TooManySamples; "context deadline exceeded" → QueryTimeout;
     other execution → QueryError
+    internal / 500                → SourceError (a server-side fault: check its log)
     unavailable / 429 / 502 / 503 → ServerUnavailable (after the retry budget)
     not_found / 404               → NotFoundError
     401 / 403                     → AuthenticationError
     body not JSON                 → UnexpectedResponse (status and first bytes)
+    body cut short                → ResponseTruncated (after the retry budget)
     connection refused / DNS / TLS→ SourceUnreachable (names the URL)
+
+Response encoding: Prometheus compresses with Go's gzip at about 12 MB/s of JSON on one
+core, slower than loopback or a LAN carries the plain body, so ``compression="auto"``
+asks for ``identity`` from loopback and private-network servers and for ``gzip`` from
+everything else (see ``docs/prometheus.md`` for the measurement).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -49,21 +60,46 @@ from tributary_analysis.errors import (
     TooManySamples,
     UnexpectedResponse,
 )
+from tributary_analysis.sources.prometheus.errors import ResponseTruncated
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503})
+Compression = Literal["auto", "identity", "gzip"]
+#: API paths that only read: safe to send twice
+READ_PATHS = ("query", "query_range", "series", "labels", "label/", "metadata", "targets",
+              "status/", "features", "rules", "alerts", "query_exemplars", "format_query")
+_SUCCESS_PREFIX = b'{"status":"success"'
 
 
 def redact_url(url: str) -> str:
-    """``url`` without user:password, safe for messages and logs."""
+    """``url`` without user:password, query string or fragment: safe for messages, logs
+    and frame metadata (tokens sometimes travel as ``?access_token=``)."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
     host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
     if parts.port:
         host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def is_local_network(url: str) -> bool:
+    """Whether ``url``'s host is loopback, link-local or on a private network (RFC 1918,
+    RFC 4193), resolving a name once; unknown names count as remote."""
+    host = urlsplit(url).hostname or ""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        addrs = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except OSError:
+            return False
+        addrs = [ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos]
+    return bool(addrs) and all(a.is_loopback or a.is_private or a.is_link_local
+                               for a in addrs)
 
 
 @dataclass(frozen=True)
@@ -77,31 +113,53 @@ class RetryPolicy:
     budget: float = 60.0
 
 
-@dataclass
 class Response:
-    """A successful, decoded API answer plus what it cost."""
+    """A successful API answer: the raw body (parsed by the frame builder straight into
+    columns) and, decoded on first use, the document."""
 
-    doc: dict[str, Any]
-    body: bytes
-    status: int
-    elapsed: float
-    attempts: int
+    def __init__(self, body: bytes, status: int, *, doc: dict[str, Any] | None = None,
+                 elapsed: float = 0.0, attempts: int = 0, encoding: str = "") -> None:
+        self.body = body
+        self.status = status
+        self._doc = doc
+        self.elapsed = elapsed
+        self.attempts = attempts
+        self.encoding = encoding
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        if self._doc is None:
+            doc = orjson.loads(self.body)
+            self._doc = doc if isinstance(doc, dict) else {}
+        return self._doc
 
 
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _is_read(path: str) -> bool:
+    return path.startswith(READ_PATHS)
+
+
 class Transport:
     """Sends API requests over a ``PrometheusConnect``'s session; thread-safe for reads."""
 
     def __init__(self, connect: Any, *, retry: RetryPolicy | None = None,
-                 post_threshold: int = 1500, pool_size: int = 8) -> None:
+                 post_threshold: int = 1500, pool_size: int = 8,
+                 compression: Compression = "auto") -> None:
+        if compression not in ("auto", "identity", "gzip"):
+            from tributary_analysis.errors import ConfigError
+
+            raise ConfigError(f"compression={compression!r}: use 'auto', 'identity' or "
+                              "'gzip'")
         self.connect = connect
         self.base_url = str(connect.url).rstrip("/")
         self.display_url = redact_url(self.base_url)
         self.retry = retry or RetryPolicy()
         self.post_threshold = post_threshold
+        self.compression: Compression = compression
+        self._encoding: str | None = None
         self.session: requests.Session = connect._session
         # Take over retrying for the API (see module docstring); other paths keep the
         # user's adapter untouched.
@@ -110,11 +168,25 @@ class Transport:
         self._lock = threading.Lock()
         self.request_count = 0
 
+    @property
+    def accept_encoding(self) -> str:
+        """The ``Accept-Encoding`` this transport sends (decided once per server)."""
+        if self._encoding is None:
+            user = {k.lower(): v for k, v in (self.connect.headers or {}).items()}
+            if "accept-encoding" in user:
+                self._encoding = str(user["accept-encoding"])
+            elif self.compression == "auto":
+                self._encoding = "identity" if is_local_network(self.base_url) else "gzip"
+            else:
+                self._encoding = self.compression
+        return self._encoding
+
     # -- one request ------------------------------------------------------------------
     def _send(self, method: str, url: str, params: Mapping[str, Any],
               timeout: float | None) -> requests.Response:
+        headers = {**(self.connect.headers or {}), "Accept-Encoding": self.accept_encoding}
         kwargs: dict[str, Any] = {
-            "headers": self.connect.headers,
+            "headers": headers,
             "auth": self.connect.auth,
             "verify": self.session.verify,
             "cert": self.session.cert,
@@ -125,10 +197,14 @@ class Transport:
         return self.session.request("GET", url, params=dict(params), **kwargs)
 
     def request(self, path: str, params: Mapping[str, Any], *, expr: str = "",
-                timeout: float | None = None, force_post: bool = False) -> Response:
-        """Call ``/api/v1/<path>`` with retries; return the decoded success or raise.
+                timeout: float | None = None, force_post: bool = False,
+                idempotent: bool | None = None, retry: RetryPolicy | None = None
+                ) -> Response:
+        """Call ``/api/v1/<path>`` with retries; return the success or raise.
 
         Long expressions go as a form-encoded POST (URLs have length limits in proxies).
+        ``idempotent`` (default: whether ``path`` only reads) decides whether a body cut
+        short may be fetched again.
         """
         url = f"{self.base_url}/api/v1/{path}"
         size = sum(len(str(v)) for v in params.values())
@@ -136,27 +212,41 @@ class Transport:
         method = "POST" if post_ok and (
             force_post or size > self.post_threshold
             or str(getattr(self.connect, "_method", "GET")).upper() == "POST") else "GET"
-        policy = self.retry
+        safe = _is_read(path) if idempotent is None else idempotent
+        policy = retry or self.retry
+        what = f"query {_short(expr)!r}" if expr else f"/api/v1/{path}"
+        ctx: dict[str, Any] = {"source": "prometheus", "url": self.display_url, "query": expr}
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             t0 = time.monotonic()
+            retry_after = None
             try:
                 resp = self._send(method, url, params, timeout)
             except requests.exceptions.ReadTimeout as exc:
                 raise QueryTimeout(
                     f"no answer from Prometheus at {self.display_url} within the client "
-                    f"timeout for {_short(expr) or path!r}; raise timeout= or narrow the "
-                    "window", source="prometheus", url=self.display_url, query=expr,
-                    error_type="client_timeout") from exc
+                    f"timeout for {what}; raise timeout= (TRIBUTARY_PROMETHEUS_TIMEOUT) or "
+                    "narrow the window", error_type="client_timeout", **ctx) from exc
+            except (requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
+                with self._lock:
+                    self.request_count += 1
+                err: SourceError = ResponseTruncated(
+                    f"the connection to Prometheus at {self.display_url} dropped in the "
+                    f"middle of the answer to {what} ({_short(str(exc), 160)}); a proxy or "
+                    "load balancer may be cutting long responses: raise its timeouts or "
+                    "body limits, or narrow the window / coarsen the step",
+                    error_type="truncated", **ctx)
+                if not safe:
+                    raise err from exc
             except (requests.exceptions.ConnectionError,
                     requests.exceptions.ConnectTimeout) as exc:
-                err: SourceError = SourceUnreachable(
+                err = SourceUnreachable(
                     f"cannot reach Prometheus at {self.display_url} ({type(exc).__name__}: "
                     f"{_short(str(exc), 200)}); check the URL, that the server runs, and "
-                    "TLS settings", source="prometheus", url=self.display_url, query=expr)
-                retry_after = None
+                    "TLS settings", **ctx)
             else:
                 elapsed = time.monotonic() - t0
                 with self._lock:
@@ -164,6 +254,7 @@ class Transport:
                 ok, failure, retry_after = self._classify(resp, expr, path)
                 if ok is not None:
                     ok.elapsed, ok.attempts = elapsed, attempt
+                    ok.encoding = str(resp.headers.get("Content-Encoding") or "identity")
                     return ok
                 assert failure is not None
                 err = failure
@@ -186,35 +277,28 @@ class Transport:
                   ) -> tuple[Response | None, SourceError | None, float | None]:
         status = resp.status_code
         body = resp.content
+        if status < 300 and body.startswith(_SUCCESS_PREFIX):
+            return Response(body, status), None, None  # decoded by the frame builder
         ctx: dict[str, Any] = {"source": "prometheus", "url": self.display_url, "query": expr,
-               "status": status}
+                               "status": status}
         what = f"query {_short(expr)!r}" if expr else f"/api/v1/{path}"
         retry_after = _retry_after(resp.headers.get("Retry-After"))
+        server = f"Prometheus at {self.display_url}"
         if status in (401, 403):
             return None, AuthenticationError(
-                f"Prometheus at {self.display_url} refused {what} with HTTP {status}; check "
-                "the token, username/password or tenant header (X-Scope-OrgID)", **ctx), None
+                f"{server} refused {what} with HTTP {status}; check the token, "
+                "username/password or tenant header (X-Scope-OrgID)", **ctx), None
         try:
             doc = orjson.loads(body)
             if not isinstance(doc, dict):
                 raise ValueError("not an object")
         except ValueError:
-            cls: type[SourceError] = UnexpectedResponse
-            hint = "is the URL the Prometheus root, not a proxy or login page?"
-            if status in RETRY_STATUSES:
-                cls, hint = ServerUnavailable, "a proxy or the server is overloaded or down"
-            elif status == 404:
-                cls = NotFoundError
-            return None, cls(
-                f"HTTP {status} from {self.display_url} for {what} with a non-JSON body; "
-                f"{hint}. First bytes: {body[:200]!r}", **ctx), retry_after
+            return None, self._non_json(status, body, what, ctx), retry_after
         if status < 300 and doc.get("status") == "success":
-            return Response(doc=doc, body=body, status=status, elapsed=0.0, attempts=0), \
-                None, None
+            return Response(body, status, doc=doc), None, None
         etype = str(doc.get("errorType") or "")
         message = str(doc.get("error") or f"HTTP {status} without an error message")
         ctx["error_type"] = etype
-        server = f"Prometheus at {self.display_url}"
         if etype == "bad_data":
             if "maximum resolution" in message or "11,000 points" in message:
                 return None, TooManySamples(
@@ -222,12 +306,9 @@ class Transport:
                     "(query_range splits automatically)", **ctx), None
             return None, QueryError(
                 f"{server} rejected {what}: {message}; fix the PromQL", **ctx), None
-        if etype in ("timeout", "canceled"):
-            return None, QueryTimeout(
-                f"{server} gave up on {what}: {message}; narrow the time range, raise the "
-                "timeout= parameter, or aggregate more", **ctx), None
-        if etype == "execution" and ("context deadline exceeded" in message
-                                     or "query timed out" in message):
+        if etype in ("timeout", "canceled") or (
+                etype == "execution" and ("context deadline exceeded" in message
+                                          or "query timed out" in message)):
             # the engine's deadline fired while expanding series: a timeout, not a bad query
             return None, QueryTimeout(
                 f"{server} gave up on {what}: {message}; narrow the time range, raise the "
@@ -237,16 +318,54 @@ class Transport:
                 return None, TooManySamples(
                     f"{server} refused {what}: {message}; shorten the range, increase step "
                     "or aggregate first", **ctx), None
-            return None, QueryError(f"{server} failed to execute {what}: {message}", **ctx), None
+            return None, QueryError(f"{server} failed to execute {what}: {message}; fix "
+                                    "the PromQL", **ctx), None
         if etype == "not_found" or status == 404:
-            return None, NotFoundError(f"{server}: {message} for {what}", **ctx), None
+            return None, NotFoundError(
+                f"{server}: {message} for {what}; check the URL's path (the API root, e.g. "
+                "http://host:9090 or https://mimir/prometheus)", **ctx), None
+        if status == 429:
+            return None, ServerUnavailable(
+                f"{server} rate-limited {what} (HTTP 429): {message}; send fewer requests "
+                "at once (max_workers= / --max-workers) or ask for a higher query limit",
+                **ctx), retry_after
         if etype == "unavailable" or status in RETRY_STATUSES:
             return None, ServerUnavailable(
                 f"{server} is unavailable for {what} (HTTP {status}): {message}; try again "
                 "later", **ctx), retry_after
+        if etype == "internal" or status >= 500:
+            return None, SourceError(
+                f"{server} failed internally on {what} (HTTP {status} "
+                f"{etype or 'error'}): {message}; the fault is on the server side, not in "
+                "the query: check the Prometheus log and try again later", **ctx), None
         return None, SourceError(
             f"{server} answered {what} with HTTP {status} {etype or 'error'}: {message}",
             **ctx), None
+
+    def _non_json(self, status: int, body: bytes, what: str,
+                  ctx: dict[str, Any]) -> SourceError:
+        head = f"First bytes: {body[:160]!r}"
+        where = f"HTTP {status} from {self.display_url} for {what} with a non-JSON body"
+        if status == 502:
+            return ServerUnavailable(
+                f"{where}: a proxy or load balancer in front of Prometheus could not reach "
+                "it (Bad Gateway); check that Prometheus runs behind it, or point the URL "
+                f"(--url / TRIBUTARY_PROMETHEUS_URL) at Prometheus itself. {head}", **ctx)
+        if status == 429:
+            return ServerUnavailable(
+                f"{where}: rate-limited; send fewer requests at once (max_workers= / "
+                f"--max-workers) or ask for a higher query limit. {head}", **ctx)
+        if status in RETRY_STATUSES:
+            return ServerUnavailable(f"{where}: a proxy or the server is overloaded or "
+                                     f"down; try again later. {head}", **ctx)
+        if status == 404:
+            return NotFoundError(f"{where}: is the URL the API root (http://host:9090, not "
+                                 f"…/graph or …/api/v1)? {head}", **ctx)
+        if status >= 500:
+            return SourceError(f"{where}: the server or a proxy failed; check its log and "
+                               f"try again later. {head}", **ctx)
+        return UnexpectedResponse(f"{where}; is the URL the Prometheus root, not a proxy or "
+                                  f"login page? {head}", **ctx)
 
 
 def _retry_after(value: str | None) -> float | None:
