@@ -23,20 +23,17 @@ stream that ends early (``truncated_gzip``) gives the lines before the break.
 from __future__ import annotations
 
 import codecs
-import gzip
 import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import orjson
 
 #: bytes read per block (a block always ends at a newline, so lines are never split)
 BLOCK = 16 << 20
-_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
 @dataclass
@@ -78,36 +75,65 @@ class FileScan:
         return int(self.line_map[read_lineno - 1])
 
 
-def _open(path: str) -> BinaryIO:
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+def _raw_chunks(path: str, on_error: list[str]) -> Iterator[bytes]:
+    """The file's bytes; a ``.gz`` file decompressed member by member, and a stream that
+    breaks off gives what came before the break (the error text goes to ``on_error``)."""
+    with open(path, "rb") as fh:
+        if not path.endswith(".gz"):
+            while block := fh.read(BLOCK):
+                yield block
+            return
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        pending = b""
+        while True:
+            data = pending or fh.read(1 << 20)
+            pending = b""
+            if not data:
+                if not d.eof:
+                    on_error.append("the compressed stream ends before its end marker")
+                return
+            try:
+                out = d.decompress(data)
+            except zlib.error as exc:
+                on_error.append(str(exc))
+                return
+            if out:
+                yield out
+            if d.eof:  # another gzip member may follow (logrotate appends)
+                pending = d.unused_data
+                if not pending:
+                    rest = fh.read(1 << 20)
+                    if not rest:
+                        return
+                    pending = rest
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
 
 def _blocks(path: str, on_error: list[str]) -> Iterator[bytes]:
-    """The file's bytes in blocks that end at a newline (the last block may not).
-
-    A gzip stream that breaks off ends the blocks; the error text goes to ``on_error``.
-    """
+    """The file's bytes in blocks that end at a newline (the last block may not)."""
     carry = b""
-    with _open(path) as fh:
-        while True:
-            try:
-                block = fh.read(BLOCK)
-            except _GZIP_ERRORS as exc:
-                on_error.append(str(exc) or type(exc).__name__)
-                break
-            if not block:
-                break
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            carry = data[cut:]
-            yield data[:cut]
-    if carry:
-        yield carry
+    pieces: list[bytes] = []
+    size = 0
+    for chunk in _raw_chunks(path, on_error):
+        pieces.append(chunk)
+        size += len(chunk)
+        if size < BLOCK:
+            continue
+        data = carry + b"".join(pieces)
+        pieces, size = [], 0
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        carry = data[cut:]
+        yield data[:cut]
+    rest = carry + b"".join(pieces)
+    if rest:
+        cut = rest.rfind(b"\n") + 1
+        if cut:
+            yield rest[:cut]
+        if rest[cut:]:
+            yield rest[cut:]
 
 
 def _is_clean_block(block: bytes, decoder: codecs.IncrementalDecoder) -> bool:
