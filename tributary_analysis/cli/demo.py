@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tributary_analysis.config import load_settings
+from tributary_analysis.ground.time import iso
 
 
 def _home() -> Path:
@@ -17,7 +18,7 @@ def _home() -> Path:
 
 @click.group(name="demo")
 def group() -> None:
-    """A local stack with simulated Tributary telemetry: Prometheus and Elasticsearch."""
+    """A local stack with simulated Tributary telemetry: Prometheus, Elasticsearch, Jaeger."""
 
 
 @group.command("up")
@@ -31,14 +32,19 @@ def group() -> None:
               help="3: Prometheus 3.16 built from its Go module (once, cached); 2: Debian's "
               "2.42.")
 @click.option("--no-elasticsearch", is_flag=True, help="Start Prometheus only.")
+@click.option("--no-jaeger", is_flag=True, help="Do not start Jaeger v2 (built once, cached).")
+@click.option("--no-live", is_flag=True,
+              help="History only: no live demo service after the backfill.")
+@click.option("--live-hours", type=click.FloatRange(min=0.1, max=168), default=24.0,
+              show_default=True, help="How long the live demo service goes on.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Simulated data and TSDB (default: $TRIBUTARY_HOME/demo).")
 @click.option("--sim-dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=None, help="Reuse this simulation (a directory with manifest.json) "
               "instead of simulating; --profile and --seed are then taken from it.")
 def up(profile: str, seed: int, prom_port: int | None, es_port: int | None,
-       prometheus_version: str, no_elasticsearch: bool, data_dir: Path | None,
-       sim_dir: Path | None) -> None:
+       prometheus_version: str, no_elasticsearch: bool, no_jaeger: bool, no_live: bool,
+       live_hours: float, data_dir: Path | None, sim_dir: Path | None) -> None:
     """Simulate telemetry, backfill and start Prometheus, start Elasticsearch, load logs."""
     from tributary_analysis.stack import demo
 
@@ -46,7 +52,8 @@ def up(profile: str, seed: int, prom_port: int | None, es_port: int | None,
     result = demo.up(home=home, profile=profile, seed=seed, prom_port=prom_port,
                      es_port=es_port, elasticsearch=not no_elasticsearch,
                      data_dir=data_dir, sim_dir=sim_dir, echo=click.echo,
-                     prometheus_version=prometheus_version)
+                     prometheus_version=prometheus_version, jaeger=not no_jaeger,
+                     live=not no_live, live_hours=live_hours)
     _print_usage(home, result.state)
     click.echo(f"stack up in {result.timings['total']:.1f} s")
 
@@ -63,6 +70,16 @@ def _print_usage(home: Path, st: dict[str, Any]) -> None:
                    f"password in {home / 'config.toml'})")
         click.echo(f"  curl -s -u {es['reader_username']}:\"$PASSWORD\" "
                    f"'{es['url']}/{es['index_pattern']}/_count'")
+    jg = st.get("jaeger")
+    if jg:
+        click.echo(f"Jaeger         {jg['url']}  (version {jg.get('version')}; OTLP/HTTP "
+                   f"{jg['otlp_http']})")
+        click.echo(f"  curl -s '{jg['url']}/api/v3/services'")
+    live = st.get("live")
+    window = st.get("window") or {}
+    if live:
+        click.echo(f"Live service   {', '.join(live['targets'])}  (until "
+                   f"{window.get('live_until')}; history from {window.get('start')})")
     click.echo(f"Log files      {st['logs']['files']}")
     click.echo(f"State          {home / 'stack.json'} (the suite's default URLs)")
     click.echo("")
@@ -98,11 +115,24 @@ def status(as_json: bool) -> None:
     if not st:
         click.echo("no demo stack recorded; start one with 'tributary demo up'")
         return
-    for name in ("prometheus", "elasticsearch"):
+    for name in ("prometheus", "elasticsearch", "jaeger"):
         info = st.get(name)
         if info:
             flag = "running" if info.get("running") else "NOT running"
-            click.echo(f"{name:14} {info['url']:28} {flag}")
+            version = f" {info['version']}" if info.get("version") else ""
+            click.echo(f"{name:14} {info['url']:28} {flag}{version}")
+    live = st.get("live")
+    window = st.get("window") or {}
+    if live:
+        beat = live.get("heartbeat") or {}
+        flag = "running" if live.get("running") else "NOT running"
+        served = beat.get("grid_time_s")
+        click.echo(f"{'live service':14} {', '.join(live.get('targets', [])):28} {flag}"
+                   + (f"; serving {iso(served)}" if served else "")
+                   + ("; horizon reached" if beat.get("horizon_reached") else ""))
+    end = "now (live)" if live and live.get("running") else window.get("end")
+    click.echo(f"data window    {window.get('start')} .. {end}"
+               + (f"; live until {window['live_until']}" if window.get("live_until") else ""))
     click.echo(f"profile        {st.get('profile')} (seed {st.get('seed')})")
 
 

@@ -18,8 +18,10 @@ manifest and the simulation result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -103,6 +105,46 @@ class FamilyData:
     def n_series(self) -> int:
         """Series this family writes (those with at least one sample)."""
         return sum(int(b.mask.any(axis=1).sum()) for b in self.blocks)
+
+
+@dataclass
+class LiveCut:
+    """A history/live split of one simulation (see :func:`live_cut`).
+
+    ``families`` receives every family whole (all scrapes); what the simulator writes for
+    promtool stops at the last scrape at or before ``cutoff_s``.
+    """
+
+    cutoff_s: int
+    families: list[FamilyData] = field(default_factory=list)
+    times: np.ndarray | None = None
+
+
+_LIVE_CUT: contextvars.ContextVar[LiveCut | None] = contextvars.ContextVar(
+    "tributary_live_cut", default=None)
+
+
+@contextlib.contextmanager
+def live_cut(cutoff_s: int) -> Iterator[LiveCut]:
+    """Simulate past *and* future in one run: history up to ``cutoff_s``, the rest kept.
+
+    Inside this context :meth:`Aggregator.families` hands the whole families to the
+    returned :class:`LiveCut` and returns them masked after ``cutoff_s``, so the OpenMetrics
+    parts (the backfill) end at the cut while the live demo service serves the rest of the
+    same simulation in real time: same tenants, trends and incident schedule. The context is
+    per thread; run the simulation with ``contextvars.copy_context().run`` in a pool.
+    """
+    cut = LiveCut(int(cutoff_s))
+    token = _LIVE_CUT.set(cut)
+    try:
+        yield cut
+    finally:
+        _LIVE_CUT.reset(token)
+
+
+def _cut_family(fam: FamilyData, keep: np.ndarray) -> FamilyData:
+    blocks = [replace(b, mask=b.mask & keep[None, :]) for b in fam.blocks]
+    return replace(fam, blocks=blocks)
 
 
 def _om_name(fam: seed.MetricFamily) -> str:
@@ -244,6 +286,11 @@ class Aggregator:
             self.info(f["deeplake_api_info"]),
             self.up(),
         ]
+        cut = _LIVE_CUT.get()
+        if cut is not None:
+            cut.families, cut.times = out, self.g.times
+            keep = self.g.times <= cut.cutoff_s
+            return [_cut_family(fam, keep) for fam in out]
         return out
 
     def http_requests(self, fam: seed.MetricFamily) -> FamilyData:

@@ -23,10 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from tributary_analysis.demo.aggregate import LiveCut, live_cut
+from tributary_analysis.demo.profiles import get_profile
 from tributary_analysis.errors import StackError
-from tributary_analysis.ground.time import parse_time
+from tributary_analysis.ground.time import iso, parse_time
 from tributary_analysis.stack import elasticsearch as es_mod
 from tributary_analysis.stack import es_logs, procs, prometheus, state
+from tributary_analysis.stack import jaeger as jaeger_mod
+from tributary_analysis.stack import live as live_stack
 
 Echo = Callable[[str], None]
 
@@ -48,7 +54,7 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
         raise StackError(f"cannot read the simulation manifest {path}: {exc}; re-run "
                          "'tributary demo up'") from exc
     files = manifest.get("files", {})
-    for kind in ("metrics", "logs"):
+    for kind in ("metrics", "logs", "traces"):
         files[kind] = [str(p if Path(p).is_absolute() else out_dir / p)
                        for p in files.get(kind, [])]
     manifest["files"] = files
@@ -76,9 +82,10 @@ def start_prometheus(
 
 def start_prometheus_on(
     manifest: dict[str, Any], data_dir: Path, *, port: int | None = None, version: str = "2",
-    scrape_targets: tuple[str, ...] = (), rule_files: tuple[Path, ...] = (),
+    scrape_targets: tuple[tuple[str, dict[str, str]], ...] = (),
+    rule_files: tuple[Path, ...] = (),
     remote_write: bool | None = None, scrape_interval_s: int = 15,
-    echo: Echo | None = None,
+    echo: Echo | None = None, ooo_hours: float = 0.0,
 ) -> dict[str, Any]:
     """Start Prometheus on the already backfilled ``data_dir/prometheus/data``.
 
@@ -97,7 +104,7 @@ def start_prometheus_on(
     ooo = None
     if rw and v3:
         age_h = (datetime.now(UTC) - start.to_pydatetime()).total_seconds() / 3600
-        ooo = f"{int(age_h) + 48}h"
+        ooo = f"{int(age_h + ooo_hours) + 48}h"
     config = prometheus.write_config(
         data_dir / "prometheus" / "prometheus.yml", port=port, version=version,
         scrape_interval_s=scrape_interval_s, scrape_targets=scrape_targets,
@@ -178,7 +185,7 @@ def running(home: Path) -> list[str]:
     """Names of the stack's servers recorded in ``stack.json`` that are still running."""
     st = state.read_state(home)
     alive = []
-    for name in ("prometheus", "elasticsearch"):
+    for name in ("prometheus", "elasticsearch", "jaeger", "live"):
         for key in ("process", "server_process"):
             ref = (st.get(name) or {}).get(key)
             if ref and procs.is_running(procs.ProcessRef.from_dict(ref)):
@@ -242,11 +249,74 @@ class _LoadProgress:
                   f"documents, {report.docs_per_s:,.0f} docs/s)")
 
 
+def _simulate_plain(kw: dict[str, Any]) -> LiveCut | None:
+    from tributary_analysis.demo import simulate
+
+    simulate(**kw)
+    return None
+
+
+def _simulate_cut(cutoff: int, kw: dict[str, Any]) -> LiveCut | None:
+    """Simulate history and live horizon in one run; the backfill's parts end at ``cutoff``."""
+    from tributary_analysis.demo import simulate
+
+    with live_cut(cutoff) as cut:
+        simulate(**kw)
+    return cut
+
+
+def _load_spans(server: jaeger_mod.JaegerServer, manifest: dict[str, Any],
+                cut: LiveCut | None, data_dir: Path, echo: Echo) -> dict[str, Any]:
+    """Load the simulated spans (up to the cut) into Jaeger through OTLP/HTTP."""
+    files = [Path(p) for p in manifest.get("files", {}).get("traces", [])]
+    try:
+        from tributary_analysis.demo import otlp
+    except ImportError:
+        echo(f"Jaeger {server.version} ready on {server.query_url}; it holds no traces (this "
+             "build has no OTLP loader for the simulated spans)")
+        return {"spans": 0, "note": "no OTLP loader"}
+    if not files:
+        echo(f"Jaeger {server.version} ready on {server.query_url}; the simulation wrote no "
+             "traces, so it holds none")
+        return {"spans": 0, "note": "no traces simulated"}
+    if cut is not None:
+        files = _traces_until(files, cut.cutoff_s, data_dir / "jaeger" / "history")
+    report = otlp.load_otlp(files, server.otlp_http_url)
+    echo(f"Jaeger {server.version} ready on {server.query_url}: {report.spans:,} spans loaded "
+         f"({report.rejected:,} rejected) in {report.seconds:.1f} s")
+    return {"spans": report.spans, "rejected": report.rejected,
+            "seconds": round(report.seconds, 2)}
+
+
+def _traces_until(files: list[Path], cutoff_s: int, out: Path) -> list[Path]:
+    """Copies of OTLP JSON lines whose spans all start before ``cutoff_s`` (history only)."""
+    import orjson
+
+    out.mkdir(parents=True, exist_ok=True)
+    limit = cutoff_s * 1_000_000_000
+    result = []
+    for path in files:
+        target = out / path.name
+        with open(path, "rb") as src, open(target, "wb") as dst:
+            for line in src:
+                if not line.strip():
+                    continue
+                doc = orjson.loads(line)
+                starts = [int(sp["startTimeUnixNano"]) for rs in doc.get("resourceSpans", [])
+                          for ss in rs.get("scopeSpans", []) for sp in ss.get("spans", [])]
+                if starts and max(starts) < limit:
+                    dst.write(line)
+        result.append(target)
+    return result
+
+
 def up(
     *, home: Path, profile: str = "small", seed: int = 7, prom_port: int | None = None,
     es_port: int | None = None, elasticsearch: bool = True, data_dir: Path | None = None,
     sim_dir: Path | None = None, echo: Echo = lambda _msg: None,
-    prometheus_version: str = prometheus.DEFAULT_VERSION,
+    prometheus_version: str = prometheus.DEFAULT_VERSION, live: bool = True,
+    live_hours: float = live_stack.DEFAULT_LIVE_HOURS, incidents: Any = None,
+    jaeger: bool = True,
 ) -> UpResult:
     """Bring the demo stack up; see the module docstring for the steps.
 
@@ -258,8 +328,13 @@ def up(
     ``sim_dir`` reuses an existing simulation (its ``manifest.json``) instead of simulating.
     ``prometheus_version`` is ``"3"`` (3.16, built from the Go module once and cached; the
     build prints progress) or ``"2"`` (Debian's 2.42).
+
+    With ``live`` (not with ``sim_dir``) the simulation runs ``live_hours`` past now: the
+    backfill stops at now and the live demo service (:mod:`~tributary_analysis.stack.live`)
+    serves the rest in real time, scraped by Prometheus with the seed's job and rules.
+    ``incidents`` replaces the seed's incident schedule (e.g. one inside the live period).
+    ``jaeger`` starts Jaeger v2 (built once) and loads the simulated spans into it.
     """
-    from tributary_analysis.demo import simulate
 
     pver = prometheus.check_version(prometheus_version)
     alive = running(home)
@@ -281,9 +356,14 @@ def up(
         t0 = time.monotonic()
         prometheus.find_binary("promtool", pver, echo=echo)
         timings["prometheus_build"] = time.monotonic() - t0
+    live = live and not reuse
     es: EsHandle | None = None
     prom_ref: procs.ProcessRef | None = None
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="demo-up")
+    live_ref: procs.ProcessRef | None = None
+    jaeger_server: jaeger_mod.JaegerServer | None = None
+    cut: LiveCut | None = None
+    jaeger_fut: Future[jaeger_mod.JaegerServer] | None = None
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="demo-up")
     backfill_fut: Future[prometheus.BackfillReport] | None = None
     load_fut: Future[es_logs.LoadReport] | None = None
     tsdb = data_dir / "prometheus" / "data"
@@ -295,6 +375,8 @@ def up(
             es = launch_elasticsearch(http_port=es_port)
             timings["elasticsearch_launch"] = time.monotonic() - t0
             echo(f"Elasticsearch {es_mod.ES_VERSION} starting on {es.inst.url} ...")
+        if jaeger:
+            jaeger_fut = pool.submit(jaeger_mod.start, data_dir / "jaeger", echo=echo)
         shutil.rmtree(tsdb, ignore_errors=True)
         tsdb.mkdir(parents=True)
         t0 = time.monotonic()
@@ -308,8 +390,17 @@ def up(
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
             metrics_dir = scratch or sim_dir / "metrics"
-            sim_fut = pool.submit(simulate, profile=profile, seed=seed, out_dir=sim_dir,
-                                  metrics_dir=scratch)
+            sim_kw: dict[str, Any] = {"profile": profile, "seed": seed, "out_dir": sim_dir,
+                                      "metrics_dir": scratch, "incidents": incidents}
+            sim_fut: Future[LiveCut | None]
+            if live:
+                step = get_profile(profile).scrape_interval_s
+                cutoff = int(time.time()) // step * step
+                horizon = int(live_hours * 3600) // step * step
+                sim_kw["end"] = datetime.fromtimestamp(cutoff + horizon, tz=UTC)
+                sim_fut = pool.submit(_simulate_cut, cutoff, sim_kw)
+            else:
+                sim_fut = pool.submit(_simulate_plain, sim_kw)
             while not sim_fut.done():
                 parts = metric_parts_complete(metrics_dir)
                 if parts is not None and backfill_fut is None:
@@ -317,10 +408,16 @@ def up(
                     backfill_fut = pool.submit(prometheus.backfill, parts, tsdb,
                                                version=pver)
                 time.sleep(0.2)
-            sim_fut.result()
+            cut = sim_fut.result()
             timings["simulate"] = time.monotonic() - t0
             echo(f"simulated profile {profile!r} (seed {seed}) in {timings['simulate']:.1f} s")
         manifest = read_manifest(sim_dir)
+        plan: live_stack.LivePlan | None = None
+        if cut is not None:
+            plan = live_stack.prepare(cut, manifest, data_dir, es_home=home if es else None,
+                                      es_url=es.inst.url if es else None)
+            manifest["files"]["logs"] = [str(p) for p in plan.history_logs]
+            cut.families = []  # the plan holds the live slice; give the rest back
         if backfill_fut is None:
             backfill_fut = pool.submit(prometheus.backfill,
                                        [Path(p) for p in manifest["files"]["metrics"]], tsdb,
@@ -334,6 +431,9 @@ def up(
                      if manifest["files"]["logs"] else None},
             "window": {"start": manifest.get("start"), "end": manifest.get("end")},
         }
+        if plan is not None:
+            st["window"]["end"] = iso(pd.Timestamp(plan.state.cutoff_s, unit="s"))
+            st["window"]["live_until"] = manifest.get("end")
         if es is not None:
             t0 = time.monotonic()
             es_mod.wait_ready(es.inst, es.launcher, es.admin)
@@ -355,9 +455,19 @@ def up(
             if scratch is not None:  # throwaway parts on the tmpfs: give the memory back
                 shutil.rmtree(scratch, ignore_errors=True)
         timings["backfill"] = backfill.seconds
+        if plan is not None:
+            live_ref = live_stack.start_service(plan)
+            st["live"] = {"process": live_ref.to_dict(), "state_dir": str(plan.state_dir),
+                          "targets": [t for t, _ in plan.targets()],
+                          "instances": list(plan.instances)}
+            state.write_state(home, st)
         prom_info = start_prometheus_on(manifest, data_dir, port=prom_port, version=pver,
-                                        echo=echo)
+                                        echo=echo, remote_write=True if plan else None,
+                                        ooo_hours=live_hours if plan else 0.0)
         prom_ref = procs.ProcessRef.from_dict(prom_info["process"])
+        if plan is not None:
+            st["live"].update(live_stack.connect(plan, prom_info, manifest, data_dir,
+                                                 echo=echo))
         timings["prometheus_ready"] = time.monotonic() - t_all
         st["prometheus"] = prom_info
         state.write_state(home, st)
@@ -365,6 +475,12 @@ def up(
              f"({backfill.blocks} blocks from "
              f"{backfill.parts} parts in {backfill.seconds:.1f} s), "
              f"{timings['prometheus_ready']:.0f} s after start")
+        if jaeger_fut is not None:
+            jaeger_server = jaeger_fut.result()
+            st["jaeger"] = jaeger_server.to_dict()
+            state.write_state(home, st)
+            st["jaeger"]["load"] = _load_spans(jaeger_server, manifest, cut, data_dir, echo)
+            state.write_state(home, st)
         if load_fut is not None and es is not None:
             report = load_fut.result()
             timings["load_logs"] = report.seconds
@@ -386,6 +502,13 @@ def up(
                     fut.result()
         if prom_ref is not None:
             procs.stop(prom_ref)
+        if live_ref is not None:
+            procs.stop(live_ref)
+        if jaeger_fut is not None:
+            with contextlib.suppress(BaseException):
+                jaeger_server = jaeger_server or jaeger_fut.result()
+        if jaeger_server is not None:
+            jaeger_mod.stop(jaeger_server)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         state.clear_state(home)
@@ -418,6 +541,14 @@ def down(home: Path, *, keep_data: bool = False, echo: Echo = lambda _msg: None)
     if prom.get("process"):
         procs.stop(procs.ProcessRef.from_dict(prom["process"]))
         stopped.append("prometheus")
+    live_info = st.get("live") or {}
+    if live_info.get("process"):
+        procs.stop(procs.ProcessRef.from_dict(live_info["process"]))
+        stopped.append("live demo service")
+    jaeger_info = st.get("jaeger") or {}
+    if jaeger_info.get("process"):
+        jaeger_mod.stop(jaeger_mod.JaegerServer.from_dict(jaeger_info))
+        stopped.append("jaeger")
     state.clear_state(home)
     for name in stopped:
         echo(f"stopped {name}")
@@ -425,9 +556,12 @@ def down(home: Path, *, keep_data: bool = False, echo: Echo = lambda _msg: None)
 
 
 def status(home: Path) -> dict[str, Any]:
-    """The recorded stack with a live ``running`` flag per server."""
+    """The recorded stack with a live ``running`` flag per server (and the live heartbeat)."""
     st = state.read_state(home)
-    for name in ("prometheus", "elasticsearch"):
+    live_info = st.get("live")
+    if isinstance(live_info, dict) and live_info.get("state_dir"):
+        live_info["heartbeat"] = live_stack.status(Path(live_info["state_dir"]))
+    for name in ("prometheus", "elasticsearch", "jaeger", "live"):
         info = st.get(name)
         if isinstance(info, dict):
             refs = [info.get("process"), info.get("server_process")]

@@ -252,3 +252,53 @@ def ref_for_pid(pid: int, marker: str, log: str = "") -> ProcessRef | None:
     if starttime is None or not any(marker in part for part in cmdline(pid)):
         return None
     return ProcessRef(pid, marker, starttime, log)
+
+
+def listening_sockets(pid: int) -> list[tuple[str, int]]:
+    """``(address, port)`` of every TCP socket ``pid`` listens on (IPv4 and IPv6).
+
+    Read from ``/proc`` (what ``ss -ltnp`` shows), so a test or ``demo status`` can prove a
+    server listens on loopback only.
+    """
+    inodes: set[str] = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    except OSError:
+        return []
+    out: list[tuple[str, int]] = []
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 10 or parts[3] != "0A" or parts[9] not in inodes:  # 0A = LISTEN
+                continue
+            addr_hex, port_hex = parts[1].split(":")
+            out.append((_decode_addr(addr_hex, v6), int(port_hex, 16)))
+    return sorted(set(out))
+
+
+def _decode_addr(addr_hex: str, v6: bool) -> str:
+    import ipaddress
+
+    raw = bytes.fromhex(addr_hex)
+    if not v6:
+        return str(ipaddress.IPv4Address(raw[::-1]))
+    # four little-endian 32-bit words
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    return str(ipaddress.IPv6Address(words))
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (as :func:`listening_sockets` gives it) is a loopback address."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)

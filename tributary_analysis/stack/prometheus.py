@@ -18,7 +18,7 @@ import math
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,7 +143,8 @@ def backfill(
 
 def write_config(
     path: Path, *, port: int, scrape_interval_s: int = 15, version: str = "2",
-    rule_files: Sequence[Path] = (), scrape_targets: Sequence[str] = (),
+    rule_files: Sequence[Path] = (),
+    scrape_targets: Sequence[tuple[str, Mapping[str, str]]] = (),
     job: str = "deeplake-api", out_of_order_window: str | None = None,
     native_histograms: bool = False, nhcb: bool = False, retention: str | None = None,
 ) -> Path:
@@ -153,9 +154,9 @@ def write_config(
     ----------
     rule_files : sequence of Path
         Rule files to evaluate (the seed's ``alert_rules.yml`` for the live demo).
-    scrape_targets : sequence of str
-        ``host:port`` targets of the seed's ``job`` (the live demo service), scraped at
-        ``scrape_interval_s`` with the seed's 10 s timeout.
+    scrape_targets : sequence of (host:port, labels)
+        Targets of the seed's ``job`` (the live demo service, one per replica with its
+        ``instance`` label), scraped at ``scrape_interval_s`` with the seed's 10 s timeout.
     out_of_order_window : str, optional
         Version 3: ``storage.tsdb.out_of_order_time_window``, so remote-written samples older
         than the head block (simulated native histograms) are accepted.
@@ -196,8 +197,11 @@ def write_config(
             if nhcb:
                 lines.append("    convert_classic_histograms_to_nhcb: true")
             lines.append("    always_scrape_classic_histograms: true")
-        lines += ["    static_configs:", "      - targets: ["
-                  + ", ".join(f"'{t}'" for t in scrape_targets) + "]"]
+        lines.append("    static_configs:")
+        for target, labels in scrape_targets:
+            lines.append(f"      - targets: [{json.dumps(target)}]")
+            if labels:
+                lines.append("        labels: " + json.dumps(dict(labels)))
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -1,0 +1,153 @@
+"""The live demo left running ~10 minutes: fresh samples, alerts from Prometheus itself, logs.
+
+``demo up`` on the small profile with an incident schedule placed *inside the live period*
+(a scrape gap on one replica and a 5xx spike), Prometheus 3 and Elasticsearch; then the test
+waits while the live service serves the simulation in real time and checks, on the real
+servers: the newest sample is under a minute old, the history joins the live data without a
+hole, ``ALERTS``/``ALERTS_FOR_STATE`` exist for the injected incidents (``ServiceDown`` for the
+replica in the gap, ``HighErrorRate`` for the spike), new log lines reach Elasticsearch, every
+listener is on loopback, ``demo status`` reports it, and ``demo down`` stops it all by PID.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tributary_analysis.demo import Incident
+from tributary_analysis.demo.incidents import API_ENDPOINTS
+from tributary_analysis.stack import demo, procs, state
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.elasticsearch, pytest.mark.slow,
+              pytest.mark.timeout(1800)]
+
+#: the gap starts this long after `up` returns and lasts long enough for ServiceDown (for: 1m)
+GAP_AFTER_S, GAP_S = 150, 240
+SPIKE_AFTER_S, SPIKE_S = 60, 480
+WAIT_S = 600
+
+
+def _q(url: str, expr: str) -> list[dict[str, Any]]:
+    body = requests.get(f"{url}/api/v1/query", params={"query": expr}, timeout=30).json()
+    assert body["status"] == "success", (expr, body)
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory: pytest.TempPathFactory, sim: Any) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("live-home")
+    instances = sim.manifest["instances"]  # same profile and seed: same world
+    # incidents are placed relative to when `up` will finish (~2-4 min on this machine)
+    t0 = int(time.time()) + 240
+    endpoint = next(e for e in API_ENDPOINTS if "search" in e)
+    incidents = [
+        Incident("live-gap", "scrape_gap", *(_dt(t0 + GAP_AFTER_S), _dt(t0 + GAP_AFTER_S
+                                                                          + GAP_S)),
+                 description="live scrape gap", affects={"instance": instances[1]}),
+        Incident("live-spike", "error_spike", _dt(t0 + SPIKE_AFTER_S),
+                 _dt(t0 + SPIKE_AFTER_S + SPIKE_S), description="live 5xx spike",
+                 affects={"endpoint": endpoint, "method": "POST",
+                          "instances": list(instances), "status_codes": [500, 503]},
+                 expected={"error_fraction": 0.7, "alert": "HighErrorRate"}),
+    ]
+    result = demo.up(home=home, profile="small", seed=7, prometheus_version="3",
+                     incidents=incidents, live_hours=1.0, jaeger=False, echo=print)
+    st = result.state
+    st["_home"] = home
+    st["_incidents"] = incidents
+    st["_t0"] = t0
+    try:
+        yield st
+    finally:
+        demo.down(home)
+
+
+def _dt(unix: int) -> Any:
+    import datetime as _d
+
+    return _d.datetime.fromtimestamp(unix, tz=_d.UTC)
+
+
+def test_live_stack_runs_for_ten_minutes_with_fresh_data_and_alerts(
+    live_stack: dict[str, Any],
+) -> None:
+    url = live_stack["prometheus"]["url"]
+    home: Path = live_stack["_home"]
+    gap, _spike = live_stack["_incidents"]
+    # every listener of every process the stack started is on loopback
+    for name in ("prometheus", "live"):
+        ref = procs.ProcessRef.from_dict(live_stack[name]["process"])
+        socks = procs.listening_sockets(ref.pid)
+        assert socks, name
+        assert all(procs.is_loopback(a) for a, _ in socks), (name, socks)
+    es_server = live_stack["elasticsearch"]["server_process"]
+    if es_server:
+        socks = procs.listening_sockets(int(es_server["pid"]))
+        assert socks and all(procs.is_loopback(a) for a, _ in socks), socks
+    st = demo.status(home)
+    assert st["live"]["running"] and st["prometheus"]["running"]
+    cutoff = live_stack["window"]["end"]
+    deadline = time.monotonic() + WAIT_S
+    seen_gap_alert = seen_spike_alert = False
+    while time.monotonic() < deadline:
+        firing = {(r["metric"].get("alertname"), r["metric"].get("instance", ""))
+                  for r in _q(url, 'ALERTS{alertstate="firing"}')}
+        seen_gap_alert |= ("ServiceDown", gap.affects["instance"]) in firing
+        seen_spike_alert |= any(a == "HighErrorRate" for a, _ in firing)
+        if seen_gap_alert and seen_spike_alert and time.monotonic() > deadline - 60:
+            break
+        time.sleep(15)
+    now = time.time()
+    newest = float(_q(url, 'max(timestamp(http_requests_total{job="deeplake-api"}))')[0]
+                   ["value"][1])
+    assert now - newest < 60, (now, newest)
+    up_fresh = float(_q(url, 'max(timestamp(up{job="deeplake-api"}))')[0]["value"][1])
+    assert now - up_fresh < 60
+    assert seen_gap_alert, "ServiceDown never fired for the replica in the live scrape gap"
+    assert seen_spike_alert, "HighErrorRate never fired for the live 5xx spike"
+    for_state = _q(url, 'ALERTS_FOR_STATE{alertname="ServiceDown"}')
+    assert {r["metric"]["instance"] for r in for_state} == {gap.affects["instance"]}
+    # the other replicas' up stayed 1 and ServiceDown never touched them
+    never = _q(url, f'max_over_time(ALERTS{{alertname="ServiceDown",'
+                    f'instance!="{gap.affects["instance"]}"}}[30m])')
+    assert never == []
+    # history and live join without a hole: one sample per 30 s grid step up to the cut,
+    # then one per 15 s scrape (or filled grid sample) for a replica outside the gap
+    other = next(i for i in live_stack["live"]["instances"] if i != gap.affects["instance"])
+    gaps = _q(url, f'max_over_time((timestamp(up{{instance="{other}"}}) - '
+                   f'timestamp(up{{instance="{other}"}} offset 30s))[20m:15s])')
+    assert gaps and float(gaps[0]["value"][1]) <= 60, gaps
+    # logs after the cut reach Elasticsearch through the loader
+    from elasticsearch import Elasticsearch
+
+    from tributary_analysis.stack import elasticsearch as es_mod
+
+    creds = es_mod.read_admin_file(home)
+    assert creds is not None
+    es = Elasticsearch(live_stack["elasticsearch"]["url"], basic_auth=creds.as_tuple())
+    try:
+        es.indices.refresh(index=live_stack["elasticsearch"]["index_pattern"])
+        n = es.count(index=live_stack["elasticsearch"]["index_pattern"],
+                     query={"range": {"@timestamp": {"gt": cutoff}}})["count"]
+    finally:
+        es.close()
+    assert n > 0
+    beat = demo.status(home)["live"]["heartbeat"]
+    assert beat["log_lines_written"] > 0 and beat["log_docs_loaded"] > 0, beat
+    assert not beat["last_error"], beat
+
+
+def test_down_stops_everything_by_pid(live_stack: dict[str, Any]) -> None:
+    home: Path = live_stack["_home"]
+    refs = [procs.ProcessRef.from_dict(live_stack[n]["process"])
+            for n in ("prometheus", "live")]
+    stopped = demo.down(home)
+    assert {"prometheus", "live demo service", "elasticsearch"} <= set(stopped)
+    assert not any(procs.is_running(r) for r in refs)
+    assert state.read_state(home) == {}
