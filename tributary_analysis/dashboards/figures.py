@@ -141,9 +141,10 @@ def timeseries_figure(panel: Panel, series: list[Series], *, subtitle: str = "",
     fig.update_layout(
         template=THEME, title=_title(panel.title, "; ".join(notes)),
         height=400 + 18 * max(0, (len(shown) + 2) // 3 - 1),
-        legend={"orientation": "h", "yanchor": "top", "y": -0.16, "x": 0, "font": {"size": 11}},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "font": {"size": 11}},
+        showlegend=True,
         margin={"l": 70, "r": 30, "t": 70, "b": 50}, hovermode="x unified")
-    fig.update_xaxes(title_text="", tickformat="%H:%M\n%b %d")
+    fig.update_xaxes(title_text="", tickformat="%d %b %H:%M")
     fig.update_yaxes(title_text=unit_label(d0.unit, _magnitude(axes["y"])) or y_title,
                      range=_axis_range(d0, scales["y"].factor), rangemode="tozero"
                      if _nonneg(axes["y"]) else "normal")
@@ -265,8 +266,8 @@ def tiles_figure(tiles: list[Tile], *, title: str = "") -> go.Figure:
         dom = [x0, x0 + width]
         sc = scale_for(t.unit, t.value if math.isfinite(t.value) else 0.0)
         sub = CALC_LABELS.get(t.calc, t.calc)
-        head = (f"<b>{safe_text(t.label, 50)}</b><br><span style='font-size:11px;"
-                f"color:#666'>{safe_text(sub)}</span>")
+        head = (f"<span style='font-size:14px'><b>{safe_text(t.label, 50)}</b></span><br>"
+                f"<span style='font-size:11px;color:#666'>{safe_text(sub)}</span>")
         dec = shown_decimals(t.unit, t.decimals, sc)
         whole = math.isfinite(t.value) and sc.apply(t.value) == int(sc.apply(t.value))
         number = {"suffix": safe_text(sc.suffix), "prefix": safe_text(sc.prefix),
@@ -416,6 +417,7 @@ def heatmap_figure(panel: Panel, series: list[Series], *, per_second: bool,
         height=400, hovermode="closest")
     fig.update_yaxes(title_text="bucket" + (f" ({unit_label(unit, 1.0)})" if unit else ""),
                      type="category")
+    fig.update_xaxes(tickformat="%d %b %H:%M")
     return fig
 
 
@@ -432,4 +434,5 @@ def _unit_from_metric(name: str) -> str | None:
 def _bucket_label(lo: float, hi: float, unit: str | None) -> str:
     if math.isinf(hi):
         return f"> {format_value(lo, unit)}"
-    return f"{format_value(lo, unit)} – {format_value(hi, unit)}"
+    low = "0" if lo == 0 else format_value(lo, unit)
+    return f"{low} – {format_value(hi, unit)}"

@@ -313,9 +313,8 @@ def show_dashboard(report: DashboardReport) -> None:
 
     from tributary_analysis.reports.outputs import display_warnings
 
-    display(HTML(f"<style>{CSS}</style>"))
     display_warnings(report.warnings, source="prometheus")
-    display(HTML(_answer_html(report)))
+    display(HTML(f"<style>{CSS}</style>" + _answer_html(report)))
     first = True
     for title, views in report.sections:
         if title is not None:

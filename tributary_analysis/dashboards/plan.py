@@ -8,9 +8,9 @@ derives from the panel's width; the rest follows Grafana's Prometheus data sourc
   *Min step* (else the data source's scrape interval), to the panel's ``maxDataPoints``,
   to ``range / 11000`` (Prometheus's point limit), then multiplied by ``intervalFactor``;
 * ``$__interval`` is that step in Grafana's short form (truncated to its largest unit:
-  90 s → ``1m``), ``$__interval_ms`` in milliseconds;
+  90 s → ``1m``), ``$__interval_ms`` / ``$__interval_s`` in milli/seconds;
 * ``$__rate_interval`` = max(interval + scrape interval, 4 × scrape interval), with the
-  target's Min step standing in for the scrape interval when set;
+  target's Min step standing in for the scrape interval when set (``_ms``, ``_s`` too);
 * ``$__range`` = the window in whole seconds (``86400s``); ``$__range_s``, ``$__range_ms``;
 * range queries start and end on multiples of the step (Grafana aligns them so caches hit);
   instant targets evaluate at the window's end.
@@ -120,8 +120,10 @@ def builtins_for(window: Window, step: pd.Timedelta, rate: pd.Timedelta) -> dict
     from_ms, to_ms = (int(t.value // 1_000_000) for t in (window.start, window.end))
     out = {
         "__interval": grafana_interval(step), "__interval_ms": str(step_ms),
+        "__interval_s": str(step_ms // 1000),
         "__rate_interval": _go_duration(rate),
         "__rate_interval_ms": str(int(rate / pd.Timedelta(milliseconds=1))),
+        "__rate_interval_s": str(int(rate / pd.Timedelta(seconds=1))),
         "__range": f"{range_s}s", "__range_s": str(range_s), "__range_ms": str(range_ms),
         "__from": str(from_ms), "__to": str(to_ms),
     }
@@ -214,15 +216,16 @@ def _plan_target(t: Target, panel: Panel, bindings: Mapping[str, Binding], windo
         notes.append(f"query {t.ref_id} has no expression")
         return None
     target_min = _duration(t.interval, f"{where} min step")
-    floor = target_min or panel_min or scrape
-    interval = max(base, floor)
-    step = interval * t.interval_factor
-    if target_min is not None or t.interval in ("$__rate_interval", "${__rate_interval}"):
-        rate = rate_interval(interval, target_min or scrape)
-    else:
-        rate = rate_interval(max(base, panel_min or scrape), scrape)
+    query_interval = max(base, panel_min or scrape)  # the frontend's interval
     if t.interval in ("$__rate_interval", "${__rate_interval}"):
-        step = rate
+        # Grafana: the min step is the rate interval itself, final and unscaled
+        step = rate = rate_interval(max(base, scrape), scrape)
+    else:
+        interval = max(base, target_min or panel_min or scrape)
+        step = interval * t.interval_factor
+        min_step = step if t.interval in ("$__interval", "${__interval}") else (
+            target_min or scrape)
+        rate = rate_interval(query_interval, min_step)
     step = pd.Timedelta(milliseconds=max(1, round(step / pd.Timedelta(milliseconds=1))))
     builtins = builtins_for(window, step, rate)
     expr = interpolate(t.expr, bindings, builtins, where=where, notes=notes)

@@ -336,6 +336,8 @@ def _format(b: Binding, fmt: str | None, regex_ctx: bool, where: str) -> str:
     values = list(b.texts if fmt == "text" else b.values)
     if regex_ctx or fmt == "regex":
         values = [escape_regex(v) for v in values]
+        if fmt == "pipe":
+            return "|".join(values)
         return values[0] if len(values) == 1 else "(" + "|".join(values) + ")"
     if fmt is None and len(values) > 1:
         return "(" + "|".join(values) + ")"  # Grafana's shape; only =~ can use it
