@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from tributary_analysis.demo import PROFILES, SimulationResult, simulate
-from tributary_analysis.errors import DataError
+from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.ground.time import parse_time
 
 
 def summarize(result: SimulationResult) -> str:
@@ -32,16 +33,13 @@ def summarize(result: SimulationResult) -> str:
 
 
 def _parse_end(value: str | None) -> datetime | None:
+    """``--end`` through the suite's time vocabulary (ISO 8601, ``now-2h``, UNIX seconds)."""
     if value is None:
         return None
     try:
-        end = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        end = None
-    if end is None or end.tzinfo is None:
-        raise DataError(f"--end {value!r} is not an ISO-8601 UTC time such as "
-                        "2026-11-27T12:00:00Z")
-    return end
+        return parse_time(value, name="--end").to_pydatetime()
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
 
 
 @click.command("generate")

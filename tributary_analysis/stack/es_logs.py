@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,14 @@ from elasticsearch import (
     Elasticsearch,
 )
 
-from tributary_analysis.errors import AuthenticationError, DataError, SourceUnreachable, StackError
+from tributary_analysis.errors import (
+    AuthenticationError,
+    ConfigError,
+    DataError,
+    SourceUnreachable,
+    StackError,
+)
+from tributary_analysis.ground.time import parse_time
 from tributary_analysis.seed import normalize_endpoint
 
 INDEX_PREFIX = "tributary-logs-"
@@ -104,8 +111,11 @@ def index_for(ts: datetime) -> str:
 
 
 def _utc(text: str) -> datetime:
-    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    """The inner ``timestamp`` as a UTC instant (the suite's one time parser; naive = UTC)."""
+    try:
+        return parse_time(text, name="log timestamp").to_pydatetime()
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def envelope_to_doc(line: str | bytes) -> tuple[str, str, dict[str, Any]]:
