@@ -253,6 +253,8 @@ class Settings:
     smtp_from: str | None = None
     smtp_to: tuple[str, ...] = ()
     smtp_starttls: bool = True
+    #: CA bundle that verifies the SMTP server's certificate (default: the system's)
+    smtp_ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
         values = {name: getattr(self, name) for name, _, _ in _USERINFO_FIELDS}
@@ -399,6 +401,7 @@ ENV_VARS: dict[str, str] = {
     "TRIBUTARY_SMTP_FROM": "smtp_from",
     "TRIBUTARY_SMTP_TO": "smtp_to",
     "TRIBUTARY_SMTP_STARTTLS": "smtp_starttls",
+    "TRIBUTARY_SMTP_CA_BUNDLE": "smtp_ca_bundle",
 }
 
 _SECRET_FIELDS = {"prometheus_token", "prometheus_password", "es_password", "es_api_key",
@@ -525,7 +528,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
     Tables: ``[prometheus]``, ``[elasticsearch]``, ``[logs]`` (``files``), ``[cache]``
     (``dir``), ``[secrets]`` (``headers``), ``[reports]`` (``webhook_url``), ``[smtp]``
-    (``host``, ``port``, ``username``, ``password``, ``from``, ``to``, ``starttls``).
+    (``host``, ``port``, ``username``, ``password``, ``from``, ``to``, ``starttls``,
+    ``ca_bundle``).
     """
     try:
         data = tomllib.loads(path.read_text())

@@ -72,5 +72,14 @@ def writers_for(formats: Iterable[str]) -> list[ArtifactWriter]:
                 raise ConfigError(f"--format pdf needs {PDF_MODULE} (PDF printing with "
                                   "headless Chromium), which is not installed; use --format "
                                   "html")
+            from tributary_analysis.reports.pdf import (  # type: ignore[import-not-found,unused-ignore]
+                ChromiumNotFound,
+                find_chromium,
+            )
+
+            try:
+                find_chromium()
+            except ChromiumNotFound as exc:  # before any notebook runs, not after each
+                raise ConfigError(f"--format pdf: {exc}") from None
             out.append(PdfWriter())
     return out

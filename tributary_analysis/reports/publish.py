@@ -141,7 +141,7 @@ def publish(
         status=verdict.status,
         window_start=prep.parameters["start"],
         window_end=prep.parameters["end"],
-        generated_at=iso(pd.Timestamp.now(tz="UTC")),
+        generated_at=iso(pd.Timestamp.now(tz="UTC").floor("s")),
         index_href="../../" + index_mod.INDEX,
         assets_href="../../" + html_mod.ASSETS_DIR,
         tenant=req.tenant,

@@ -13,7 +13,8 @@ File format (see ``docs/reports.md``)::
         tenants: []                 # or [all], or explicit ids (read as text)
         timezone: Europe/Berlin
         timeout: 15m                # seconds, or a duration
-        formats: [html, pdf]        # pdf once tributary_analysis.reports.pdf is installed
+        formats: [html, pdf]        # pdf printed from the page by headless Chromium
+        mail: {to: [sre@example.org], attach: pdf, when: always}   # see reports.deliver
 
 ``tributary schedule run`` drives them with APScheduler 3 (``BlockingScheduler`` +
 ``CronTrigger`` in the schedule's timezone, ``max_instances=1``); each firing also takes a
@@ -40,13 +41,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.errors import ConfigError, DataError, TributaryError
 from tributary_analysis.ground.time import parse_duration, parse_window
+from tributary_analysis.reports.deliver import MailAction, parse_mail
 
 log = logging.getLogger(__name__)
 
 _KEYS = {"name", "cron", "reports", "since", "parameters", "tenants", "timezone", "timeout",
-         "jobs", "formats"}
+         "jobs", "formats", "mail"}
 
 
 _DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -119,6 +121,7 @@ class Schedule:
     timeout: float = 900.0
     jobs: int = 2
     formats: tuple[str, ...] = ("html",)
+    mail: MailAction | None = None
 
     @property
     def tz(self) -> tzinfo:
@@ -256,14 +259,14 @@ def load_schedules(path: Path, known_reports: set[str] | None = None) -> Schedul
                               f"{jobs!r}")
         from tributary_analysis.reports.formats import parse_formats
 
-        formats = raw.get("formats")
+        formats = parse_formats(raw.get("formats") if isinstance(
+            raw.get("formats"), str | list | None) else str(raw.get("formats")))
         sched = Schedule(
             name=name, cron=str(raw.get("cron", "")), reports=tuple(reports),
             timezone=str(raw.get("timezone", default_tz)), since=str(raw.get("since", "24h")),
             parameters=dict(params), tenants=tuple(tenants),
             timeout=_seconds(raw.get("timeout", 900), where), jobs=jobs,
-            formats=parse_formats(formats if isinstance(formats, str | list | None)
-                                  else str(formats)),
+            formats=formats, mail=parse_mail(raw.get("mail"), where, formats),
         )
         try:
             sched.tz  # noqa: B018 - validate
@@ -302,7 +305,13 @@ def schedule_lock(out_dir: Path, name: str) -> Iterator[None]:
 
 
 def fire(sched: Schedule, out_dir: Path) -> list[Any]:
-    """Run one schedule now, under its lock; returns the run records."""
+    """Run one schedule now, under its lock; returns the run records.
+
+    Failed runs go to the webhook (as every batch's do); with a ``mail`` block the runs'
+    reports are mailed too, and a message that could not be sent raises
+    :class:`~tributary_analysis.errors.ReportError` after all were tried.
+    """
+    from tributary_analysis.config import load_settings
     from tributary_analysis.reports.registry import default_registry, expand
     from tributary_analysis.reports.runner import run_reports
     from tributary_analysis.reports.tenants import plan
@@ -313,8 +322,14 @@ def fire(sched: Schedule, out_dir: Path) -> list[Any]:
         specs = [registry[r] for r in expand(list(sched.reports), registry)]
         requests = plan(specs, window, tenants=sched.tenants, common=sched.parameters,
                         schedule=sched.name)
-        return run_reports(requests, out_dir, jobs=sched.jobs, timeout=sched.timeout,
-                           formats=sched.formats)
+        settings = load_settings()
+        records = run_reports(requests, out_dir, jobs=sched.jobs, timeout=sched.timeout,
+                              formats=sched.formats, settings=settings)
+        if sched.mail is not None:
+            from tributary_analysis.reports.deliver import deliver
+
+            deliver(records, sched.mail, out_dir, settings)
+        return records
 
 
 def _fire_logged(sched: Schedule, out_dir: Path) -> None:
@@ -322,6 +337,9 @@ def _fire_logged(sched: Schedule, out_dir: Path) -> None:
         records = fire(sched, out_dir)
     except ScheduleBusy as exc:
         log.warning("%s", exc)
+        return
+    except TributaryError as exc:  # one line, as the CLI says it
+        log.error("schedule %s: %s", sched.name, exc)
         return
     except Exception:
         log.exception("schedule %s could not run", sched.name)
