@@ -51,14 +51,16 @@ def test_bad_options_are_one_line(args: list[str], message: str, tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
-def test_pdf_without_the_pdf_module_is_refused_up_front(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if pdf_available():
-        pytest.skip("tributary_analysis.reports.pdf is installed; test_reports_pdf covers it")
+def test_pdf_without_chromium_is_refused_up_front(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pdf_available()
+    monkeypatch.setenv("TRIBUTARY_CHROMIUM", str(tmp_path / "no-such-chromium"))
     line = _error(["report", "run", "latency", "--format", "html,pdf", "--out",
                    str(tmp_path / "out")], capsys)
-    assert line == ("error: --format pdf needs tributary_analysis.reports.pdf (PDF printing "
-                    "with headless Chromium), which is not installed; use --format html")
+    assert line.startswith(f"error: --format pdf: Chromium binary "
+                           f"'{tmp_path / 'no-such-chromium'}' (TRIBUTARY_CHROMIUM")
+    assert not (tmp_path / "out").exists()
 
 
 def test_tenant_parameter_stays_text(tmp_path: Path) -> None:
