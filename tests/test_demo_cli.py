@@ -2,8 +2,9 @@
 
 Each command runs as its own process (the installed ``tributary`` entry point) in a fresh
 ``TRIBUTARY_HOME``, so nothing is shared with the test process but the files ``up`` writes.
-To keep the wall time down ``up`` reuses the session's simulation (``--sim-dir``); the
-backfill, both servers, the users and the log load are all real.
+To keep the wall time down ``up`` reuses the session's simulation (``--sim-dir``, so no
+live service); the backfill, Prometheus 3 (the default), Elasticsearch, Jaeger v2, the users
+and the log load are all real.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _gone(pid: int, timeout: float = 30.0) -> bool:
 
 def _refs(st: dict[str, Any]) -> list[procs.ProcessRef]:
     out = []
-    for name in ("prometheus", "elasticsearch"):
+    for name in ("prometheus", "elasticsearch", "jaeger"):
         for key in ("process", "server_process"):
             ref = (st.get(name) or {}).get(key)
             if ref:
@@ -67,13 +68,19 @@ def test_demo_up_status_down_leaves_nothing_behind(sim: Any, sim_dir: Path,
     st: dict[str, Any] = {}
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert "Prometheus ready on http://127.0.0.1:" in up.stdout
+        assert "Prometheus 3.16.0 ready on http://127.0.0.1:" in up.stdout
+        assert "Jaeger 2.13.0 ready on http://127.0.0.1:" in up.stdout
         assert "stack up in" in up.stdout
         st = json.loads((home / "stack.json").read_text())
         prom, es = st["prometheus"], st["elasticsearch"]
         assert st["profile"] == "small" and st["seed"] == 7
+        assert prom["version"] == "3.16.0" and st["jaeger"]["version"] == "2.13.0"
         refs = _refs(st)
-        assert len(refs) == 3 and all(procs.is_running(r) for r in refs)
+        assert len(refs) == 4 and all(procs.is_running(r) for r in refs)
+        # nothing the stack started listens beyond loopback
+        for ref in refs:
+            socks = procs.listening_sockets(ref.pid)
+            assert all(procs.is_loopback(a) for a, _ in socks), (ref, socks)
 
         # no secret in the state file or the output; the reader's password in a 0600 file
         config = tomllib.loads((home / "config.toml").read_text())["elasticsearch"]
@@ -87,6 +94,9 @@ def test_demo_up_status_down_leaves_nothing_behind(sim: Any, sim_dir: Path,
         assert status.returncode == 0, status.stderr
         shown = json.loads(status.stdout)
         assert shown["prometheus"]["running"] and shown["elasticsearch"]["running"]
+        assert shown["jaeger"]["running"]
+        plain = _run(home, "status")
+        assert "jaeger" in plain.stdout and "data window" in plain.stdout
 
         # both URLs answer, with the simulated data in them
         r = requests.get(f"{prom['url']}/api/v1/query", timeout=30,
@@ -107,6 +117,7 @@ def test_demo_up_status_down_leaves_nothing_behind(sim: Any, sim_dir: Path,
         down = _run(home, "down", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped prometheus" in down.stdout and "stopped elasticsearch" in down.stdout
+    assert "stopped jaeger" in down.stdout
     for ref in _refs(st):
         assert not procs.is_running(ref)
         assert _gone(ref.pid), f"PID {ref.pid} is still alive after 'down'"
