@@ -136,3 +136,51 @@ def test_run_with_a_compound_since_and_timeout(tmp_path: Path) -> None:
                                                         "2025-01-31T12:00:00Z")
     span = pd.Timestamp(record.window_end) - pd.Timestamp(record.window_start)
     assert span == pd.Timedelta(minutes=90)
+
+
+def test_cli_log_lines_are_scrubbed(tmp_path: Path) -> None:
+    """A library's log line that carries a credential is printed without it."""
+    (tmp_path / "leaky_cmd.py").write_text(
+        "import logging, click\n"
+        "@click.command('leak')\n"
+        "def group():\n"
+        "    logging.getLogger('somelib').warning('connecting with Bearer %s',\n"
+        "        'canaryLogToken0099')\n"
+        "    try:\n"
+        "        raise RuntimeError('auth canaryLogToken0099 refused')\n"
+        "    except RuntimeError:\n"
+        "        logging.getLogger('somelib').exception('failed')\n")
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "from tributary_analysis import cli\n"
+            "cli._GROUPS['leak'] = 'leaky_cmd'\n"
+            "sys.exit(cli.main(['leak']))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIBUTARY_")}
+    env.update({"TRIBUTARY_HOME": str(tmp_path), "TRIBUTARY_PROMETHEUS_HEADERS":
+                json.dumps({"Authorization": "Bearer canaryLogToken0099"})})
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "connecting with [redacted]" in proc.stderr  # the whole header value
+    assert "auth [redacted] refused" in proc.stderr
+    assert "canaryLogToken0099" not in proc.stderr + proc.stdout
+
+
+def test_report_group_takes_a_command_another_area_provides(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``report dashboard`` comes from tributary_analysis.cli.report_dashboard when that
+    module exists (the dashboards area); the group finds its ``command``."""
+    from tributary_analysis.cli import report as report_cli
+
+    pkg = tmp_path / "extra_cmds"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "dash.py").write_text(
+        "import click\n@click.command('dashboard')\n@click.argument('file')\n"
+        "def command(file):\n    click.echo(f'would render {file}')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(report_cli._EXTRA_COMMANDS, "dashboard", "extra_cmds.dash")
+    result = CliRunner().invoke(report_cli.group, ["dashboard", "main.json"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "would render main.json\n"
+    assert "dashboard" in CliRunner().invoke(report_cli.group, ["--help"]).output

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -54,10 +55,35 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _ScrubLog) for f in handler.filters):
+            handler.addFilter(_ScrubLog())
 
 
-def _scrubbed(text: str) -> str:
-    """``text`` without any secret the settings or the environment hold."""
+class _ScrubLog(logging.Filter):
+    """Every log line the CLI prints is scrubbed of the secrets in effect (a library's debug
+    line may carry a URL, a header or a traceback with a credential in it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scrub: Callable[[str], str] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._scrub is None:
+            self._scrub = _scrubber()
+        message = record.getMessage()
+        clean = self._scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._scrub(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        return True
+
+
+def _scrubber() -> Callable[[str], str]:
+    """A function removing every secret the settings or the environment hold."""
     from tributary_analysis.reports.scrub import Scrubber
 
     try:
@@ -66,7 +92,12 @@ def _scrubbed(text: str) -> str:
         scrubber = Scrubber.from_environment(load_settings())
     except Exception:  # the settings themselves may be what is broken
         scrubber = Scrubber.from_environment(None)
-    return scrubber.text(text)
+    return scrubber.text
+
+
+def _scrubbed(text: str) -> str:
+    """``text`` without any secret the settings or the environment hold."""
+    return _scrubber()(text)
 
 
 def _os_error_line(exc: OSError) -> str:

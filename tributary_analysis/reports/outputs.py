@@ -66,9 +66,12 @@ def normalize_warnings(payload: Any) -> list[dict[str, str]]:
 
 
 def normalize_sources(payload: Any) -> list[dict[str, str]]:
-    """Flatten a sources payload into ``[{"kind", "url"}]``."""
+    """Flatten a sources payload into ``[{"kind", "url"}]``; URLs lose any userinfo and
+    credential query parameters (:func:`~tributary_analysis.config.redact_url`)."""
+    from tributary_analysis.config import redact_url
+
     items = payload if isinstance(payload, list) else [payload]
     return [
-        {"kind": str(i.get("kind", "")), "url": str(i.get("url", ""))}
+        {"kind": str(i.get("kind", "")), "url": redact_url(str(i.get("url", "")))}
         for i in items if isinstance(i, Mapping)
     ]
