@@ -86,14 +86,13 @@ new Promise((resolve) => {
 
 #: print rules added before printing: sections start on a new page, nothing is split
 _PRINT_CSS = """
-@page { margin: 0; }
 @media print {
   .jp-MarkdownCell h2, h2.td-section { break-before: page; }
   .tr-print-first { break-before: auto !important; }
   .tributary-figure, .jp-OutputArea-output table, .td-note, .tr-warnings, .tr-failure,
   .td-table-wrap tr, .td-answer { break-inside: avoid; }
   h1, h2, h3 { break-after: avoid; }
-  .jp-Notebook { padding: 0 !important; }
+  .modebar-container { display: none !important; }
 }
 """
 _ADD_PRINT_CSS = """
@@ -105,6 +104,13 @@ _ADD_PRINT_CSS = """
   if (heads.length) { heads[0].classList.add('tr-print-first'); }
   return heads.length;
 })()
+"""
+
+
+#: lays every figure out again for the print layout (widths change with print rules)
+_RESIZE = """
+Promise.all(Array.from(document.querySelectorAll('.js-plotly-plot')).map(
+  (el) => (window.Plotly ? window.Plotly.Plots.resize(el) : null))).then(() => true)
 """
 
 
@@ -351,6 +357,8 @@ class Chromium:
         if landscape:
             w, h = h, w
         self.evaluate(_ADD_PRINT_CSS % json.dumps(_PRINT_CSS))
+        self.call("Emulation.setEmulatedMedia", media="print")
+        self.evaluate(_RESIZE)
         out = self.call("Page.printToPDF", timeout=self.timeout * 3, printBackground=True,
                         paperWidth=w, paperHeight=h, marginTop=MARGIN_IN,
                         marginBottom=MARGIN_IN, marginLeft=MARGIN_IN, marginRight=MARGIN_IN,
