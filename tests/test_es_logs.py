@@ -244,3 +244,97 @@ def test_timed_out_partial_results_reach_attrs(reader: ElasticsearchLogs,
     assert attrs["partial"] is True
     assert attrs["warnings"] == ["Elasticsearch timed out during summarize: results are partial"]
     assert any("timed out" in r.getMessage() for r in caplog.records)
+
+
+def test_frames_carry_frame_meta(reader: ElasticsearchLogs, elasticsearch_stack: Any,
+                                 sim: Any) -> None:
+    from tributary_analysis.frames.meta import Shards, meta_of
+    from tributary_analysis.ground.time import Window
+    from tributary_analysis.sources.logs.meta import legacy_attrs
+
+    df = reader.search(START, END, fields=["timestamp", "tenant_id"])
+    meta = meta_of(df)
+    assert meta.source == "elasticsearch"
+    assert meta.location == f"{elasticsearch_stack.url} index {reader.index}"
+    assert "@" not in meta.location and elasticsearch_stack.reader[1] not in str(meta)
+    assert meta.window == Window.of(START, END)
+    assert meta.queries[0].startswith(f"GET {reader.index}/_search query=")
+    assert isinstance(meta.shards, Shards) and meta.shards.total > 0
+    assert meta.shards.failed == 0 and not meta.partial and meta.warnings == ()
+    assert meta.requests >= 3  # open the PIT, at least one page per slice
+    assert meta.details["total_hits"] == len(df) and meta.details["pit"] is True
+    assert any("point in time" in n for n in meta.notes)
+    assert {k: v for k, v in df.attrs.items() if k != "meta"} == legacy_attrs(meta)
+    s = reader.summary(START, END, interval="1h30m", by=["tenant_id"])
+    sm = meta_of(s)
+    assert sm.step == pd.Timedelta("90m") and sm.details["interval"] == "90m"
+    assert any("approximate (Elasticsearch TDigest)" in n for n in sm.notes)
+    assert '"composite"' in sm.queries[0] and '"fixed_interval":"90m"' in sm.queries[0]
+    assert s["requests"].sum() == len(sim.requests)
+    top = reader.top_errors(START, END, k=3)
+    assert meta_of(top).source == "elasticsearch" and meta_of(top).requests >= 1
+
+
+def test_shard_failures_reach_frame_meta(elasticsearch_stack: Any,
+                                         admin: Elasticsearch) -> None:
+    from tributary_analysis.frames.meta import meta_of, reader_notes
+
+    docs = flat_docs(make_events(40, seed=19))
+    kw = {"type": "keyword"}
+    _make_index(admin, "tributary-meta-a", docs[:20], {"properties": {
+        "@timestamp": {"type": "date"}, "endpoint": kw, "status_code": {"type": "integer"},
+        "duration": {"type": "double"}}})
+    _make_index(admin, "tributary-meta-b", docs[20:], {"properties": {
+        "@timestamp": {"type": "date"}, "endpoint": {"type": "text"},
+        "status_code": {"type": "integer"}, "duration": {"type": "double"}}})
+    try:
+        src = es_logs(elasticsearch_stack, elasticsearch_stack.admin,
+                      index="tributary-meta-*")
+        s = src.summary("2025-03-01", "2025-03-02", by=["endpoint"])
+        meta = meta_of(s)
+        assert meta.partial is True and meta.shards is not None and meta.shards.failed == 1
+        notes = reader_notes(s)
+        assert any("1 of 2 shards failed during summarize" in n for n in notes)
+        assert any(n.startswith("partial response from elasticsearch") for n in notes)
+    finally:
+        admin.indices.delete(index="tributary-meta-a,tributary-meta-b")
+
+
+def test_structlog_epoch_seconds_in_an_index(elasticsearch_stack: Any,
+                                             admin: Elasticsearch) -> None:
+    """Documents shipped from structlog keep its float UNIX-seconds ``timestamp``."""
+    when = pd.date_range("2025-03-01T10:00:00.5Z", periods=5, freq="7min")
+    docs = [{"@timestamp": t.isoformat(), "timestamp": t.value / 1e9, "event": "m",
+             "level": "info", "request_id": f"s{i}", "status_code": 200, "duration": 0.1}
+            for i, t in enumerate(when)]
+    _make_index(admin, "tributary-structlog", docs,
+                {"properties": {"@timestamp": {"type": "date"}}})
+    try:
+        src = es_logs(elasticsearch_stack, elasticsearch_stack.admin,
+                      index="tributary-structlog")
+        got = src.search("2025-03-01", "2025-03-02")
+        assert (got["timestamp"].dt.floor("ms") == pd.Series(when)).all()
+        assert got.attrs["problems"]["counts"] == {}
+    finally:
+        admin.indices.delete(index="tributary-structlog")
+
+
+def test_cli_says_which_tenant_matched_nothing(elasticsearch_stack: Any, sim: Any,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tributary_analysis.cli import main
+
+    monkeypatch.setenv("TRIBUTARY_ES_URL", elasticsearch_stack.url)
+    monkeypatch.setenv("TRIBUTARY_ES_USERNAME", elasticsearch_stack.reader[0])
+    monkeypatch.setenv("TRIBUTARY_ES_PASSWORD", elasticsearch_stack.reader[1])
+    monkeypatch.delenv("TRIBUTARY_LOG_FILES", raising=False)
+    real = sim.requests["tenant_id"].astype(str)
+    tenant = real[real != "unknown"].value_counts().index[0]
+    typo = tenant[:-1] + ("x" if tenant[-1] != "x" else "y")
+    assert main(["logs", "summary", "--source", "es", "--start", START, "--end", END,
+                 "--tenant", tenant, "--tenant", typo]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: tenant {typo!r} matched no events in" in err
+    assert f"closest known tenant ids: {tenant!r}" in err
+    assert f"tenant {tenant!r} matched" not in err
+    assert "percentiles: approximate (Elasticsearch TDigest" in err
