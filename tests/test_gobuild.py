@@ -105,7 +105,7 @@ def test_an_incomplete_build_is_never_used_and_is_cleared(
     fake_go.write_text("#!/bin/sh\necho 'proxy says no' >&2\nexit 1\n")
     fake_go.chmod(0o755)
     monkeypatch.setenv("TRIBUTARY_GO", str(fake_go))
-    with pytest.raises(StackError, match=r"downloading github.com/prometheus/prometheus@v0\."
+    with pytest.raises(StackError, match=r"(?s)downloading github.com/prometheus/prometheus@v0\."
                                          r"316.0 failed.*proxy says no"):
         gobuild.ensure(gobuild.PROMETHEUS, root=root, echo=lambda _m: None)
     assert not stale.exists()
