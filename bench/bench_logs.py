@@ -8,6 +8,14 @@
 2. Summary: per-tenant, per-hour request and error counts with p95 over the events, timed in
    Elasticsearch aggregations, in DuckDB (``FileLogs``; loading timed separately), and by
    pulling raw rows into pandas; plus how far TDigest p95 is from the exact one.
+3. File loading (``--files-only``, no Elasticsearch needed): what the bytes-only pre-pass
+   costs inside a ``FileLogs`` load of a clean file, and what a dirty file (CRLF line
+   endings throughout, one NUL line per block) costs through the repaired copy. Each load
+   in a fresh process, alternating, twice.
+
+Usage (files only)::
+
+    .venv/bin/python bench/bench_logs.py --files-only --events 1000000 --workdir /tmp/bench-logs
 
 Usage (credentials from the environment, as for the library)::
 
@@ -236,20 +244,81 @@ def summary_bench(path: Path, workdir: Path) -> dict[str, Any]:
     return res
 
 
+def dirty_copy(path: Path) -> Path:
+    """The same lines with CRLF endings, and a line of NUL bytes every 50,000 lines."""
+    out = path.with_name(path.stem + "-dirty.jsonl")
+    if out.exists():
+        return out
+    with open(path, "rb") as src, open(out, "wb") as dst:
+        for i, line in enumerate(src):
+            if i and i % 50_000 == 0:
+                dst.write(b"\0" * 64 + b"\n")
+            dst.write(line.rstrip(b"\n") + b"\r\n")
+    return out
+
+
+def load_one(path: str) -> dict[str, Any]:
+    """One ``FileLogs`` load in this process: total time, pre-pass time, rows."""
+    from tributary_analysis.sources.logs import lines
+    from tributary_analysis.sources.logs.files import FileLogs
+
+    spent: dict[str, float] = {"check": 0.0, "repair": 0.0}
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - t
+        return wrapper
+
+    lines.check_file = timed("check", lines.check_file)  # type: ignore[assignment]
+    lines.repair_file = timed("repair", lines.repair_file)  # type: ignore[assignment]
+    t0 = time.perf_counter()
+    logs = FileLogs(path)
+    probs = logs.problems
+    total = time.perf_counter() - t0
+    rows = logs.count("2000-01-01", "2100-01-01")
+    return {"path": Path(path).name, "load_s": total, "check_s": spent["check"],
+            "repair_s": spent["repair"], "rows": rows, "records": probs.records,
+            "problems": dict(probs.counts), "mb": Path(path).stat().st_size / 1e6}
+
+
+def files_bench(path: Path) -> list[dict[str, Any]]:
+    dirty = dirty_copy(path)
+    out = []
+    for p in (path, dirty, path, dirty):
+        proc = subprocess.run([sys.executable, __file__, "--load-one", str(p)],
+                              capture_output=True, text=True, check=True)
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(out[-1], file=sys.stderr)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench-logs"))
     ap.add_argument("--export-days", type=float, default=DAYS,
                     help="export window length (days from the start)")
+    ap.add_argument("--files-only", action="store_true",
+                    help="only the file-loading benchmark (no Elasticsearch)")
+    ap.add_argument("--load-one", help=argparse.SUPPRESS)
     ap.add_argument("--one", choices=["baseline", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--end", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         print(json.dumps(run_one(a.one, a.end)))
         return
+    if a.load_one:
+        print(json.dumps(load_one(a.load_one)))
+        return
     a.workdir.mkdir(parents=True, exist_ok=True)
     path = generate(a.events, a.workdir)
+    if a.files_only:
+        print(json.dumps({"files": files_bench(path)}, indent=2))
+        return
     result: dict[str, Any] = {"load": load_es(path)}
     end = (START + pd.Timedelta(days=a.export_days)).isoformat()
     result["export"] = export_bench(end)

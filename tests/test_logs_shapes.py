@@ -212,3 +212,21 @@ def test_cli_reads_the_mixed_glob_and_reports_every_kind(shipped: dict) -> None:
             assert len(out) == len(shipped["events"])
         else:
             assert out["requests"].sum() == len(want)
+
+
+def test_stray_carriage_returns(tmp_path: Path) -> None:
+    """A CR that is JSON whitespace is read; one inside a string (invalid JSON) is counted;
+    a file ending in a lone CR without a newline loses nothing."""
+    lines = [b'{"timestamp": "2025-03-01T01:00:00",\r"event": "cr-outside"}',
+             b'{"timestamp": "2025-03-01T01:00:01", "event": "cr\rinside"}',
+             b'{"timestamp": "2025-03-01T01:00:02", "event": "ok"}\r\n'
+             b'{"timestamp": "2025-03-01T01:00:03", "event": "last"}\r']
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    logs = FileLogs(path)
+    got = logs.search(START, END)["event"].astype(str).tolist()
+    assert got == ["cr-outside", "ok", "last"]
+    assert logs.problems.counts == {"malformed_json": 1}
+    assert logs.problems.samples[0]["where"] == f"{path}:2"
+    assert logs.problems.samples[0]["text"].endswith('"cr\\x0dinside"}')
+    assert (logs.problems.records, logs.problems.lines) == (4, 4)

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import orjson
@@ -211,46 +212,112 @@ def _is_json_object(text: str) -> bool:
         return False
 
 
+def _bad_positions(block: bytes) -> list[int]:
+    """Offsets of the bytes that make a block dirty: NULs, CRs not followed by LF, and the
+    start of every invalid UTF-8 sequence (each found at C speed, linear in the block)."""
+    bad: list[int] = []
+    i = block.find(b"\0")
+    while i >= 0:
+        bad.append(i)
+        i = block.find(b"\0", i + 1)
+    if block.count(b"\r") != block.count(b"\r\n"):
+        i = block.find(b"\r")
+        while i >= 0:
+            if block[i + 1:i + 2] != b"\n":
+                bad.append(i)
+            i = block.find(b"\r", i + 1)
+    view = memoryview(block)
+    start = 0
+    while True:
+        try:
+            codecs.utf_8_decode(view[start:], "strict", True)
+            break
+        except UnicodeDecodeError as exc:
+            bad.append(start + exc.start)
+            start += exc.end
+    return sorted(set(bad))
+
+
+class _Writer:
+    """Writes the repaired copy and keeps, for each line written, its original number."""
+
+    def __init__(self, out: BinaryIO, scan: FileScan) -> None:
+        self.out, self.scan = out, scan
+        self.lineno = 0  # original number of the last line seen
+        self.written = 0
+        self.kept: list[np.ndarray] = []
+        self._single: list[int] = []  # numbers of repaired lines not yet in ``kept``
+
+    def numbers(self) -> np.ndarray:
+        """The original number of every line written, in order."""
+        self._flush()
+        return np.concatenate(self.kept) if self.kept else np.zeros(0, dtype=np.int64)
+
+    def _flush(self) -> None:
+        if self._single:
+            self.kept.append(np.asarray(self._single, dtype=np.int64))
+            self._single = []
+
+    def verbatim(self, seg: bytes) -> None:
+        """Lines with at most CRLF endings: written at C speed, CRLF made LF."""
+        if not seg:
+            return
+        self._flush()
+        n = _count_lines(seg)
+        crlf = seg.count(b"\r\n")
+        if crlf:
+            self.scan.crlf += crlf
+            seg = seg.replace(b"\r\n", b"\n")
+        self.out.write(seg)
+        self.kept.append(np.arange(self.lineno + 1, self.lineno + n + 1, dtype=np.int64))
+        self.lineno += n
+        self.written += n
+
+    def line(self, raw: bytes) -> None:
+        """One dirty line, repaired or left out (and counted)."""
+        self.lineno += 1
+        text, kind, crlf = repair_line(raw)
+        self.scan.crlf += crlf
+        if kind is not None:
+            self.scan.add(kind, self.lineno, raw.decode("utf-8", "replace"))
+        if text is None:
+            return
+        self.out.write(text + b"\n")
+        self._single.append(self.lineno)
+        self.written += 1
+
+    def block(self, block: bytes) -> None:
+        """Clean stretches verbatim, only the lines holding a bad byte through Python."""
+        pos, end = 0, len(block)
+        bad = _bad_positions(block)
+        k = 0
+        while k < len(bad):
+            at = bad[k]
+            start = block.rfind(b"\n", pos, at) + 1 or pos
+            stop = block.find(b"\n", at)
+            stop = end if stop < 0 else stop
+            self.verbatim(block[pos:start])
+            self.line(block[start:stop])
+            pos = min(stop + 1, end)
+            while k < len(bad) and bad[k] < pos:
+                k += 1
+        self.verbatim(block[pos:])
+
+
 def repair_file(scan: FileScan, workdir: Path) -> FileScan:
     """Write a repaired copy of a dirty file into ``workdir`` and point ``scan`` at it."""
     fd, tmp = _temp_file(workdir, scan.path)
-    kept: list[np.ndarray] = []
-    lineno = 0  # original line number of the last line seen
-    read_lines = 0
     errors: list[str] = []
-    decoder = codecs.getincrementaldecoder("utf-8")()
     with os.fdopen(fd, "wb") as out:
+        writer = _Writer(out, scan)
         for block in _blocks(scan.path, errors):
-            n = _count_lines(block)
-            if _is_clean_block(block, decoder):
-                out.write(block)
-                kept.append(np.arange(lineno + 1, lineno + n + 1, dtype=np.int64))
-                read_lines += n
-                lineno += n
-                continue
-            decoder.reset()  # the block boundary is a line boundary
-            parts = block.split(b"\n")
-            if block.endswith(b"\n"):
-                parts.pop()
-            numbers: list[int] = []
-            for raw in parts:
-                lineno += 1
-                text, kind, crlf = repair_line(raw)
-                scan.crlf += crlf
-                if kind is not None:
-                    scan.add(kind, lineno, raw.decode("utf-8", "replace"))
-                if text is None:
-                    continue
-                out.write(text + b"\n")
-                numbers.append(lineno)
-                read_lines += 1
-            kept.append(np.asarray(numbers, dtype=np.int64))
+            writer.block(block)
     if errors:
-        scan.add("truncated_gzip", lineno + 1, f"gzip stream ends early: {errors[0]}")
-    scan.lines = lineno
-    scan.read_lines = read_lines
+        scan.add("truncated_gzip", writer.lineno + 1, f"gzip stream ends early: {errors[0]}")
+    scan.lines = writer.lineno
+    scan.read_lines = writer.written
     scan.read_path = tmp
-    scan.line_map = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+    scan.line_map = writer.numbers()
     return scan
 
 
