@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -28,6 +28,7 @@ from tributary_analysis.dashboards.variables import (
     Binding,
     parse_overrides,
     resolve_variables,
+    title_text,
 )
 from tributary_analysis.ground.format import human_duration
 from tributary_analysis.ground.time import Window, parse_duration, parse_step
@@ -173,16 +174,18 @@ def render_dashboard(board: Dashboard, source: Any, window: Any, *,
     sections: list[tuple[str | None, list[PanelView]]] = []
     for section in board.sections:
         views = []
-        for panel in _expand_repeats(section.panels, bindings):
-            plan = plan_panel(panel[0], board, panel[1], w, st, scrape)
-            view = PanelView(panel[0], plan)
+        for raw, scope in _expand_repeats(section.panels, bindings):
+            panel = replace(raw, title=title_text(raw.title, scope))
+            plan = plan_panel(panel, board, scope, w, st, scrape)
+            view = PanelView(panel, plan)
             if plan.queries:
                 view.data = fetch_panel(source, plan)
                 view.findings = review_panel(source, view.data, window=w)
             elif plan.error:
                 view.findings = [Finding("planning", "error", plan.error)]
             views.append(view)
-        sections.append((section.title, views))
+        sections.append((None if section.title is None else
+                         title_text(section.title, bindings), views))
     if board.time_from:
         notes.append(f"the dashboard's own time range is {board.time_from} → "
                      f"{board.time_to or 'now'}; this report covers its own window")
@@ -192,8 +195,6 @@ def render_dashboard(board: Dashboard, source: Any, window: Any, *,
 def _expand_repeats(panels: Sequence[Panel], bindings: Mapping[str, Binding]
                     ) -> list[tuple[Panel, Mapping[str, Binding]]]:
     """Panels, with a ``repeat: var`` panel once per value of ``var`` (as Grafana does)."""
-    from dataclasses import replace
-
     out: list[tuple[Panel, Mapping[str, Binding]]] = []
     for p in panels:
         b = bindings.get(p.repeat) if p.repeat else None

@@ -430,6 +430,16 @@ def interpolate(expr: str, bindings: Mapping[str, Binding], builtins: Mapping[st
     return _REF.sub(replace, expr)
 
 
+def title_text(text: str, bindings: Mapping[str, Binding]) -> str:
+    """A panel or row title with ``$var`` / ``${var}`` / ``[[var]]`` replaced by the shown
+    value (display text, escaped later like any title), as Grafana titles read."""
+    def replace(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2) or m.group(4)
+        b = bindings.get(name)
+        return b.display if b is not None else m.group(0)
+    return _REF.sub(replace, text)
+
+
 def display_values(bindings: Iterable[Binding]) -> list[tuple[str, str]]:
     """``(name, shown value)`` pairs for the report header."""
     return [(b.name, b.display) for b in bindings]
