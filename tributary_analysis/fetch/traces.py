@@ -1,0 +1,131 @@
+"""Open the trace source an analysis reads and ask it the questions the pages need.
+
+Where traces come from when a notebook does not say (no credentials pass through here):
+
+``files``
+    ``trace_files`` given, else ``$TRIBUTARY_TRACE_FILES``, else the demo stack's simulation
+    (``stack.json``'s ``sim_dir``/``traces/*.jsonl``).
+``jaeger``
+    ``jaeger_url`` given, else ``$TRIBUTARY_JAEGER_URL``, else the demo stack's Jaeger
+    (``stack.json``'s ``jaeger.url``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tributary_analysis.analysis import traces as ta
+from tributary_analysis.errors import ConfigError
+from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground.time import Window
+from tributary_analysis.sources.traces.base import DEFAULT_LIMIT, TraceSource
+from tributary_analysis.sources.traces.store import empty_spans
+
+__all__ = ["TRACE_SOURCES", "episode_examples", "example_log_lines", "open_traces",
+           "spike_examples", "trace_spans"]
+
+TRACE_SOURCES = ("files", "jaeger")
+
+
+def _stack() -> dict[str, Any]:
+    from tributary_analysis.config import default_home, read_stack_state
+
+    return read_stack_state(default_home())
+
+
+def open_traces(kind: str = "files", files: Sequence[str] | str | None = None,
+                url: str | None = None) -> TraceSource:
+    """The trace source of ``kind`` (see the module docstring for the defaults).
+
+    Raises
+    ------
+    ConfigError
+        An unknown kind, or nowhere to read from (names the parameter and the fix).
+    """
+    if kind not in TRACE_SOURCES:
+        raise ConfigError(f"trace_source={kind!r}; use one of {', '.join(TRACE_SOURCES)}")
+    if kind == "jaeger":
+        from tributary_analysis.sources.traces.jaeger import JaegerTraces
+
+        target = url or os.environ.get("TRIBUTARY_JAEGER_URL") or (
+            _stack().get("jaeger") or {}).get("url")
+        if not target:
+            raise ConfigError("no Jaeger URL: pass jaeger_url (the query server, e.g. "
+                              "http://127.0.0.1:16686), set TRIBUTARY_JAEGER_URL, or start "
+                              "the demo stack ('tributary demo up')")
+        return JaegerTraces(str(target))
+    from tributary_analysis.sources.traces.files import OtlpFiles
+
+    given: list[str] = []
+    if isinstance(files, str) and files:
+        given = [files]
+    elif files:
+        given = [str(f) for f in files]
+    if not given and os.environ.get("TRIBUTARY_TRACE_FILES"):
+        given = [os.environ["TRIBUTARY_TRACE_FILES"]]
+    if not given:
+        sim = _stack().get("sim_dir")
+        if sim:
+            given = [str(Path(sim) / "traces" / "*.jsonl")]
+    if not given:
+        raise ConfigError("no trace files: pass trace_files (OTLP JSON lines, e.g. "
+                          "'demo-data/traces/*.jsonl'), set TRIBUTARY_TRACE_FILES, or start "
+                          "the demo stack ('tributary demo up')")
+    return OtlpFiles(given)
+
+
+def trace_spans(src: TraceSource, window: Window, *, route: str | None = None,
+                tenant: str | None = None, errors_only: bool = False,
+                limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
+    """The span frame of the traces starting in ``window`` (one route and tenant if given)."""
+    return src.spans(start=window.start, end=window.end, route=route, tenant=tenant,
+                     errors_only=errors_only, limit=limit)
+
+
+def episode_examples(src: TraceSource, episodes: pd.DataFrame, *, n: int = 3,
+                     by: str | None = "endpoint") -> pd.DataFrame:
+    """Example failed traces for each error episode found in metrics
+    (:func:`~tributary_analysis.analysis.errors.detect_episodes`): one query per episode
+    (its window, its endpoint as the route, errors only), then
+    :func:`~tributary_analysis.analysis.traces.episode_traces`."""
+    parts: list[pd.DataFrame] = []
+    for ep in episodes.itertuples(index=False):
+        route = str(getattr(ep, by)) if by and by in episodes.columns and pd.notna(
+            getattr(ep, by)) else None
+        spans = src.spans(start=ep.start, end=ep.end,  # type: ignore[arg-type]
+                          route=route, errors_only=True,
+                          limit=max(50, n * 20))
+        parts.append(spans)
+    spans_all = carry(pd.concat(parts, ignore_index=True), *parts) if parts else empty_spans()
+    return ta.episode_traces(episodes, ta.trace_frame(spans_all), n=n, by=by)
+
+
+def spike_examples(src: TraceSource, window: Window, *, route: str | None = None,
+                   tenant: str | None = None, n: int = 5) -> pd.DataFrame:
+    """The slowest traces of a latency spike found in metrics (``window``, optionally one
+    route and tenant)."""
+    spans = src.spans(start=window.start, end=window.end, route=route, tenant=tenant)
+    return ta.spike_traces(ta.trace_frame(spans), window.start, window.end, route=route,
+                           tenant=tenant, n=n)
+
+
+def example_log_lines(logs: Any, examples: pd.DataFrame, spans: pd.DataFrame | None = None,
+                      *, margin: str = "2s") -> pd.DataFrame:
+    """The log lines of example traces (a trace frame's rows), read from a log source over
+    the examples' time span (± ``margin``) for their tenants, then joined on ``trace_id``
+    (or matched by request when the log frame has none: pass ``spans`` for the paths)."""
+    if examples.empty:
+        return ta.logs_for_traces(examples, pd.DataFrame({"trace_id": pd.Series([], dtype="str")}))
+    pad = pd.Timedelta(margin)
+    lo = pd.to_datetime(examples["start"], utc=True).min() - pad
+    hi = pd.to_datetime(examples["end"], utc=True).max() + pad
+    tenants = sorted({str(t) for t in examples["tenant_id"].dropna()})
+    filters = {"tenant_id": tenants} if tenants else None
+    rows = logs.search(lo, hi, filters=filters)
+    ex = examples if spans is None else ta.attach_url_path(examples, spans)
+    return ta.logs_for_traces(ex, rows)
