@@ -86,7 +86,7 @@ def legend_name(legend: str, labels: dict[str, str], expr: str) -> str:
 
 def distinct_names(series: list[Series]) -> list[str]:
     """Display names, with the labels that tell apart series sharing a legend name
-    (``Connections · instance=api-1``) — the review still says the legend is ambiguous."""
+    (``Connections · api-1:9090``) — the review still says the legend is ambiguous."""
     counts: dict[str, list[Series]] = {}
     for s in series:
         counts.setdefault(s.name, []).append(s)
@@ -98,7 +98,7 @@ def distinct_names(series: list[Series]) -> list[str]:
             continue
         keys = [k for k in sorted({k for x in same for k in x.labels})
                 if len({x.labels.get(k) for x in same}) > 1 and k != "__name__"]
-        extra = ", ".join(f"{k}={s.labels.get(k, '')}" for k in keys[:2])
+        extra = ", ".join(s.labels.get(k, "") for k in keys[:2])
         out.append(f"{s.name} · {extra}" if extra else s.name)
     return out
 

@@ -11,6 +11,7 @@ colours. Every label that comes from the data (series names, label values) is es
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from tributary_analysis.dashboards.units import (
     shown_decimals,
     unit_label,
 )
-from tributary_analysis.viz._safe import safe_text
+from tributary_analysis.viz._safe import MAX_LABEL
 from tributary_analysis.viz.theme import FONT, HEATMAP_SCALE, PALETTE, THEME
 
 __all__ = [
@@ -43,6 +44,29 @@ __all__ = [
     "tiles_for",
     "timeseries_figure",
 ]
+
+
+def safe_text(value: object, max_len: int = MAX_LABEL) -> str:
+    """Untrusted text for plotly's pseudo-HTML: ``<``, ``>``, ``&`` escaped (plotly shows
+    ``&quot;`` literally, so quotes stay quotes), long values shortened."""
+    text = "" if value is None else str(value)
+    if len(text) > max_len:
+        text = text[: max_len - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break an escaped title into lines of about ``width`` characters (at spaces)."""
+    lines: list[str] = []
+    line = ""
+    for w in text.split(" "):
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return "<br>".join(lines[:3])
 
 MAX_SERIES = 8
 MAX_TILES_PER_ROW = 4
@@ -266,8 +290,10 @@ def tiles_figure(tiles: list[Tile], *, title: str = "") -> go.Figure:
         dom = [x0, x0 + width]
         sc = scale_for(t.unit, t.value if math.isfinite(t.value) else 0.0)
         sub = CALC_LABELS.get(t.calc, t.calc)
-        head = (f"<span style='font-size:14px'><b>{safe_text(t.label, 50)}</b></span><br>"
-                f"<span style='font-size:11px;color:#666'>{safe_text(sub)}</span>")
+        label = _wrap(safe_text(t.label, 70), max(16, 72 // n))
+        head = f"<span style='font-size:{13 if n > 2 else 14}px'><b>{label}</b></span>"
+        if math.isfinite(t.value):
+            head += f"<br><span style='font-size:11px;color:#666'>{safe_text(sub)}</span>"
         dec = shown_decimals(t.unit, t.decimals, sc)
         whole = math.isfinite(t.value) and sc.apply(t.value) == int(sc.apply(t.value))
         number = {"suffix": safe_text(sc.suffix), "prefix": safe_text(sc.prefix),
@@ -303,8 +329,11 @@ def tiles_figure(tiles: list[Tile], *, title: str = "") -> go.Figure:
             layout[f"xaxis{ax}"] = {"domain": dom, "anchor": f"y{ax}", "visible": False}
             layout[f"yaxis{ax}"] = {"domain": [0.02, 0.34], "anchor": f"x{ax}",
                                     "visible": False, "rangemode": "tozero"}
-    fig.update_layout(template=THEME, height=250 if any_gauge else 220, showlegend=False,
-                      margin={"l": 20, "r": 20, "t": 40 if title else 20, "b": 10},
+    lines = max((t.label.count(" ") for t in tiles), default=0) > 1 and n > 2
+    fig.update_layout(template=THEME, height=(250 if any_gauge else 220) + (30 if lines else 0),
+                      showlegend=False,
+                      margin={"l": 20, "r": 20, "t": (40 if title else 20) + (30 if lines
+                                                                             else 0), "b": 10},
                       hovermode="closest", font={"family": FONT},
                       title=_title(title) if title else None, **layout)
     return fig
