@@ -165,11 +165,19 @@ def _help_texts(tree: ast.Module) -> set[int]:
     return out
 
 
+#: SQL (DuckDB over logs and spans) has min(x), count(...) too: not PromQL
+SQL = re.compile(r"\b(?:SELECT|FROM|WHERE|GROUP BY|CREATE|DELETE|INSERT|FILTER)\b")
+
+
+def looks_like_promql(text: str) -> bool:
+    return bool(PROMQL.search(text)) and not SQL.search(text)
+
+
 def _promql_strings(tree: ast.Module) -> Iterator[tuple[int, str]]:
     skip = _docstrings(tree) | _help_texts(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and id(node) not in skip and PROMQL.search(node.value):
+                and id(node) not in skip and looks_like_promql(node.value):
             yield node.lineno, node.value
 
 
@@ -188,7 +196,7 @@ def test_promql_lives_in_promql_only() -> None:
     '{__name__="up"}', "histogram_quantile(0.95, x)", "count(", "topk(5, x)",
 ])
 def test_the_promql_detector_sees_promql(text: str) -> None:
-    assert PROMQL.search(text)
+    assert looks_like_promql(text)
 
 
 @pytest.mark.parametrize("text", [
@@ -196,6 +204,7 @@ def test_the_promql_detector_sees_promql(text: str) -> None:
     "window end is not after start", "bins of 2 min", "{tenant} at {time}",
     "request rate (req/s)", "3 timestamp(s) could not be parsed", "count(*) FROM logs",
     "max(0, t - start)", "Burn rate (× budget pace)",
+    "SELECT count(DISTINCT page) FROM raw", "SELECT min(start_ns), max(start_ns) FROM spans",
 ])
 def test_the_promql_detector_leaves_prose_alone(text: str) -> None:
-    assert not PROMQL.search(text)
+    assert not looks_like_promql(text)
