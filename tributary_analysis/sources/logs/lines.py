@@ -216,16 +216,11 @@ def _bad_positions(block: bytes) -> list[int]:
     """Offsets of the bytes that make a block dirty: NULs, CRs not followed by LF, and the
     start of every invalid UTF-8 sequence (each found at C speed, linear in the block)."""
     bad: list[int] = []
-    i = block.find(b"\0")
-    while i >= 0:
-        bad.append(i)
-        i = block.find(b"\0", i + 1)
-    if block.count(b"\r") != block.count(b"\r\n"):
-        i = block.find(b"\r")
+    for byte in (b"\0", b"\r"):  # CRLF was made LF before: any CR left is a stray one
+        i = block.find(byte)
         while i >= 0:
-            if block[i + 1:i + 2] != b"\n":
-                bad.append(i)
-            i = block.find(b"\r", i + 1)
+            bad.append(i)
+            i = block.find(byte, i + 1)
     view = memoryview(block)
     start = 0
     while True:
@@ -259,15 +254,11 @@ class _Writer:
             self._single = []
 
     def verbatim(self, seg: bytes) -> None:
-        """Lines with at most CRLF endings: written at C speed, CRLF made LF."""
+        """Clean lines, written at C speed."""
         if not seg:
             return
         self._flush()
         n = _count_lines(seg)
-        crlf = seg.count(b"\r\n")
-        if crlf:
-            self.scan.crlf += crlf
-            seg = seg.replace(b"\r\n", b"\n")
         self.out.write(seg)
         self.kept.append(np.arange(self.lineno + 1, self.lineno + n + 1, dtype=np.int64))
         self.lineno += n
@@ -287,7 +278,11 @@ class _Writer:
         self.written += 1
 
     def block(self, block: bytes) -> None:
-        """Clean stretches verbatim, only the lines holding a bad byte through Python."""
+        """CRLF made LF at C speed, clean stretches copied verbatim, and only the lines
+        holding a bad byte (NUL, a stray CR, invalid UTF-8) through Python."""
+        fixed = block.replace(b"\r\n", b"\n")
+        self.scan.crlf += len(block) - len(fixed)
+        block = fixed
         pos, end = 0, len(block)
         bad = _bad_positions(block)
         k = 0
