@@ -23,16 +23,35 @@ Windows are :class:`tributary_analysis.ground.time.Window`.
 
 from __future__ import annotations
 
-from tributary_analysis.reports.failure import Failure
-from tributary_analysis.reports.ledger import RunRecord
-from tributary_analysis.reports.params import parse_param
-from tributary_analysis.reports.registry import Registry, ReportSpec, default_registry
-from tributary_analysis.reports.runner import (
-    RunRequest,
-    raise_for_failures,
-    run_report,
-    run_reports,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tributary_analysis.reports.failure import Failure
+    from tributary_analysis.reports.ledger import RunRecord
+    from tributary_analysis.reports.params import parse_param
+    from tributary_analysis.reports.registry import Registry, ReportSpec, default_registry
+    from tributary_analysis.reports.runner import (
+        RunRequest,
+        raise_for_failures,
+        run_report,
+        run_reports,
+    )
+
+#: public name → defining module; loaded on first use, so that the worker's and the
+#: kernel's small helpers (``_lifeline``, ``_kernel``) do not pay for papermill and nbconvert
+_EXPORTS = {
+    "Failure": "failure",
+    "Registry": "registry",
+    "ReportSpec": "registry",
+    "RunRecord": "ledger",
+    "RunRequest": "runner",
+    "default_registry": "registry",
+    "parse_param": "params",
+    "raise_for_failures": "runner",
+    "run_report": "runner",
+    "run_reports": "runner",
+}
 
 __all__ = [
     "Failure",
@@ -46,3 +65,12 @@ __all__ = [
     "run_report",
     "run_reports",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
