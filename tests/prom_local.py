@@ -27,6 +27,14 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
+def prometheus3_binary(name: str = "prometheus") -> str:
+    """The Prometheus 3 binary of the project's Go build (built now if not cached: the
+    stack's :func:`tributary_analysis.stack.prometheus.find_binary`)."""
+    from tributary_analysis.stack.prometheus import find_binary
+
+    return find_binary(name, "3")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,29 +66,45 @@ class LocalPrometheus:
 
 def start_prometheus(workdir: Path, *, openmetrics: str | None = None,
                      scrape_interval: str = "1s", extra_args: tuple[str, ...] = (),
-                     backfill_timeout: float = 120
+                     backfill_timeout: float = 120, version: str = "2",
+                     self_scrape: bool = True, remote_write: bool = False,
+                     out_of_order_window: str | None = None, extra_config: str = ""
                      ) -> LocalPrometheus:
-    """Start a self-scraping Prometheus on a free port; backfill ``openmetrics`` first."""
+    """Start a Prometheus on a free port; backfill ``openmetrics`` first.
+
+    ``version="3"`` runs the project's Prometheus 3 build; ``remote_write`` enables its
+    receiver, ``out_of_order_window`` accepts old remote-written samples; without
+    ``self_scrape`` nothing but what a test writes is stored (no fresh samples that would
+    push old ones out of the head's window).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     data.mkdir(exist_ok=True)
+    binary = prometheus3_binary() if version == "3" else PROMETHEUS
+    tool = prometheus3_binary("promtool") if version == "3" else PROMTOOL
     if openmetrics is not None:
         om = workdir / "backfill.om"
         om.write_text(openmetrics)
-        subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(om),
+        subprocess.run([tool, "tsdb", "create-blocks-from", "openmetrics", str(om),
                         str(data)], check=True, capture_output=True,
                        timeout=backfill_timeout)
     port = free_port()
     cfg = workdir / "prometheus.yml"
-    cfg.write_text(
-        f"global:\n  scrape_interval: {scrape_interval}\n"
-        "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{port}']\n")
+    text = f"global:\n  scrape_interval: {scrape_interval}\n"
+    if out_of_order_window:
+        text += f"storage:\n  tsdb:\n    out_of_order_time_window: {out_of_order_window}\n"
+    if self_scrape:
+        text += ("scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
+                 f"      - targets: ['127.0.0.1:{port}']\n")
+    cfg.write_text(text + extra_config)
+    args = [binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={data}", *extra_args]
+    if version != "3" or "retention" not in text + extra_config:
+        args.append("--storage.tsdb.retention.time=3650d")
+    if remote_write:
+        args.append("--web.enable-remote-write-receiver")
     log = (workdir / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
-         f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=3650d", *extra_args],
-        stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

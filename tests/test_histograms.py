@@ -1,5 +1,6 @@
-"""Client-side histogram quantiles equal Prometheus 2.42's histogram_quantile (within 1e-9)
-on hand-made edge cases, Prometheus's own request-duration histograms and the simulator's."""
+"""Client-side histogram quantiles equal the server's histogram_quantile (within 1e-9), on
+Prometheus 2.42 and 3.16 (the algorithm follows the detected server), on hand-made edge
+cases, Prometheus's own request-duration histograms and the simulator's."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from tributary_analysis.analysis.histograms import (
     bucket_quantile,
     fraction_below,
     histogram_quantile,
+    le_values,
 )
 from tributary_analysis.errors import DataError
+from tributary_analysis.frames.meta import meta_of
 from tributary_analysis.promql import catalog as queries
 from tributary_analysis.sources.prometheus import PrometheusSource
 
@@ -52,9 +55,11 @@ def _openmetrics() -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
-    p = start_prometheus(tmp_path_factory.mktemp("prom-hist"), openmetrics=_openmetrics())
+@pytest.fixture(scope="module", params=["2", "3"], ids=["prom2", "prom3"])
+def prom(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    p = start_prometheus(tmp_path_factory.mktemp("prom-hist"), openmetrics=_openmetrics(),
+                         version=request.param)
     try:
         wait_for(p.url, "prometheus_http_request_duration_seconds_bucket", min_series=20)
         # traffic on several handlers so the buckets have counts
@@ -116,9 +121,61 @@ def test_fraction_is_the_inverse_of_the_quantile() -> None:
     assert bucket_fraction(0.0, bounds, counts) == 0.0
 
 
-def test_frame_without_le_is_refused() -> None:
+def test_frame_without_le_is_ignored_and_said_as_the_server_does() -> None:
+    # Prometheus: 'bucket label "le" is missing or has a malformed value', no result
+    out = histogram_quantile(0.5, pd.DataFrame({"value": [1.0], "job": ["a"]}))
+    assert out.empty and out.attrs["unparseable_le"] == 1
+    assert any('bucket label "le" is missing' in w for w in meta_of(out).warnings)
+    assert [p.kind for p in meta_of(out).problems] == ["unparseable_le"]
     with pytest.raises(DataError, match="needs 'le' and 'value' columns"):
-        histogram_quantile(0.5, pd.DataFrame({"value": [1.0]}))
+        histogram_quantile(0.5, pd.DataFrame({"le": ["1"]}))
+
+
+def test_fraction_below_inf_is_one() -> None:
+    frame = pd.DataFrame({"le": ["0.5", "1", "+Inf"], "value": [3.0, 5.0, 8.0]})
+    assert fraction_below(math.inf, frame)["value"].tolist() == [1.0]
+    assert bucket_fraction(math.inf, [0.5, 1.0, INF], [3, 5, 8]) == 1.0
+    assert fraction_below(1.0, frame)["value"].tolist() == [5 / 8]
+
+
+def test_same_labels_under_two_names_are_refused_not_summed() -> None:
+    rows = [("a_bucket", le, c) for le, c in (("1", 2.0), ("+Inf", 4.0))] + [
+        ("b_bucket", le, c) for le, c in (("1", 1.0), ("+Inf", 8.0))]
+    frame = pd.DataFrame(rows, columns=["metric", "le", "value"]).assign(job="x")
+    with pytest.raises(DataError, match=r"histograms a_bucket, b_bucket have the same labels "
+                                        r"\(job\).*Prometheus refuses this"):
+        histogram_quantile(0.5, frame)
+    with pytest.raises(DataError, match="same labels"):
+        fraction_below(1.0, frame)
+    # summing them is an explicit choice, as sum by (le) is in PromQL
+    assert histogram_quantile(0.5, frame, by=["job"])["value"].tolist() == [
+        bucket_quantile(0.5, [1.0, INF], [3.0, 12.0])[0]]
+    one = histogram_quantile(0.5, frame[frame["metric"] == "a_bucket"])
+    assert list(one.columns) == ["job", "value", "lower", "upper"] and len(one) == 1
+
+
+def test_le_spellings_of_one_bound_are_one_bucket() -> None:
+    # 2.x stores le="1", 3.x "1.0": the same bound, coalesced as the server does
+    a = pd.DataFrame({"le": ["0.5", "1", "+Inf"], "value": [1.0, 4.0, 5.0]})
+    b = a.assign(le=["0.5", "1.0", "+Inf"])
+    assert histogram_quantile(0.6, a)["value"].tolist() == \
+        histogram_quantile(0.6, b)["value"].tolist()
+    le, bad = le_values(pd.Series(["1", "1.0", "1e0", "+Inf", "abc"]))
+    assert le[:3].tolist() == [1.0, 1.0, 1.0] and math.isinf(le[3]) and bad == 1
+
+
+@pytest.mark.parametrize("algorithm", ["2.42", "3"])
+def test_small_deltas_are_float_noise_only_for_3(algorithm: str) -> None:
+    # a bucket 1e-15 relative below its neighbour: 2.42 forces monotonicity (same number),
+    # 3 ignores the delta silently; both give the same estimate here, only 3 says nothing
+    frame = pd.DataFrame({"le": ["1", "2", "+Inf"],
+                          "value": [10.0, 10.0 * (1 - 1e-15), 20.0]})
+    out = histogram_quantile(0.5, frame, algorithm=algorithm)
+    assert out["value"].iloc[0] == pytest.approx(1.0)
+    assert not any("monotonicity" in i for i in meta_of(out).infos)
+    bad = frame.assign(value=[10.0, 5.0, 20.0])
+    out = histogram_quantile(0.5, bad, algorithm=algorithm)
+    assert any("monotonicity" in i for i in meta_of(out).infos) == (algorithm == "3")
 
 
 # -- against the real server -------------------------------------------------------------
@@ -154,8 +211,8 @@ def test_prometheus_own_request_durations_equal_the_server(prom: LocalPrometheus
 
 @pytest.mark.prometheus
 @pytest.mark.parametrize("q", (0.5, 0.9, 0.95, 0.99))
-def test_simulated_histograms_equal_the_server(prometheus_stack: object, q: float) -> None:
-    stack = prometheus_stack
+def test_simulated_histograms_equal_the_server(prometheus_server: object, q: float) -> None:
+    stack = prometheus_server
     src = PrometheusSource(stack.url)  # type: ignore[attr-defined]
     man = stack.manifest  # type: ignore[attr-defined]
     end = pd.Timestamp(man["end_unix"], unit="s", tz="UTC")
@@ -176,15 +233,15 @@ def test_simulated_histograms_equal_the_server(prometheus_stack: object, q: floa
 
 
 @pytest.mark.prometheus
-def test_slo_fraction_on_simulated_latency(prometheus_stack: object) -> None:
-    stack = prometheus_stack
+def test_slo_fraction_on_simulated_latency(prometheus_server: object) -> None:
+    stack = prometheus_server
     src = PrometheusSource(stack.url)  # type: ignore[attr-defined]
     end = pd.Timestamp(stack.manifest["end_unix"], unit="s", tz="UTC")  # type: ignore[attr-defined]
     buckets = src.query(queries.latency_buckets("1h"), time=end)
     frac = fraction_below(0.5, buckets)
     # on a bucket bound the fraction is exact: le="0.5" / le="+Inf" of the same rates
-    le = buckets["le"].astype(str)
-    exact = (buckets.loc[le == "0.5", "value"].iloc[0] / buckets.loc[le == "+Inf", "value"].iloc[0])
+    le, _ = le_values(buckets["le"])  # bounds as floats: "0.5" on 2.x and 3.x alike
+    exact = buckets.loc[le == 0.5, "value"].iloc[0] / buckets.loc[np.isinf(le), "value"].iloc[0]
     assert frac["value"].iloc[0] == pytest.approx(exact, rel=1e-12)
     q95 = histogram_quantile(0.95, buckets)["value"].iloc[0]
     assert fraction_below(q95, buckets)["value"].iloc[0] == pytest.approx(0.95, abs=1e-9)

@@ -288,7 +288,8 @@ class PrometheusSource:
               requests: int, details: dict[str, Any], notes: list[str] | None = None
               ) -> FrameMeta:
         info = self.server
-        details = {"range_semantics": info.range_semantics, **details}
+        details = {"range_semantics": info.range_semantics,
+                   "quantile_algorithm": info.quantile_algorithm, **details}
         return build_meta(location=self.url, server=info.describe(), query=expr,
                           window=window, step=step, warnings=[], infos=[], partial=False,
                           requests=requests, notes=notes, details=details)

@@ -29,11 +29,28 @@ import pyarrow.compute as pc
 from tributary_analysis.errors import DataError, UnexpectedResponse
 from tributary_analysis.frames.meta import FrameMeta, meta_of
 from tributary_analysis.sources.prometheus.metadata import attach
+from tributary_analysis.sources.prometheus.native import (
+    BUCKETS_DTYPE,
+    HistogramSamples,
+    infer_schema,
+    series_kind,
+)
+from tributary_analysis.sources.prometheus.native import (
+    columns as histogram_columns,
+)
+from tributary_analysis.sources.prometheus.native import (
+    concat as concat_histograms,
+)
+from tributary_analysis.sources.prometheus.native import (
+    from_json as histograms_from_json,
+)
 
 log = logging.getLogger(__name__)
 
 #: frame columns that a label of the same name would clash with
 RESERVED = ("timestamp", "value", "metric")
+#: also reserved when a result holds native histograms
+RESERVED_ALL = (*RESERVED, "count", "sum", "schema", "buckets")
 _T0 = itemgetter(0)
 _T1 = itemgetter(1)
 #: samples converted per batch in :func:`_fill` (temporaries ~ 60 bytes x BATCH)
@@ -56,9 +73,11 @@ class RawResult:
     infos: list[str] = field(default_factory=list)
     partial: bool = False
     stats: list[dict[str, Any]] = field(default_factory=list)
-    skipped_histograms: int = 0
     duplicates_dropped: int = 0
     string_value: str | None = None
+    #: native histogram samples: label sets and, per series, the samples (see .native)
+    hist_metrics: list[dict[str, str]] = field(default_factory=list)
+    hists: list[HistogramSamples] = field(default_factory=list)
 
 
 def decode(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +193,9 @@ def parse(body: bytes | str | dict[str, Any]) -> RawResult:
                 raw.metrics.append(series.get("metric") or {})
                 pairs.append(series[key] if rtype == "matrix" else [series[key]])
             if hkey in series:
-                raw.skipped_histograms += len(series[hkey]) if rtype == "matrix" else 1
+                raw.hist_metrics.append(series.get("metric") or {})
+                raw.hists.append(histograms_from_json(
+                    series[hkey] if rtype == "matrix" else [series[hkey]]))
         _fill(pairs, raw)
     elif rtype == "scalar":
         raw.metrics.append({})
@@ -186,6 +207,37 @@ def parse(body: bytes | str | dict[str, Any]) -> RawResult:
     else:
         raise UnexpectedResponse(f"unknown resultType {rtype!r} in the response")
     return raw
+
+
+def _merge_series(out: RawResult, groups: dict[tuple[tuple[str, str], ...],
+                  tuple[list[np.ndarray], list[np.ndarray]]]) -> None:
+    for key in sorted(groups):
+        ts_parts, val_parts = groups[key]
+        ts = np.concatenate(ts_parts)
+        vals = np.concatenate(val_parts)
+        if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
+            order = np.argsort(ts, kind="stable")
+            ts, vals = ts[order], vals[order]
+            keep = np.concatenate(([True], np.diff(ts) != 0))
+            out.duplicates_dropped += int((~keep).sum())
+            ts, vals = ts[keep], vals[keep]
+        out.metrics.append(dict(key))
+        out.timestamps.append(ts)
+        out.values.append(vals)
+
+
+def _merge_histograms(out: RawResult, groups: dict[tuple[tuple[str, str], ...],
+                      list[HistogramSamples]]) -> None:
+    for key in sorted(groups):
+        h = concat_histograms(groups[key])
+        if len(h) > 1 and not bool(np.all(np.diff(h.ns) > 0)):
+            order = np.argsort(h.ns, kind="stable")
+            ns = h.ns[order]
+            keep = np.concatenate(([True], np.diff(ns) != 0))
+            out.duplicates_dropped += int((~keep).sum())
+            h = h.take(order[keep])
+        out.hist_metrics.append(dict(key))
+        out.hists.append(h)
 
 
 def merge(parts: list[RawResult]) -> RawResult:
@@ -200,55 +252,56 @@ def merge(parts: list[RawResult]) -> RawResult:
         return RawResult(result_type="matrix")
     out = RawResult(result_type=parts[0].result_type)
     groups: dict[tuple[tuple[str, str], ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    hgroups: dict[tuple[tuple[str, str], ...], list[HistogramSamples]] = {}
     for part in parts:
         out.warnings.extend(w for w in part.warnings if w not in out.warnings)
         out.infos.extend(w for w in part.infos if w not in out.infos)
         out.partial = out.partial or part.partial
         out.stats.extend(part.stats)
-        out.skipped_histograms += part.skipped_histograms
         out.duplicates_dropped += part.duplicates_dropped
         for metric, ts, vals in zip(part.metrics, part.timestamps, part.values, strict=True):
-            key = tuple(sorted(metric.items()))
-            slot = groups.setdefault(key, ([], []))
+            slot = groups.setdefault(tuple(sorted(metric.items())), ([], []))
             slot[0].append(ts)
             slot[1].append(vals)
-    for key in sorted(groups):
-        ts_parts, val_parts = groups[key]
-        ts = np.concatenate(ts_parts)
-        vals = np.concatenate(val_parts)
-        if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
-            order = np.argsort(ts, kind="stable")
-            ts, vals = ts[order], vals[order]
-            keep = np.concatenate(([True], np.diff(ts) != 0))
-            out.duplicates_dropped += int((~keep).sum())
-            ts, vals = ts[keep], vals[keep]
-        out.metrics.append(dict(key))
-        out.timestamps.append(ts)
-        out.values.append(vals)
+        for metric, h in zip(part.hist_metrics, part.hists, strict=True):
+            hgroups.setdefault(tuple(sorted(metric.items())), []).append(h)
+    _merge_series(out, groups)
+    _merge_histograms(out, hgroups)
     return out
 
 
-def _column_name(label: str) -> str:
+def _column_name(label: str, reserved: tuple[str, ...] = RESERVED) -> str:
     if label == "__name__":
         return "metric"
-    return f"label_{label}" if label in RESERVED else label
+    return f"label_{label}" if label in reserved else label
 
 
-def frame_details(raw: RawResult, renamed: dict[str, str] | None = None) -> dict[str, Any]:
+def frame_details(raw: RawResult, renamed: dict[str, str] | None = None,
+                  kinds: dict[str, str] | None = None) -> dict[str, Any]:
     """The ``FrameMeta.details`` a parsed answer contributes (JSON-safe)."""
+    n_hist = int(sum(len(h) for h in raw.hists))
     details: dict[str, Any] = {
         "result_type": raw.result_type,
-        "series": len(raw.metrics),
-        "samples": int(sum(len(t) for t in raw.timestamps)),
+        "series": len({tuple(sorted(m.items())) for m in (*raw.metrics, *raw.hist_metrics)}),
+        "samples": int(sum(len(t) for t in raw.timestamps)) + n_hist,
         "stats": list(raw.stats),
     }
-    if raw.skipped_histograms:
-        details["skipped_native_histograms"] = raw.skipped_histograms
+    if n_hist:
+        details["histograms"] = {"samples": n_hist, "series": len(raw.hists),
+                                 "kinds": dict(kinds or {})}
     if raw.duplicates_dropped:
         details["duplicates_dropped"] = raw.duplicates_dropped
     if renamed:
         details["renamed_labels"] = dict(renamed)
     return details
+
+
+def _series_name(metric: dict[str, str]) -> str:
+    name = metric.get("__name__")
+    if name:
+        return name
+    inner = ",".join(f"{k}={v!r}" for k, v in sorted(metric.items()))
+    return "{" + inner + "}"
 
 
 def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
@@ -257,7 +310,10 @@ def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
     Columns: ``timestamp`` (datetime64[ns, UTC]), ``value`` (float64), ``metric`` (from
     ``__name__``, if any series has one), then one categorical column per label, sorted.
     A label named like a reserved column is renamed ``label_<name>`` (listed in
-    ``details["renamed_labels"]``). ``meta`` (source, query, window …) is completed with
+    ``details["renamed_labels"]``). Native histogram samples are rows too, with ``value``
+    NaN and ``count``, ``sum``, ``schema`` and ``buckets`` set (see :mod:`.native`); the
+    kind of each histogram series (``native`` or ``nhcb``) is in
+    ``details["histograms"]["kinds"]``. ``meta`` (source, query, window …) is completed with
     what the server said: warnings, infos, the partial flag and the details above.
     """
     lengths = np.fromiter((len(t) for t in raw.timestamps), np.int64, len(raw.timestamps))
@@ -268,38 +324,88 @@ def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
         ns, vals = np.concatenate(raw.timestamps), np.concatenate(raw.values)
     else:
         ns, vals = np.empty(0, np.int64), np.empty(0)
+    metrics = list(raw.metrics)
+    hist_cols: dict[str, Any] | None = None
+    kinds: dict[str, str] = {}
+    order: np.ndarray | None = None
+    if raw.hists:
+        # one series id per label set, shared by float and histogram samples of a series
+        ids = {tuple(sorted(m.items())): i for i, m in enumerate(metrics)}
+        hsid = []
+        for m in raw.hist_metrics:
+            key = tuple(sorted(m.items()))
+            if key not in ids:
+                ids[key] = len(metrics)
+                metrics.append(m)
+            hsid.append(ids[key])
+        h = concat_histograms(raw.hists)
+        schema = infer_schema(h)
+        hlen = np.fromiter((len(x) for x in raw.hists), np.int64, len(raw.hists))
+        pos = 0
+        for m, n in zip(raw.hist_metrics, hlen, strict=True):
+            kinds[_series_name(m)] = series_kind(schema[pos:pos + n])
+            if kinds[_series_name(m)] == "nhcb":
+                schema[pos:pos + n] = -53
+            pos += n
+        sid = np.concatenate([np.repeat(np.arange(len(raw.metrics)), lengths),
+                              np.repeat(np.asarray(hsid, np.int64), hlen)])
+        all_ns = np.concatenate([ns, h.ns])
+        order = np.lexsort((all_ns, sid))
+        ns = all_ns[order]
+        vals = np.concatenate([vals, np.full(len(h), np.nan)])[order]
+        hist_cols = histogram_columns(h, schema)
+        row_sid = sid[order]
     columns: dict[str, Any] = {
         # int64 epoch ns read as UTC: no copy (tz_localize would copy the column twice)
         "timestamp": pd.DatetimeIndex(ns, dtype="datetime64[ns, UTC]", copy=False),
         "value": vals.astype(np.float64, copy=False),
     }
-    label_names = sorted({k for m in raw.metrics for k in m})
+    if hist_cols is not None and order is not None:
+        # histogram rows sit after the float rows before ordering: index into them
+        n_float = total
+        hpos = order - n_float
+        is_h = hpos >= 0
+        take = np.where(is_h, hpos, 0)
+        for name in ("count", "sum"):
+            col = np.full(len(order), np.nan)
+            col[is_h] = hist_cols[name][take[is_h]]
+            columns[name] = col
+        sch = pd.array(np.where(is_h, hist_cols["schema"][take], 0), dtype="Int16")
+        sch[~is_h] = pd.NA
+        columns["schema"] = sch
+        idx = pa.array(np.where(is_h, take, -1), mask=~is_h)
+        columns["buckets"] = pd.array(hist_cols["buckets"].take(idx), dtype=BUCKETS_DTYPE)
+    label_names = sorted({k for m in metrics for k in m})
     ordered = (["__name__"] if "__name__" in label_names else []) + [
         k for k in label_names if k != "__name__"]
-    renamed = [k for k in ordered if k in RESERVED]
+    reserved = RESERVED_ALL if raw.hists else RESERVED
+    renamed = [k for k in ordered if k in reserved]
     for label in ordered:
-        per_series = [m.get(label) for m in raw.metrics]
+        per_series = [m.get(label) for m in metrics]
         categories = sorted({v for v in per_series if v is not None})
         index = {v: i for i, v in enumerate(categories)}
         codes = np.fromiter((index.get(v, -1) if v is not None else -1 for v in per_series),
                             np.int32, len(per_series))
         small = codes.astype(np.int8 if len(categories) < 127 else
                              np.int16 if len(categories) < 32767 else np.int32)
-        columns[_column_name(label)] = pd.Categorical.from_codes(
-            np.repeat(small, lengths), categories=pd.Index(categories, dtype=object))
+        row_codes = small[row_sid] if hist_cols is not None else np.repeat(small, lengths)
+        columns[_column_name(label, reserved)] = pd.Categorical.from_codes(
+            row_codes, categories=pd.Index(categories, dtype=object))
     df = pd.DataFrame(columns, copy=False)
     if raw.string_value is not None:
         df["string"] = [raw.string_value]
-    if raw.skipped_histograms:
-        log.warning("skipped %d native-histogram samples (not representable in the float "
-                    "frame); query a classic histogram or _count/_sum instead",
-                    raw.skipped_histograms)
     base = meta or FrameMeta(source="prometheus")
-    details = {**base.details, **frame_details(raw, {k: _column_name(k) for k in renamed})}
+    details = {**base.details,
+               **frame_details(raw, {k: _column_name(k, reserved) for k in renamed}, kinds)}
+    notes = list(base.notes)
+    if kinds:
+        notes.append(f"{details['histograms']['samples']:,} native histogram sample(s) in "
+                     f"{len(kinds)} series: value is empty for them, see count/sum/buckets")
     return attach(df, replace(
         base, warnings=tuple(dict.fromkeys((*base.warnings, *raw.warnings))),
         infos=tuple(dict.fromkeys((*base.infos, *raw.infos))),
-        partial=base.partial or raw.partial, details=details))
+        partial=base.partial or raw.partial, notes=tuple(dict.fromkeys(notes)),
+        details=details))
 
 
 def response_to_frame(body: bytes | str | dict[str, Any], query: str = "") -> pd.DataFrame:
