@@ -33,7 +33,6 @@ from statsmodels.stats.multitest import multipletests
 
 from tributary_analysis.analysis._common import (
     as_list,
-    note_problem,
     require_columns,
     utc_timestamps,
 )
@@ -115,10 +114,9 @@ def quantiles_over_time(
         part.insert(len(part.columns) - 3, "quantile", float(q))
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
-    # histogram_quantile's own result: bucket samples it could not read and ignored
-    bad = int(parts[0].attrs.get("unparseable_le", 0)) if parts else 0
-    carry(out, buckets)
-    return note_problem(out, "bucket sample with an unparseable 'le' label", bad)
+    # every quantile saw the same buckets: one part's metadata (the buckets' plus what
+    # histogram_quantile noted: samples with a bad 'le' left out, monotonicity fixes)
+    return carry(out, parts[0]) if parts else carry(out, buckets)
 
 
 def window_quantiles(
