@@ -170,6 +170,13 @@ def _fmt(value: float, integer: bool) -> str:
     return repr(float(value))
 
 
+def _exposed(label_text: str) -> str:
+    """The labels the service itself exposes: without ``job``/``instance`` (the simulator
+    appends them last; Prometheus adds them from the target, as for the real service)."""
+    i = label_text.find(f"job={Q}")
+    return label_text[:i].rstrip(",") if i >= 0 else label_text
+
+
 def render(state: LiveState, instance: int, k: int) -> bytes:
     """The ``/metrics`` body of one replica at grid index ``k``."""
     name = state.instances[instance]
@@ -184,11 +191,12 @@ def render(state: LiveState, instance: int, k: int) -> bytes:
                                  if _instance_of(lab) == name], dtype=np.int64)
                 state.rows[key] = rows
             for r in rows[block.mask[rows, k]]:
-                lab = block.labels[r]
+                lab = _exposed(block.labels[r])
                 value = block.values[r, k]
                 if block.decimals is not None and not block.integer:
                     value = round(float(value), block.decimals)
-                lines.append(f"{block.sample}{{{lab}}} {_fmt(value, block.integer)}")
+                series = f"{block.sample}{{{lab}}}" if lab else block.sample
+                lines.append(f"{series} {_fmt(value, block.integer)}")
         if lines:
             text_name = _text_name(fam)
             out.append(f"# HELP {text_name} {fam.help}\n# TYPE {text_name} {_text_type(fam)}")

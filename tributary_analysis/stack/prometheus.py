@@ -189,8 +189,7 @@ def write_config(
     if scrape_targets:
         lines += [f"  - job_name: {json.dumps(job)}", "    metrics_path: /metrics",
                   f"    scrape_interval: {scrape_interval_s}s",
-                  f"    scrape_timeout: {min(10, scrape_interval_s)}s",
-                  "    honor_labels: true"]
+                  f"    scrape_timeout: {min(10, scrape_interval_s)}s"]
         if v3 and (native_histograms or nhcb):
             if native_histograms:
                 lines.append("    scrape_native_histograms: true")
