@@ -197,7 +197,7 @@ def summarize_frame(df: pd.DataFrame, *, interval: DurationLike = "1h",
 class LogSource(abc.ABC):
     """Structured logs of the Tributary service, from any store, as normalized frames."""
 
-    #: short name shown in attrs and messages (``files``, ``elasticsearch``)
+    #: short name shown in frame metadata and messages (``files``, ``elasticsearch``)
     kind: str = "logs"
     #: whether :meth:`summary` percentiles are exact (DuckDB) or approximate (TDigest)
     exact_summary_percentiles: bool = True
@@ -227,7 +227,8 @@ class LogSource(abc.ABC):
         Returns
         -------
         pandas.DataFrame
-            The log frame; ``attrs`` carry the source, window, warnings and problems.
+            The log frame; its :class:`FrameMeta` (``meta_of(df)``) carries the source,
+            window, query, warnings and counted problems.
         """
         cols = check_fields(fields)
         batches = list(self.iter_batches(start, end, filters, cols))
@@ -248,8 +249,8 @@ class LogSource(abc.ABC):
 
         Columns: ``timestamp`` (bucket start, UTC, epoch-aligned), the ``by`` columns,
         ``requests``, ``errors_5xx`` (status ≥ 500), ``errors_4xx`` (400–499) and
-        ``latency_p<P>_s`` per percentile. ``attrs["percentiles"]`` says ``exact`` or
-        ``approximate (TDigest)``.
+        ``latency_p<P>_s`` per percentile. The frame's notes say whether the percentiles
+        are exact or approximate (TDigest).
         """
 
     @abc.abstractmethod

@@ -332,7 +332,7 @@ def normalize_records(
     where
         Per-record location for problem samples (``file:line``, document id).
     problems
-        Accumulator to add to; a new one otherwise. Also in ``attrs["problems"]``.
+        Accumulator to add to; a new one otherwise. Also in the frame's ``FrameMeta``.
 
     Returns
     -------
@@ -519,8 +519,9 @@ def _finish(cols: dict[str, list[Any]], scales: np.ndarray, locs: Any,
             lambda p: normalize_endpoint(str(p)))
     out = out.loc[~bad_ts].reset_index(drop=True)
     frame = conform(out, fields)
-    frame.attrs["problems"] = probs.as_dict()
-    return frame
+    from tributary_analysis.sources.logs.meta import log_meta, stamp  # (imports this module)
+
+    return stamp(frame, log_meta("records", "", None, (), problems=probs))
 
 
 def _to_number(values: pd.Series) -> pd.Series:
