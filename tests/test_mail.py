@@ -136,3 +136,19 @@ def test_config_checks() -> None:
                    username="u", password=Secret("p"), starttls=False)
     cfg = MailConfig(host="h", sender="a@b.c", to=("x@y.z",), password="plain")  # type: ignore[arg-type]
     assert isinstance(cfg.password, Secret) and "plain" not in repr(cfg)
+
+
+def test_config_from_settings() -> None:
+    from tributary_analysis.config import Settings
+
+    s = Settings(smtp_host="smtp.example.test", smtp_port=2525, smtp_username="u",
+                 smtp_password=Secret("s3cret"), smtp_from="reports@example.test",
+                 smtp_to=("a@example.test", "b@example.test"), smtp_ca_bundle="/etc/ca.pem")
+    cfg = MailConfig.from_settings(s)
+    assert (cfg.host, cfg.port, cfg.username, cfg.sender, cfg.to, cfg.ca_file) == (
+        "smtp.example.test", 2525, "u", "reports@example.test",
+        ("a@example.test", "b@example.test"), "/etc/ca.pem")
+    assert cfg.password == Secret("s3cret") and cfg.starttls
+    assert MailConfig.from_settings(s, to=("c@example.test",)).to == ("c@example.test",)
+    with pytest.raises(ConfigError, match="no SMTP host"):
+        MailConfig.from_settings(Settings())

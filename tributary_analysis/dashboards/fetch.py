@@ -10,7 +10,7 @@ the server rejects becomes the panel's error, not the report's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,16 +128,26 @@ def frame_series(df: pd.DataFrame, q: PlannedQuery) -> list[Series]:
     return out
 
 
+def run_query(source: Any, q: PlannedQuery) -> pd.DataFrame:
+    """One planned query: ``query`` at the end for instant targets, else ``query_range``."""
+    if q.instant:
+        return source.query(q.expr, time=q.end)
+    return source.query_range(q.expr, q.start, q.end, q.step.to_pytimedelta())
+
+
+def label_values(source: Any, label: str, match: str | None, start: pd.Timestamp,
+                 end: pd.Timestamp) -> list[str]:
+    """A query variable's options: the label values API over the window."""
+    return list(source.label_values(label, match=match, start=start, end=end))
+
+
 def fetch_panel(source: Any, plan: PanelPlan) -> PanelData:
     """Run every query of ``plan``; a query the server rejects or times out is the panel's
     error (collected, not raised); an unreachable server or refused credentials raise."""
     data = PanelData(plan)
     for q in plan.queries:
         try:
-            if q.instant:
-                df = source.query(q.expr, time=q.end)
-            else:
-                df = source.query_range(q.expr, q.start, q.end, q.step.to_pytimedelta())
+            df = run_query(source, q)
         except (SourceUnreachable, AuthenticationError):
             raise  # the whole report cannot be made: its failure page says why
         except SourceError as exc:
@@ -155,6 +165,33 @@ def fetch_panel(source: Any, plan: PanelPlan) -> PanelData:
 
 
 # ------------------------------------------------------------------ review probes
+
+
+@dataclass(frozen=True)
+class ReplicaProbe:
+    """How a gauge's copies compare across replicas at one instant."""
+
+    total: float | None  # series
+    groups: float | None  # label sets once the replica labels are removed
+    differing: float | None  # label sets whose copies differ
+    nonzero: float | None  # label sets with a non-zero value
+
+
+def max_across(selector: str, replica_labels: Iterable[str]) -> str:
+    """``max without (instance) (selector)``: one copy of a replicated gauge."""
+    return f"max without ({', '.join(replica_labels)}) ({selector})"
+
+
+def replica_probe(source: Any, selector: str, replica_labels: Sequence[str],
+                  at: pd.Timestamp) -> ReplicaProbe:
+    """Count series, label sets, differing and non-zero label sets of ``selector``."""
+    wo = f"without ({', '.join(replica_labels)})"
+    high, low = f"max {wo} ({selector})", f"min {wo} ({selector})"
+    return ReplicaProbe(
+        total=instant_number(source, f"count({selector})", at),
+        groups=instant_number(source, f"count(count {wo} ({selector}))", at),
+        differing=instant_number(source, f"count(({high}) != ({low}))", at),
+        nonzero=instant_number(source, f"count(({high}) != 0)", at))
 
 
 def instant_number(source: Any, expr: str, at: pd.Timestamp) -> float | None:

@@ -20,9 +20,10 @@ import pandas as pd
 
 from tributary_analysis.dashboards import figures, tables
 from tributary_analysis.dashboards.fetch import PanelData, fetch_panel
+from tributary_analysis.dashboards.fetch import label_values as fetch_label_values
 from tributary_analysis.dashboards.model import Dashboard, Panel, Variable
 from tributary_analysis.dashboards.plan import DEFAULT_SCRAPE, PanelPlan, plan_panel
-from tributary_analysis.dashboards.review import Finding, review_panel
+from tributary_analysis.dashboards.review import Finding, review_panel, uses_rate
 from tributary_analysis.dashboards.units import format_value
 from tributary_analysis.dashboards.variables import (
     Binding,
@@ -159,7 +160,7 @@ def render_dashboard(board: Dashboard, source: Any, window: Any, *,
     base_builtins = builtins_for(w, st, rate_interval(st, scrape))
 
     def label_values(label: str, match: str | None) -> list[str]:
-        return list(source.label_values(label, match=match, start=w.start, end=w.end))
+        return fetch_label_values(source, label, match, w.start, w.end)
 
     def auto_interval(var: Variable) -> str:
         auto = w.duration / max(1, var.auto_count)
@@ -346,7 +347,7 @@ def _groups(views: list[PanelView]) -> list[list[PanelView]]:
 def _rate_title(view: PanelView) -> str:
     """An axis title for a unitless panel whose queries are per-second rates."""
     exprs = [q.expr for q in view.plan.queries]
-    return "per second" if exprs and all("rate(" in e for e in exprs) else ""
+    return "per second" if exprs and all(uses_rate(e) for e in exprs) else ""
 
 
 def _anchor(view: PanelView) -> str:
@@ -410,7 +411,7 @@ def _show_group(group: list[PanelView]) -> None:
         from tributary_analysis.promql.rules import metric_names
 
         expr = view.plan.queries[0].expr if view.plan.queries else ""
-        display(figures.heatmap_figure(p, series, per_second="rate(" in expr,
+        display(figures.heatmap_figure(p, series, per_second=uses_rate(expr),
                                        metric=next(iter(metric_names(expr)), "")))
     else:
         display(figures.timeseries_figure(p, series, y_title=_rate_title(view)))

@@ -141,6 +141,16 @@ def find_sums_of_selectors(expr: str) -> list[SumOfSelector]:
     return out
 
 
+def uses_rate(expr: str) -> bool:
+    """Whether every result of ``expr`` is a per-second rate (it applies rate/irate)."""
+    try:
+        toks = tokenize(expr)
+    except TributaryError:
+        return False
+    return any(t.kind == "ident" and t.text in ("rate", "irate") and i + 1 < len(toks)
+               and toks[i + 1].text == "(" for i, t in enumerate(toks))
+
+
 def _top_k(expr: str) -> int | None:
     toks = tokenize(expr)
     for i, t in enumerate(toks[:-2]):
@@ -188,8 +198,8 @@ def review_panel(source: Any, data: PanelData, *, window: Any) -> list[Finding]:
         if k is not None and n > k:
             findings.append(Finding(
                 "topk_over_range", "info",
-                f"query {q.ref_id}: topk/bottomk({k}, …) is evaluated at every step of a range "
-                f"query, so {n} different series appear over the window, not {k}; the "
+                f"query {q.ref_id}: topk or bottomk with k = {k} is evaluated at every step of "
+                f"a range query, so {n} different series appear over the window, not {k}; the "
                 "table and legend rank them by their value", q.ref_id))
         if not q.instant:
             short = [d for d in _range_durations(q.expr) if d < q.step]
@@ -247,8 +257,8 @@ def _replicated(source: Any, q: PlannedQuery, series: list[Series], calc: str,
         if probe is None:
             continue
         factor, labels = probe
-        fixed = (q.expr[:found.sel_start] + f"max without ({', '.join(labels)}) ("
-                 + found.selector + ")" + q.expr[found.sel_end:])
+        fixed = (q.expr[:found.sel_start] + fetch_mod.max_across(found.selector, labels)
+                 + q.expr[found.sel_end:])
         correction = _run_correction(source, q, fixed, calc)
         shown = [reduce_values(s.values, calc) for s in series]
         shown_total = sum(v for v in shown if math.isfinite(v)) if shown else None
@@ -272,30 +282,24 @@ def _probe(source: Any, found: SumOfSelector, replica: list[str], window: Any
     labels = [label for label in replica if label in present]
     if not labels:
         return None
-    wo = f"without ({', '.join(labels)})"
-    sel = found.selector
     factors = []
     mid = window.start + (window.end - window.start) / 2
     for at in (window.end - pd.Timedelta(seconds=1), mid):
-        total = fetch_mod.instant_number(source, f"count({sel})", at)
-        groups = fetch_mod.instant_number(source, f"count(count {wo} ({sel}))", at)
-        differ = fetch_mod.instant_number(
-            source, f"count((max {wo} ({sel})) != (min {wo} ({sel})))", at)
-        nonzero = fetch_mod.instant_number(source, f"count((max {wo} ({sel})) != 0)", at)
-        if not total or not groups or total <= groups or differ or not nonzero:
+        probe = fetch_mod.replica_probe(source, found.selector, labels, at)
+        if not probe.total or not probe.groups or probe.total <= probe.groups \
+                or probe.differing or not probe.nonzero:
             return None
-        factors.append(total / groups)
+        factors.append(probe.total / probe.groups)
     return round(min(factors), 2), labels
 
 
 def _run_correction(source: Any, q: PlannedQuery, expr: str, calc: str) -> Correction:
-    try:
-        df = (source.query(expr, time=q.end) if q.instant else
-              source.query_range(expr, q.start, q.end, q.step.to_pytimedelta()))
-    except SourceError:
-        return Correction(expr)
     fixed_q = PlannedQuery(q.ref_id, expr, q.template, q.legend, q.instant, q.step, q.start,
                            q.end, q.format)
+    try:
+        df = fetch_mod.run_query(source, fixed_q)
+    except SourceError:
+        return Correction(expr)
     series = fetch_mod.frame_series(df, fixed_q)
     values = tuple((s.name, reduce_values(s.values, calc)) for s in series)
     finite = [v for _n, v in values if math.isfinite(v)]
