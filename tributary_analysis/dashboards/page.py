@@ -63,9 +63,9 @@ CSS = """
 .td-query code{word-break:break-word;white-space:pre-wrap}
 .td-table-wrap{overflow-x:auto;max-width:100%}
 .td-table{border-collapse:collapse;font-family:system-ui,sans-serif;font-size:.9em}
-.td-table th,.td-table td{border-bottom:1px solid #e3e3e8;padding:.25em .8em;text-align:left;
-  overflow-wrap:anywhere}
-.td-table th.num,.td-table td.num{text-align:right;white-space:nowrap}
+.td-table th,.td-table td{border-bottom:1px solid #e3e3e8;padding:.25em .8em;
+  text-align:left !important;overflow-wrap:anywhere}
+.td-table th.num,.td-table td.num{text-align:right !important;white-space:nowrap}
 .td-caption,.td-more{font-size:.85em;color:#555;margin:.2em 0 .8em 0}
 .td-unsupported{font-family:system-ui,sans-serif;border:1px dashed #999;padding:.4em .8em;
   margin:.4em 0 .8em 0;color:#333}
