@@ -124,6 +124,7 @@ def _emit(df: pd.DataFrame, out: str | None, limit: int | None) -> None:
 
 def _finish(src: LogSource, df: pd.DataFrame, window: Window, tenant: Sequence[str],
             out: str | None, limit: int | None) -> None:
+    click.echo(f"window: {window.describe()}", err=True)
     _report(df)
     if tenant:
         _unmatched_tenants(src, window, tenant)
