@@ -129,6 +129,16 @@ def test_live_stack_runs_for_ten_minutes_with_fresh_data_and_alerts(
     # at most: one grid step (the last filled sample), the reload, one 15 s scrape interval
     step = 30
     assert gaps and float(gaps[0]["value"][1]) <= 2 * step + 15, gaps
+    # Prometheus 3 converts the scraped classic histograms to NHCB (classic kept): one NHCB
+    # sample per scrape, and its quantile is the classic one (same buckets)
+    fam = "http_request_duration_seconds"
+    counts = _q(url, f'count_over_time({fam}{{job="deeplake-api"}}[5m])')
+    per_series = sorted(float(r["value"][1]) for r in counts)
+    assert per_series and per_series[len(per_series) // 2] >= 15, per_series  # 20 scrapes
+    nhcb = _q(url, f"histogram_quantile(0.95, sum(rate({fam}[5m])))")
+    classic = _q(url, f"histogram_quantile(0.95, sum by (le) (rate({fam}_bucket[5m])))")
+    assert float(nhcb[0]["value"][1]) == pytest.approx(float(classic[0]["value"][1]),
+                                                       rel=0.01)
     # logs after the cut reach Elasticsearch through the loader
     from elasticsearch import Elasticsearch
 

@@ -177,26 +177,47 @@ def _exposed(label_text: str) -> str:
     return label_text[:i].rstrip(",") if i >= 0 else label_text
 
 
+def _rows(state: LiveState, key: tuple[int, int, int], block: Block, name: str) -> np.ndarray:
+    rows = state.rows.get(key)
+    if rows is None:
+        rows = np.array([i for i, lab in enumerate(block.labels)
+                         if _instance_of(lab) == name], dtype=np.int64)
+        state.rows[key] = rows
+    return rows
+
+
+def _line(block: Block, r: int, k: int) -> str:
+    lab = _exposed(block.labels[r])
+    value = block.values[r, k]
+    if block.decimals is not None and not block.integer:
+        value = round(float(value), block.decimals)
+    series = f"{block.sample}{{{lab}}}" if lab else block.sample
+    return f"{series} {_fmt(value, block.integer)}"
+
+
 def render(state: LiveState, instance: int, k: int) -> bytes:
-    """The ``/metrics`` body of one replica at grid index ``k``."""
+    """The ``/metrics`` body of one replica at grid index ``k``.
+
+    Histograms come series by series as ``prometheus_client`` writes them (the ``_bucket``
+    lines in ``le`` order, then ``_count`` and ``_sum``): Prometheus's NHCB conversion
+    assembles one histogram from consecutive lines.
+    """
     name = state.instances[instance]
     out: list[str] = []
     for f_i, fam in enumerate(state.families):
         lines: list[str] = []
-        for b_i, block in enumerate(fam.blocks):
-            key = (f_i, b_i, instance)
-            rows = state.rows.get(key)
-            if rows is None:
-                rows = np.array([i for i, lab in enumerate(block.labels)
-                                 if _instance_of(lab) == name], dtype=np.int64)
-                state.rows[key] = rows
-            for r in rows[block.mask[rows, k]]:
-                lab = _exposed(block.labels[r])
-                value = block.values[r, k]
-                if block.decimals is not None and not block.integer:
-                    value = round(float(value), block.decimals)
-                series = f"{block.sample}{{{lab}}}" if lab else block.sample
-                lines.append(f"{series} {_fmt(value, block.integer)}")
+        if fam.type == "histogram" and len(fam.blocks) == 3:
+            buckets, count, total = fam.blocks
+            n_b = len(buckets.labels) // max(1, len(count.labels))
+            for s in _rows(state, (f_i, 1, instance), count, name):
+                if not count.mask[s, k]:
+                    continue
+                lines += [_line(buckets, r, k) for r in range(s * n_b, (s + 1) * n_b)]
+                lines += [_line(count, s, k), _line(total, s, k)]
+        else:
+            for b_i, block in enumerate(fam.blocks):
+                rows = _rows(state, (f_i, b_i, instance), block, name)
+                lines += [_line(block, r, k) for r in rows[block.mask[rows, k]]]
         if lines:
             text_name = _text_name(fam)
             out.append(f"# HELP {text_name} {fam.help}\n# TYPE {text_name} {_text_type(fam)}")
