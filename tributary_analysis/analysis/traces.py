@@ -50,9 +50,22 @@ from tributary_analysis.sources.traces.frames import (
 )
 
 __all__ = [
-    "DEFAULT_TRACE_ATTRIBUTES", "MIN_PROFILE_TRACES", "MIN_SLOW_TRACES", "critical_path",
-    "episode_traces", "error_groups", "logs_for_traces", "operation_profile", "self_time",
-    "slow_traces", "spike_traces", "trace_features",
+    "DEFAULT_TRACE_ATTRIBUTES",
+    "MIN_PROFILE_TRACES",
+    "MIN_SLOW_TRACES",
+    "Insufficient",
+    "critical_path",
+    "episode_traces",
+    "error_groups",
+    "example_ids",
+    "logs_for_traces",
+    "operation_profile",
+    "self_time",
+    "slow_traces",
+    "spike_traces",
+    "summary_of",
+    "trace_features",
+    "trace_findings",
 ]
 
 #: traces an operation profile needs before it claims shares
@@ -493,6 +506,75 @@ def attach_url_path(traces: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
     else:
         vals = np.full(len(tids), None, dtype=object)
     return traces.assign(url_path=vals)
+
+
+def trace_findings(spans: pd.DataFrame, *, q: float = 0.95) -> dict[str, Any]:
+    """Everything the traces page answers first, computed once.
+
+    Returns
+    -------
+    dict
+        ``traces`` (trace frame), ``n_traces``, ``n_failed``, ``p50_s``/``p95_s`` of the
+        trace durations (or Insufficient under 20 traces), ``profile``
+        (:func:`operation_profile`), ``slow`` (:func:`slow_traces`), ``errors``
+        (:func:`error_groups`), ``slowest`` (the slowest trace's id) and ``failed_example``
+        (the first failed trace of the largest error group).
+    """
+    traces = trace_frame(spans)
+    n = len(traces)
+    enough = check_enough("trace duration percentiles", have=n, need=MIN_PROFILE_TRACES,
+                          unit="traces")
+    d = traces["duration_s"].to_numpy(dtype=float)
+    groups = error_groups(spans, traces)
+    return {
+        "traces": traces, "n_traces": n, "n_failed": int(traces["error"].sum()) if n else 0,
+        "p50_s": enough or float(np.nanquantile(d, 0.5)),
+        "p95_s": enough or float(np.nanquantile(d, 0.95)),
+        "profile": operation_profile(spans), "slow": slow_traces(spans, q=q),
+        "errors": groups,
+        "slowest": str(traces.sort_values("duration_s", ascending=False)["trace_id"].iloc[0])
+        if n else None,
+        "failed_example": str(groups["example_trace_id"].iloc[0]) if len(groups) else None,
+    }
+
+
+def example_ids(findings: dict[str, Any]) -> dict[str, str]:
+    """The traces to show up close: the slowest, and one of the largest error group."""
+    out: dict[str, str] = {}
+    if findings.get("slowest"):
+        out["Slowest trace"] = str(findings["slowest"])
+    groups = findings.get("errors")
+    if findings.get("failed_example") and isinstance(groups, pd.DataFrame) and len(groups):
+        short = str(groups["exception_type"].iloc[0]).rsplit(".", 1)[-1]
+        tid = str(findings["failed_example"])
+        if tid not in out.values():
+            out[f"A failed trace ({short})"] = tid
+    return out
+
+
+def summary_of(findings: dict[str, Any], window: Window) -> dict[str, Any]:
+    """The page's ``summary.json`` content: the headline numbers, what was withheld."""
+    from tributary_analysis.analysis.attribution import top_causes
+
+    def num(v: Any) -> Any:
+        return v.to_json() if isinstance(v, Insufficient) else v
+
+    prof, slow, groups = findings["profile"], findings["slow"], findings["errors"]
+    withheld = [v.to_json() for v in (findings["p50_s"], prof, slow)
+                if isinstance(v, Insufficient)]
+    return {
+        "window": {"start": iso(window.start), "end": iso(window.end)},
+        "traces": findings["n_traces"], "failed_traces": findings["n_failed"],
+        "p50_s": num(findings["p50_s"]), "p95_s": num(findings["p95_s"]),
+        "critical_path": [] if isinstance(prof, Insufficient) else [
+            {"operation": str(r.operation), "share": round(float(r.critical_share), 4)}
+            for r in prof.head(5).itertuples()],
+        "slow_because": [] if isinstance(slow, Insufficient) else top_causes(slow, 3),
+        "error_groups": [{"exception_type": str(r.exception_type), "traces": int(r.traces),
+                          "share": round(float(r.share), 4)}
+                         for r in groups.head(5).itertuples()],
+        "insufficient": withheld,
+    }
 
 
 def describe_window(w: Window) -> str:

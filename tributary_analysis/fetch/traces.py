@@ -13,23 +13,29 @@ Where traces come from when a notebook does not say (no credentials pass through
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from tributary_analysis.analysis import traces as ta
-from tributary_analysis.errors import ConfigError
-from tributary_analysis.frames.meta import carry
+from tributary_analysis.errors import ConfigError, TributaryError
+from tributary_analysis.frames.meta import carry, update_meta
 from tributary_analysis.ground.time import Window
 from tributary_analysis.sources.traces.base import DEFAULT_LIMIT, TraceSource
 from tributary_analysis.sources.traces.store import empty_spans
 
-__all__ = ["TRACE_SOURCES", "episode_examples", "example_log_lines", "open_traces",
-           "spike_examples", "trace_spans"]
+__all__ = ["TRACE_SOURCES", "describe_source", "episode_examples", "example_ids",
+           "example_log_lines", "jaeger_ui", "log_lines_for", "open_traces", "spike_examples",
+           "trace_spans"]
+
+example_ids = ta.example_ids
 
 TRACE_SOURCES = ("files", "jaeger")
+_DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
 def _stack() -> dict[str, Any]:
@@ -39,8 +45,12 @@ def _stack() -> dict[str, Any]:
 
 
 def open_traces(kind: str = "files", files: Sequence[str] | str | None = None,
-                url: str | None = None) -> TraceSource:
+                url: str | None = None, *, window: Window | None = None) -> TraceSource:
     """The trace source of ``kind`` (see the module docstring for the defaults).
+
+    With ``window``, trace files whose name carries a date (``…-2026-01-31.jsonl``, as the
+    simulator writes them by the day) are only read when that day overlaps the window
+    (with an hour's margin); how many were left out is in ``pruned_files``.
 
     Raises
     ------
@@ -52,6 +62,9 @@ def open_traces(kind: str = "files", files: Sequence[str] | str | None = None,
     if kind == "jaeger":
         from tributary_analysis.sources.traces.jaeger import JaegerTraces
 
+        if url and (urlsplit(url).username or urlsplit(url).password):
+            raise ConfigError("jaeger_url carries credentials; notebook parameters are saved "
+                              "in the executed notebook. Pass the URL without them")
         target = url or os.environ.get("TRIBUTARY_JAEGER_URL") or (
             _stack().get("jaeger") or {}).get("url")
         if not target:
@@ -76,7 +89,25 @@ def open_traces(kind: str = "files", files: Sequence[str] | str | None = None,
         raise ConfigError("no trace files: pass trace_files (OTLP JSON lines, e.g. "
                           "'demo-data/traces/*.jsonl'), set TRIBUTARY_TRACE_FILES, or start "
                           "the demo stack ('tributary demo up')")
-    return OtlpFiles(given)
+    src = OtlpFiles(given)
+    if window is None:
+        return src
+    paths = src.files()
+    keep = [f for f in paths if _day_overlaps(f, window)]
+    if keep and len(keep) < len(paths):
+        src = OtlpFiles(keep)
+        src.pruned_files = len(paths) - len(keep)  # type: ignore[attr-defined]
+    return src
+
+
+def _day_overlaps(path: str, window: Window) -> bool:
+    m = _DAY_IN_NAME.search(Path(path).name)
+    if not m:
+        return True
+    day = pd.Timestamp(m.group(1), tz="UTC")
+    margin = pd.Timedelta(hours=1)
+    return bool(day - margin < window.end and day + pd.Timedelta(days=1) + margin
+                > window.start)
 
 
 def trace_spans(src: TraceSource, window: Window, *, route: str | None = None,
@@ -116,16 +147,56 @@ def spike_examples(src: TraceSource, window: Window, *, route: str | None = None
 
 def example_log_lines(logs: Any, examples: pd.DataFrame, spans: pd.DataFrame | None = None,
                       *, margin: str = "2s") -> pd.DataFrame:
-    """The log lines of example traces (a trace frame's rows), read from a log source over
-    the examples' time span (± ``margin``) for their tenants, then joined on ``trace_id``
-    (or matched by request when the log frame has none: pass ``spans`` for the paths)."""
+    """The log lines of example traces (a trace frame's rows): each trace's time span
+    (± ``margin``) read from a log source (not filtered by tenant: the seed logs no tenant on
+    ``Request started``), then joined on ``trace_id`` (or matched by request when the log
+    frame has none: pass ``spans`` for the paths)."""
     if examples.empty:
         return ta.logs_for_traces(examples, pd.DataFrame({"trace_id": pd.Series([], dtype="str")}))
     pad = pd.Timedelta(margin)
-    lo = pd.to_datetime(examples["start"], utc=True).min() - pad
-    hi = pd.to_datetime(examples["end"], utc=True).max() + pad
-    tenants = sorted({str(t) for t in examples["tenant_id"].dropna()})
-    filters = {"tenant_id": tenants} if tenants else None
-    rows = logs.search(lo, hi, filters=filters)
+    parts = []
+    for row in examples.itertuples(index=False):
+        lo = pd.Timestamp(row.start) - pad  # type: ignore[arg-type]
+        hi = pd.Timestamp(row.end) + pad  # type: ignore[arg-type]
+        parts.append(logs.search(lo, hi))
+    rows = carry(pd.concat(parts, ignore_index=True), *parts)
+    if "request_id" in rows.columns and "event" in rows.columns:
+        rows = carry(rows.drop_duplicates().reset_index(drop=True), rows)
     ex = examples if spans is None else ta.attach_url_path(examples, spans)
     return ta.logs_for_traces(ex, rows)
+
+
+def describe_source(src: TraceSource) -> str:
+    """Where the traces came from, for the page (file names only, never local paths)."""
+    if src.kind == "jaeger":
+        version = getattr(src, "server_version", lambda: "Jaeger")()
+        return f"{version} at {src.location}"
+    try:
+        names = [Path(f).name for f in getattr(src, "files", lambda: [])()]
+    except TributaryError:
+        names = []
+    shown = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+    pruned = int(getattr(src, "pruned_files", 0) or 0)
+    if pruned:
+        shown += f"; {pruned} dated file(s) outside the window not read"
+    return f"OTLP files {shown}" if shown else "OTLP files"
+
+
+def log_lines_for(examples: pd.DataFrame, spans: pd.DataFrame, window: Window, *,
+                  log_source: str = "files", log_files: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`example_log_lines` from the log source a notebook names; when the logs cannot
+    be read, an empty frame whose metadata says why (the page goes on without them)."""
+    from tributary_analysis.fetch.sources import open_logs
+
+    try:
+        logs = open_logs(log_source, list(log_files), window=window)
+        return example_log_lines(logs, examples, spans)
+    except TributaryError as exc:
+        out = pd.DataFrame({"trace_id": pd.Series([], dtype="str")})
+        update_meta(out, notes=(f"log lines of the example traces not shown: {exc}",))
+        return out
+
+
+def jaeger_ui(src: TraceSource) -> str | None:
+    """The Jaeger UI to link example traces to (only when the traces came from Jaeger)."""
+    return src.location if src.kind == "jaeger" else None

@@ -5,6 +5,7 @@ text: escaped before they become labels, passed as ``customdata`` to hover templ
 from __future__ import annotations
 
 import html
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -13,13 +14,16 @@ import plotly.graph_objects as go
 
 from tributary_analysis.analysis.traces import critical_path, self_time
 from tributary_analysis.errors import DataError
+from tributary_analysis.ground.claims import Insufficient
 from tributary_analysis.ground.format import human_seconds
 from tributary_analysis.sources.traces.frames import require_span_columns, span_depth
 from tributary_analysis.viz._safe import safe_list, safe_text
+from tributary_analysis.viz.axes import set_log_axis
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, THEME
 
-__all__ = ["operation_profile_chart", "trace_duration_chart", "trace_link", "trace_links_html",
-           "trace_url", "waterfall"]
+__all__ = ["answer_markdown", "errors_table", "log_lines_table", "operation_profile_chart",
+           "profile_table", "slow_table", "source_bundle", "trace_duration_chart",
+           "trace_id_label", "trace_link", "trace_links_html", "trace_url", "waterfall"]
 
 
 def _title(title: str, subtitle: str = "") -> dict[str, str]:
@@ -28,8 +32,8 @@ def _title(title: str, subtitle: str = "") -> dict[str, str]:
 
 
 def waterfall(spans: pd.DataFrame, *, title: str = "Trace") -> go.Figure:
-    """One trace as a waterfall: a bar per span (indented by depth, in start order), its
-    time on the critical path drawn solid and the rest pale; failed spans in red."""
+    """One trace as a waterfall: a bar per span (indented by depth, in start order), the
+    darker the more of it lies on the critical path (pale: off it); failed spans in red."""
     require_span_columns(spans, ["trace_id", "span_id", "parent_span_id", "operation",
                                  "start", "end", "duration_s", "status"])
     if spans["trace_id"].nunique() > 1:
@@ -54,20 +58,20 @@ def waterfall(spans: pd.DataFrame, *, title: str = "Trace") -> go.Figure:
         [human_seconds(s / 1000) for s in own[order]],
         ["failed" if f else "ok" for f in failed]])
     y = [f"{k:02d} {lab}" for k, lab in enumerate(labels)]
+    share = np.where(dur > 0, np.clip(crit / np.where(dur > 0, dur, 1), 0, 1), 0)[order]
     fig = go.Figure()
     fig.add_trace(go.Bar(y=y, x=dur[order], base=off[order], orientation="h",
-                         marker={"color": colors, "opacity": 0.3}, name="span",
-                         customdata=custom,
+                         marker={"color": colors, "opacity": list(0.25 + 0.75 * share),
+                                 "line": {"width": 0}},
+                         name="span", customdata=custom, showlegend=False,
                          hovertemplate="%{customdata[0]}<br>duration %{customdata[1]} · "
                                        "critical path %{customdata[2]} · self "
                                        "%{customdata[3]} · %{customdata[4]}<extra></extra>"))
-    fig.add_trace(go.Bar(y=y, x=np.maximum(crit[order], 0), base=off[order], orientation="h",
-                         marker={"color": colors}, name="on the critical path",
-                         hoverinfo="skip"))
     total = float(np.nanmax(off + dur)) if len(df) else 0.0
-    fig.update_layout(template=THEME, barmode="overlay", showlegend=True,
+    fig.update_layout(template=THEME, barmode="overlay", showlegend=False,
                       title=_title(title, f"{len(df)} spans · {human_seconds(total / 1000)}; "
-                                          "solid: time on the critical path"),
+                                          "the darker a bar, the more of it is on the "
+                                          "critical path"),
                       height=max(260, 24 * len(df) + 120), hovermode="closest")
     fig.update_yaxes(autorange="reversed", tickfont={"family": "monospace", "size": 11},
                      ticktext=labels, tickvals=y, title_text="")
@@ -116,7 +120,7 @@ def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations"
                                   safe_list(part["tenant_id"].astype(object).fillna("—"), 60),
                                   [human_seconds(d) for d in part["duration_s"]],
                                   part["trace_id"].astype(str)])
-        fig.add_trace(go.Scattergl(x=part["start"], y=part["duration_s"] * 1000, mode="markers",
+        fig.add_trace(go.Scatter(x=part["start"], y=part["duration_s"], mode="markers",
                                    name=name, marker={"color": color, "size": 4,
                                                       "opacity": 0.6},
                                    customdata=custom,
@@ -125,9 +129,23 @@ def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations"
                                                  "<extra></extra>"))
     fig.update_layout(template=THEME, title=_title(title, f"{len(traces):,} traces"),
                       hovermode="closest")
-    fig.update_yaxes(type="log", title_text="Duration (ms, log scale)")
+    set_log_axis(fig)
+    fig.update_yaxes(title_text="Duration (log scale)")
     fig.update_xaxes(title_text="")
     return fig
+
+
+def source_bundle(kind: str, where: str) -> dict[str, object]:
+    """The report header's sources entry for a trace source (display it ``raw=True``)."""
+    from tributary_analysis.notebook.display import SOURCES_MIMETYPE
+
+    return {SOURCES_MIMETYPE: [{"kind": kind, "url": where}],
+            "text/plain": f"source: {kind} {where}"}
+
+
+def trace_id_label(trace_id: str) -> str:
+    """``trace 3d9c988d1c8f900b…`` for a title (escaped)."""
+    return "trace " + html.escape(str(trace_id)[:16]) + "…"
 
 
 def trace_url(trace_id: str, jaeger_url: str) -> str:
@@ -160,3 +178,169 @@ def trace_links_html(examples: pd.DataFrame, jaeger_url: str | None = None, *,
         items.append("<li>" + " · ".join(parts) + "</li>")
     return "<ul class='tributary-traces'>" + "".join(items) + "</ul>" if items else \
         "<p>No example traces in the sample.</p>"
+
+
+def _md(text: object) -> str:
+    """Untrusted text for Markdown: HTML-escaped, Markdown's own characters neutralised."""
+    out = html.escape(str(text), quote=True)
+    for ch in "\\`*_[]<>|#":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _feature(attribute: str, value: object) -> str:
+    """A trace feature as a reader says it."""
+    if attribute.startswith("has:"):
+        op = _md(attribute[4:])
+        return f"a **{op}** span" if str(value) == "yes" else f"no **{op}** span"
+    if attribute == "bottleneck":
+        return f"**{_md(value)}** as their bottleneck"
+    return f"**{_md(attribute)} = {_md(value)}**"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %" if x >= 0.1 else f"{x * 100:.1f} %"
+
+
+def answer_markdown(findings: dict[str, object], where: str = "") -> str:
+    """The page's answer in a few sentences: what is slow and why, and what fails.
+
+    ``findings`` is :func:`~tributary_analysis.analysis.traces.trace_findings`; every value
+    taken from the data is escaped.
+    """
+    n = int(findings["n_traces"])  # type: ignore[call-overload]
+    if n == 0:
+        return f"**No traces** {_md(where)}: nothing to analyse in this window."
+    failed = int(findings["n_failed"])  # type: ignore[call-overload]
+    p50, p95 = findings["p50_s"], findings["p95_s"]
+    lines = []
+    lat = (f"median {human_seconds(float(p50))}, p95 {human_seconds(float(p95))}"  # type: ignore[arg-type]
+           if not isinstance(p50, Insufficient) else p50.short())
+    lines.append(f"**{n:,} traces** {_md(where)} ({lat}); **{failed:,} failed** "
+                 f"({_pct(failed / n)}).")
+    prof = findings["profile"]
+    if isinstance(prof, pd.DataFrame) and len(prof):
+        top = prof.head(2)
+        parts = [f"**{_md(o)}** ({_pct(float(c))})" for o, c in
+                 zip(top["operation"], top["critical_share"], strict=True)]
+        lines.append("The waiting goes to " + " and ".join(parts) + " of the critical path.")
+    elif isinstance(prof, Insufficient):
+        lines.append(f"Where the time goes: {prof.short()}.")
+    slow = findings["slow"]
+    if isinstance(slow, pd.DataFrame):
+        sig = slow[slow["significant"]].head(2)
+        if len(sig):
+            parts = [f"{_feature(str(a), v)} ({_pct(float(s))} of them against "
+                     f"{_pct(float(b))} of the others)" for a, v, s, b in zip(
+                         sig["attribute"], sig["value"], sig["support"],
+                         sig["baseline_share"], strict=True)]
+            lines.append("Slow traces (above the p95 of their route) have " + "; ".join(parts)
+                         + " more often than chance explains (Fisher, BH q < 0.01).")
+        else:
+            lines.append("No attribute sets the slow traces apart (no significant "
+                         "difference at q < 0.01).")
+    elif isinstance(slow, Insufficient):
+        lines.append(f"Slow against normal traces: {slow.short()}.")
+    groups = findings["errors"]
+    if isinstance(groups, pd.DataFrame) and len(groups):
+        g = groups.iloc[0]
+        lines.append(f"Failures: **{_md(g['exception_type'])}** in {int(g['traces']):,} of "
+                     f"{failed:,} failed traces ({_pct(float(g['share']))}), mostly on "
+                     f"{_md(g['top_route'])}.")
+    return "\n\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)) or \
+            value is pd.NA or value is pd.NaT:
+        return "—"
+    return html.escape(str(value))
+
+
+def _table(headers: list[str], rows: list[list[str]], caption: str = "") -> str:
+    """An HTML table of already-escaped cells (no index column)."""
+    head = "".join(f"<th style='text-align:left;padding:2px 10px'>{html.escape(h)}</th>"
+                   for h in headers)
+    body = "".join("<tr>" + "".join(f"<td style='padding:2px 10px'>{c}</td>" for c in r)
+                   + "</tr>" for r in rows)
+    cap = f"<caption style='text-align:left'>{html.escape(caption)}</caption>" if caption else ""
+    return (f"<table class='tributary-table' style='border-collapse:collapse'>{cap}"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def profile_table(profile: pd.DataFrame | Insufficient, *, top: int = 12) -> str:
+    """The operation profile as a table: share of the critical path and of self time,
+    spans, median and p95 durations."""
+    if isinstance(profile, Insufficient):
+        return f"<p>{html.escape(profile.message())}</p>"
+    rows = [[_cell(r["rank"]), _cell(r["operation"]), _pct(float(r["critical_share"])),
+             _pct(float(r["self_share"])), f"{int(r['spans']):,}",
+             _cell(human_seconds(float(r["p50_s"]))), _cell(human_seconds(float(r["p95_s"])))]
+            for r in _records(profile.head(top))]
+    return _table(["#", "Operation", "Critical path", "Self time", "Spans", "Median", "p95"],
+                  rows, "Share of the traces' total duration")
+
+
+def slow_table(ranking: pd.DataFrame | Insufficient, *, top: int = 8) -> str:
+    """What the slow traces have more often: the top of the attribution ranking."""
+    if isinstance(ranking, Insufficient):
+        return f"<p>{html.escape(ranking.message())}</p>"
+    rows = []
+    for r in _records(ranking.head(top)):
+        rr, qv = float(r["risk_ratio"]), float(r["q_value"])
+        rows.append([_feature_html(str(r["attribute"]), r["value"]), _pct(float(r["support"])),
+                     _pct(float(r["baseline_share"])),
+                     "∞" if np.isinf(rr) else ("—" if np.isnan(rr) else f"{rr:.1f}×"),
+                     f"{qv:.1g}" if qv >= 1e-4 else "< 0.0001",
+                     "yes" if r["significant"] else "no"])
+    return _table(["Feature", "Slow traces", "Other traces", "Risk ratio", "q value",
+                   "Significant"], rows, f"{ranking.attrs.get('slow_traces', 0):,} slow against "
+                                         f"{ranking.attrs.get('normal_traces', 0):,} other traces")
+
+
+def _feature_html(attribute: str, value: object) -> str:
+    if attribute.startswith("has:"):
+        op = html.escape(attribute[4:])
+        return f"has a <b>{op}</b> span" if str(value) == "yes" else f"no <b>{op}</b> span"
+    if attribute == "bottleneck":
+        return f"bottleneck: <b>{html.escape(str(value))}</b>"
+    return f"{html.escape(attribute)} = <b>{html.escape(str(value))}</b>"
+
+
+def errors_table(groups: pd.DataFrame, jaeger_url: str | None = None) -> str:
+    """Failed traces by exception, with an example trace each."""
+    if groups.empty:
+        return "<p>No failed traces in this window.</p>"
+    rows = [[f"<code>{_cell(r['exception_type'])}</code>", f"{int(r['traces']):,}",
+             _pct(float(r["share"])), _cell(r["message"]), _cell(r["top_route"]),
+             trace_link(str(r["example_trace_id"]), jaeger_url)]
+            for r in _records(groups)]
+    return _table(["Exception", "Traces", "Share", "Message", "Mostly on", "Example"], rows,
+                  "Failed traces (root span ERROR) by the exception where it was raised")
+
+
+def log_lines_table(lines: pd.DataFrame, *, limit: int = 40) -> str:
+    """Log lines of example traces: time, trace, level, event, status, duration."""
+    if lines.empty:
+        return "<p>No log lines found for these traces.</p>"
+    rows = []
+    for r in _records(lines.head(limit)):
+        ts = r.get("timestamp")
+        when = pd.Timestamp(ts).strftime("%H:%M:%S.%f")[:-3] if ts is not None and \
+            not pd.isna(ts) else "—"
+        status = r.get("status_code")
+        dur = r.get("duration_s")
+        rows.append([when, f"<code>{_cell(str(r['trace_id'])[:12])}…</code>",
+                     _cell(r.get("level")), _cell(r.get("event")),
+                     "—" if status is None or pd.isna(status) else str(int(status)),
+                     "—" if dur is None or pd.isna(dur) else _cell(human_seconds(float(dur))),
+                     _cell(r.get("error_code"))])
+    more = f"; first {limit} of {len(lines):,}" if len(lines) > limit else ""
+    return _table(["Time (UTC)", "Trace", "Level", "Event", "Status", "Duration", "Error"],
+                  rows, f"joined on {lines.attrs.get('joined_on', 'trace_id')}{more}")
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with missing values as None."""
+    return [{str(k): (None if v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+                 else v) for k, v in row.items()} for row in df.to_dict("records")]

@@ -138,7 +138,10 @@ class SpanStore:
     """
 
     def __init__(self) -> None:
-        self.con = duckdb.connect()
+        try:  # no progress bar on a terminal (Jupyter draws none without ipywidgets)
+            self.con = duckdb.connect(config={"enable_progress_bar": False})
+        except duckdb.Error:
+            self.con = duckdb.connect()
         self.lock = threading.RLock()
         self.stats = StoreStats()
         self.loaded = False
