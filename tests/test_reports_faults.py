@@ -176,6 +176,7 @@ def test_disk_fills_while_a_notebook_runs(tmp_path: Path) -> None:
             "no space left on the device; free space or choose another --out" in line
         assert str(out) in line
         assert not list(out.rglob("report.html")) and not list(out.rglob("*.tmp"))
+        assert not list((out / "fill_disk").glob("*"))  # the half-published run is gone
         records, bad = ledger.read(out)
         assert records == [] and bad == 0
         # freeing the space is the fix: the next run publishes

@@ -226,7 +226,12 @@ def prepare(
     started = pd.Timestamp.now(tz="UTC")
     run_id = new_run_id(started)
     dirname = run_id + (f"--{tenant_slug(req.tenant)}" if req.tenant is not None else "")
-    kernel_name, kernel_dir = ensure_kernelspec((settings.home / "jupyter").resolve())
+    try:
+        kernel_name, kernel_dir = ensure_kernelspec((settings.home / "jupyter").resolve())
+    except OSError as exc:
+        raise ConfigError(f"cannot write the reports' kernelspec under {settings.home}: "
+                          f"{exc.strerror}; set TRIBUTARY_HOME to a writable directory"
+                          ) from None
     notebook = req.spec.notebook.resolve()
     job = ExecutionJob(
         job_id=dirname,

@@ -16,6 +16,7 @@ later a ``summary.json``; each adds a file beside ``report.html`` and an entry i
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -119,7 +120,6 @@ def publish(
         The reports directory cannot be written (read-only, full): nothing half-written
         stays, and no record claims a page that does not exist.
     """
-    req = prep.request
     nb = _parse_notebook(result.notebook)
     if nb is not None:
         scrubber.tree(nb)
@@ -132,6 +132,19 @@ def publish(
     run_log += scrubber.text(stderr_section(stderr))
 
     run_dir = outdir.make_dir(prep.run_dir)
+    try:
+        return _publish_into(prep, result, run_dir, nb, verdict, stderr, run_log,
+                             settings=settings, scrubber=scrubber, writers=writers)
+    except OutputError:
+        shutil.rmtree(run_dir, ignore_errors=True)  # no half-published run stays
+        raise
+
+
+def _publish_into(prep: PreparedRun, result: ExecutionResult, run_dir: Path,
+                  nb: NotebookNode | None, verdict: Verdict, stderr: list[tuple[int, str]],
+                  run_log: str, *, settings: Settings, scrubber: Scrubber,
+                  writers: Sequence[ArtifactWriter]) -> ledger.RunRecord:
+    req = prep.request
     if nb is not None:
         outdir.write_text(run_dir / NOTEBOOK_NAME, nbformat.writes(nb))
     outdir.write_text(run_dir / LOG_NAME, run_log)

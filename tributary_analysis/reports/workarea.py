@@ -124,19 +124,20 @@ def session(work_root: Path, out_dir: Path | None = None) -> Iterator[WorkSessio
         remove_legacy(out_dir)
     try:
         _private_dir(work_root)
+        stale = sweep(work_root)
+        # locked under a dot name (sweep spares fresh ones), then renamed: no sweep takes it
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = _private_dir(work_root / f".{name}")
+        fh = open(tmp / LOCK, "a")  # noqa: SIM115 - held for the session's life
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        path = work_root / name
+        tmp.rename(path)
     except OSError as exc:
         raise ConfigError(f"cannot create the report work area {work_root}: {exc.strerror}; "
-                          "set TRIBUTARY_HOME to a writable directory") from None
-    stale = sweep(work_root)
+                          "set TRIBUTARY_HOME to a writable directory with free space"
+                          ) from None
     if stale:
         log.info("removed %d stale report work session(s) under %s", stale, work_root)
-    # locked under a dot name (sweep skips those), then renamed: no sweep can take it
-    name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = _private_dir(work_root / f".{name}")
-    fh = open(tmp / LOCK, "a")  # noqa: SIM115 - held for the session's life
-    fcntl.flock(fh, fcntl.LOCK_EX)
-    path = work_root / name
-    tmp.rename(path)
     ws = WorkSession(path, fh)
     try:
         yield ws
