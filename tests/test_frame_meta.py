@@ -60,6 +60,8 @@ def test_problems_add_up_by_kind() -> None:
     m = merge_meta(a, b)
     assert {p.kind: p.count for p in m.problems} == {"crlf": 3, "nul": 1}
     assert m.dropped == 4
+    assert Problem("nul_prefix", 2, dropped=False, repaired=True).sentence() == \
+        "2 input record(s) kept after repair: nul_prefix"
 
 
 def test_reader_notes_say_everything_once() -> None:

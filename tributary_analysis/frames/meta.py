@@ -59,17 +59,20 @@ class Problem:
 
     ``kind`` is e.g. ``malformed_json``, ``nul_bytes``, ``bad_timestamp``,
     ``wrong_type:status_code``; ``samples`` are a few ``file:line: text`` strings.
-    ``dropped`` says whether such records are missing from the frame (True) or kept with
-    the bad field nulled (False).
+    ``dropped`` says whether such records are missing from the frame (True) or kept
+    (False): with the bad field emptied, or — ``repaired`` — whole after a repair such as
+    stripping NUL padding or replacing invalid UTF-8.
     """
 
     kind: str
     count: int
     samples: tuple[str, ...] = ()
     dropped: bool = True
+    repaired: bool = False
 
     def sentence(self) -> str:
-        what = "left out" if self.dropped else "kept with the field emptied"
+        what = ("left out" if self.dropped else
+                "kept after repair" if self.repaired else "kept with the field emptied")
         where = f" (e.g. {self.samples[0]})" if self.samples else ""
         return f"{self.count:,} input record(s) {what}: {self.kind}{where}"
 
@@ -149,7 +152,7 @@ class FrameMeta:
                 v = None if v is None else v.total_seconds()
             elif f.name == "problems":
                 v = [{"kind": p.kind, "count": p.count, "samples": list(p.samples),
-                      "dropped": p.dropped} for p in v]
+                      "dropped": p.dropped, "repaired": p.repaired} for p in v]
             elif f.name == "shards":
                 v = None if v is None else {k.name: getattr(v, k.name) for k in fields(v)}
             elif isinstance(v, tuple):
@@ -173,7 +176,7 @@ class FrameMeta:
             warnings=tuple(doc.get("warnings", ())), infos=tuple(doc.get("infos", ())),
             partial=bool(doc.get("partial", False)),
             problems=tuple(Problem(p["kind"], int(p["count"]), tuple(p.get("samples", ())),
-                                   bool(p.get("dropped", True)))
+                                   bool(p.get("dropped", True)), bool(p.get("repaired", False)))
                            for p in doc.get("problems", ())),
             shards=Shards(**shards) if shards else None,
             requests=int(doc.get("requests", 0)), notes=tuple(doc.get("notes", ())),
@@ -211,7 +214,8 @@ def _merge_problems(groups: Iterable[Iterable[Problem]]) -> tuple[Problem, ...]:
             key = (p.kind, p.dropped)
             old = merged.get(key)
             merged[key] = p if old is None else Problem(
-                p.kind, old.count + p.count, (old.samples + p.samples)[:5], p.dropped)
+                p.kind, old.count + p.count, (old.samples + p.samples)[:5], p.dropped,
+                p.repaired)
     return tuple(merged.values())
 
 

@@ -22,6 +22,10 @@ from tributary_analysis.sources.logs.normalize import Problems, is_dropped
 _PROBLEM_LINE = {"files": "input problems", "elasticsearch": "documents with problems"}
 
 
+#: kinds whose records are kept whole after a repair (see ``sources/logs/lines.py``)
+REPAIRED = frozenset({"nul_prefix", "invalid_utf8"})
+
+
 def problems_meta(probs: Problems | None) -> tuple[Problem, ...]:
     """One :class:`Problem` per kind, samples as ``file:line: text``."""
     if not probs:
@@ -31,7 +35,7 @@ def problems_meta(probs: Problems | None) -> tuple[Problem, ...]:
         samples = tuple(f"{s['where']}: {s['text']}" if s.get("text") else s["where"]
                         for s in probs.samples if s["kind"] == kind)
         out.append(Problem(kind=kind, count=int(count), samples=samples[:5],
-                           dropped=is_dropped(kind)))
+                           dropped=is_dropped(kind), repaired=kind in REPAIRED))
     return tuple(out)
 
 
