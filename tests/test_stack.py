@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -347,3 +348,33 @@ def test_scratch_dir_only_with_enough_memory(tmp_path: Path,
     if Path("/dev/shm").is_dir():
         assert scratch is not None and scratch.parent == Path("/dev/shm")
         assert scratch == demo.scratch_metrics_dir(tmp_path)  # stable per data dir
+
+
+# ---------------------------------------------------------------- Prometheus 3 config
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_written_configs_pass_promtool_of_the_same_version(tmp_path: Path, version: str) -> None:
+    """The live-demo config (seed job per replica, seed rules, NHCB, OOO, retention)."""
+    from tributary_analysis.promql.rules import seed_rules_path
+
+    config = prometheus.write_config(
+        tmp_path / "prometheus.yml", port=9999, version=version,
+        scrape_targets=[("127.0.0.1:1234", {"instance": "deeplake-api-0:9090"}),
+                        ("127.0.0.1:1235", {"instance": 'odd "name"'})],
+        rule_files=[seed_rules_path()], out_of_order_window="200h", nhcb=True,
+        retention="40d" if version == "3" else None)
+    text = config.read_text()
+    proc = subprocess.run([prometheus.find_binary("promtool", version), "check", "config",
+                           str(config)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + text
+    if version == "3":
+        assert "out_of_order_time_window: 200h" in text and "time: 40d" in text
+        assert "convert_classic_histograms_to_nhcb: true" in text
+        assert "always_scrape_classic_histograms: true" in text
+    else:  # 2.42 knows none of these: they are left out
+        assert "out_of_order" not in text and "nhcb" not in text
+
+
+def test_unknown_prometheus_version_is_refused_with_the_choices() -> None:
+    with pytest.raises(StackError, match=r"use 2 .* or 3"):
+        prometheus.check_version("4")
+    assert prometheus.check_version("3.16") == "3" and prometheus.check_version("2") == "2"
