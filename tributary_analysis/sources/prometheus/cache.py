@@ -43,6 +43,17 @@ def cache_key(url: str, expr: str, start_ms: int, end_ms: int, step_ms: int,
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """The stored frame; Arrow list columns (native histogram buckets) come back as
+    ``pd.ArrowDtype``, which pandas' own reader cannot restore from its metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t)
+                           else None)
+
+
 class FrameCache:
     """A directory of ``<key>.parquet`` + ``<key>.json`` (FrameMeta) files."""
 
@@ -68,7 +79,7 @@ class FrameCache:
             self.misses += 1
             return None
         try:
-            df = pd.read_parquet(data)
+            df = _read(data)
             stored = FrameMeta.from_json(json.loads(meta.read_text()))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring unreadable cache entry %s: %s", data, exc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from itertools import chain, islice
+from itertools import chain, islice, pairwise
 from operator import itemgetter
 from typing import Any
 
@@ -31,6 +31,7 @@ from tributary_analysis.frames.meta import FrameMeta, meta_of
 from tributary_analysis.sources.prometheus.metadata import attach
 from tributary_analysis.sources.prometheus.native import (
     BUCKETS_DTYPE,
+    UNKNOWN_SCHEMA,
     HistogramSamples,
     infer_schema,
     series_kind,
@@ -304,6 +305,37 @@ def _series_name(metric: dict[str, str]) -> str:
     return "{" + inner + "}"
 
 
+def _kinds(metrics: list[dict[str, str]], lengths: np.ndarray, h: HistogramSamples,
+           schema: np.ndarray) -> list[str]:
+    """Per histogram series: ``native`` or ``nhcb``.
+
+    Decided per series over all its samples (:func:`.native.series_kind`), then per family
+    (same metric name and label names): a series whose bounds all occur among the bounds of
+    the family's NHCB series is NHCB too — an NHCB whose only non-empty buckets are
+    ``(0.25, 0.5]`` and ``(0.5, 1]`` looks exponential on its own.
+    """
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    kinds = [series_kind(schema[a:b]) for a, b in pairwise(starts)]
+
+    def bounds(i: int) -> set[float]:
+        lo, hi = h.offsets[starts[i]], h.offsets[starts[i + 1]]
+        vals = np.concatenate([h.lower[lo:hi], h.upper[lo:hi]])
+        return set(vals[np.isfinite(vals)].tolist())
+
+    families: dict[tuple[str, frozenset[str]], list[int]] = {}
+    for i, m in enumerate(metrics):
+        families.setdefault((m.get("__name__", ""), frozenset(m)), []).append(i)
+    for members in families.values():
+        custom = [i for i in members if kinds[i] == "nhcb"]
+        if not custom or len(custom) == len(members):
+            continue
+        known: set[float] = set().union(*(bounds(i) for i in custom))
+        for i in members:
+            if kinds[i] != "nhcb" and bounds(i) <= known:
+                kinds[i] = "nhcb"
+    return kinds
+
+
 def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
     """The long metric frame for ``raw``, with its :class:`FrameMeta`.
 
@@ -341,11 +373,15 @@ def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
         h = concat_histograms(raw.hists)
         schema = infer_schema(h)
         hlen = np.fromiter((len(x) for x in raw.hists), np.int64, len(raw.hists))
+        series_kinds = _kinds(raw.hist_metrics, hlen, h, schema)
         pos = 0
-        for m, n in zip(raw.hist_metrics, hlen, strict=True):
-            kinds[_series_name(m)] = series_kind(schema[pos:pos + n])
-            if kinds[_series_name(m)] == "nhcb":
-                schema[pos:pos + n] = -53
+        for m, n, kind in zip(raw.hist_metrics, hlen, series_kinds, strict=True):
+            part = schema[pos:pos + n]
+            kinds[_series_name(m)] = kind
+            if kind == "nhcb":
+                part[:] = -53
+            elif (part != UNKNOWN_SCHEMA).any():  # the series' schema for bucketless samples
+                part[part == UNKNOWN_SCHEMA] = part.max()
             pos += n
         sid = np.concatenate([np.repeat(np.arange(len(raw.metrics)), lengths),
                               np.repeat(np.asarray(hsid, np.int64), hlen)])
@@ -370,8 +406,9 @@ def build_frame(raw: RawResult, meta: FrameMeta | None = None) -> pd.DataFrame:
             col = np.full(len(order), np.nan)
             col[is_h] = hist_cols[name][take[is_h]]
             columns[name] = col
-        sch = pd.array(np.where(is_h, hist_cols["schema"][take], 0), dtype="Int16")
-        sch[~is_h] = pd.NA
+        raw_schema = hist_cols["schema"][take]
+        sch = pd.array(np.where(is_h, raw_schema, 0), dtype="Int16")
+        sch[~is_h | (raw_schema == UNKNOWN_SCHEMA)] = pd.NA
         columns["schema"] = sch
         idx = pa.array(np.where(is_h, take, -1), mask=~is_h)
         columns["buckets"] = pd.array(hist_cols["buckets"].take(idx), dtype=BUCKETS_DTYPE)

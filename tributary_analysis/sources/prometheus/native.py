@@ -34,6 +34,8 @@ import pyarrow.compute as pc
 from tributary_analysis.errors import UnexpectedResponse
 
 CUSTOM_SCHEMA = -53
+#: a sample whose buckets cannot tell (none, or only a zero bucket); <NA> in the frame
+UNKNOWN_SCHEMA = -128
 BUCKET_TYPE = pa.struct([("boundaries", pa.int8()), ("lower", pa.float64()),
                          ("upper", pa.float64()), ("count", pa.float64())])
 BUCKETS_DTYPE = pd.ArrowDtype(pa.list_(BUCKET_TYPE))
@@ -150,9 +152,9 @@ def seconds_to_ns(seconds: np.ndarray) -> np.ndarray:
 
 def infer_schema(h: HistogramSamples) -> np.ndarray:
     """Per sample: the schema its buckets show (``-53`` custom, ``-4``…``8`` exponential),
-    or ``-128`` when they cannot tell (no bucket, or only a zero bucket)."""
+    or :data:`UNKNOWN_SCHEMA` when they cannot tell (no bucket, or only a zero bucket)."""
     n = len(h)
-    out = np.full(n, -128, np.int16)
+    out = np.full(n, UNKNOWN_SCHEMA, np.int16)
     if n == 0 or len(h.rule) == 0:
         return out
     owner = np.repeat(np.arange(n), np.diff(h.offsets))
@@ -174,7 +176,7 @@ def infer_schema(h: HistogramSamples) -> np.ndarray:
     np.logical_or.at(custom, owner[infinite | (rule == 2)], True)
     exp_seen = np.zeros(n, bool)
     np.logical_or.at(exp_seen, owner[exp_marker], True)
-    schema = np.full(n, -128, np.int16)
+    schema = np.full(n, UNKNOWN_SCHEMA, np.int16)
     np.maximum.at(schema, owner[on_grid], s_int[on_grid].astype(np.int16))
     if off.any():
         first_pos = np.full(n, np.iinfo(np.int64).max, np.int64)
@@ -189,7 +191,7 @@ def infer_schema(h: HistogramSamples) -> np.ndarray:
     straddle = (rule == 0) & np.isfinite(lo) & (lo <= 0) & np.isfinite(up)
     np.logical_or.at(custom, owner[straddle], True)
     out[:] = schema
-    out[exp_seen & (schema == -128)] = 0  # exponential, schema unknown: any exp. schema
+    out[exp_seen & (schema == UNKNOWN_SCHEMA)] = 0  # exponential, exact schema unknown
     out[custom & ~exp_seen] = CUSTOM_SCHEMA
     return out
 
