@@ -21,9 +21,22 @@ from tributary_analysis.viz._safe import safe_list, safe_text
 from tributary_analysis.viz.axes import set_log_axis
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, THEME
 
-__all__ = ["answer_markdown", "errors_table", "log_lines_table", "operation_profile_chart",
-           "profile_table", "slow_table", "source_bundle", "trace_duration_chart",
-           "trace_id_label", "trace_link", "trace_links_html", "trace_url", "waterfall"]
+__all__ = [
+    "answer_markdown",
+    "errors_table",
+    "log_lines_table",
+    "md_text",
+    "operation_profile_chart",
+    "profile_table",
+    "slow_table",
+    "source_bundle",
+    "trace_duration_chart",
+    "trace_id_label",
+    "trace_link",
+    "trace_links_html",
+    "trace_url",
+    "waterfall",
+]
 
 
 def _title(title: str, subtitle: str = "") -> dict[str, str]:
@@ -132,6 +145,11 @@ def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations"
     set_log_axis(fig)
     fig.update_yaxes(title_text="Duration (log scale)")
     fig.update_xaxes(title_text="")
+    if traces.empty:
+        fig.add_annotation(text="No traces in this window", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper", font={"size": 16, "color": NEUTRAL})
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return fig
 
 
@@ -180,22 +198,29 @@ def trace_links_html(examples: pd.DataFrame, jaeger_url: str | None = None, *,
         "<p>No example traces in the sample.</p>"
 
 
-def _md(text: object) -> str:
-    """Untrusted text for Markdown: HTML-escaped, Markdown's own characters neutralised."""
-    out = html.escape(str(text), quote=True)
-    for ch in "\\`*_[]<>|#":
+def md_text(text: object) -> str:
+    """Untrusted text for Markdown: Markdown's own characters backslash-escaped, then
+    HTML-escaped (so ``<``, ``&`` and quotes become entities).
+
+    Examples
+    --------
+    >>> print(md_text("<b>x_y</b> #1"))
+    &lt;b&gt;x\\_y&lt;/b&gt; \\#1
+    """
+    out = str(text)
+    for ch in "\\`*_[]|#":
         out = out.replace(ch, "\\" + ch)
-    return out
+    return html.escape(out, quote=True)
 
 
 def _feature(attribute: str, value: object) -> str:
     """A trace feature as a reader says it."""
     if attribute.startswith("has:"):
-        op = _md(attribute[4:])
+        op = md_text(attribute[4:])
         return f"a **{op}** span" if str(value) == "yes" else f"no **{op}** span"
     if attribute == "bottleneck":
-        return f"**{_md(value)}** as their bottleneck"
-    return f"**{_md(attribute)} = {_md(value)}**"
+        return f"**{md_text(value)}** as their bottleneck"
+    return f"**{md_text(attribute)} = {md_text(value)}**"
 
 
 def _pct(x: float) -> str:
@@ -210,18 +235,18 @@ def answer_markdown(findings: dict[str, object], where: str = "") -> str:
     """
     n = int(findings["n_traces"])  # type: ignore[call-overload]
     if n == 0:
-        return f"**No traces** {_md(where)}: nothing to analyse in this window."
+        return f"**No traces** {md_text(where)}: nothing to analyse in this window."
     failed = int(findings["n_failed"])  # type: ignore[call-overload]
     p50, p95 = findings["p50_s"], findings["p95_s"]
     lines = []
     lat = (f"median {human_seconds(float(p50))}, p95 {human_seconds(float(p95))}"  # type: ignore[arg-type]
            if not isinstance(p50, Insufficient) else p50.short())
-    lines.append(f"**{n:,} traces** {_md(where)} ({lat}); **{failed:,} failed** "
+    lines.append(f"**{n:,} traces** {md_text(where)} ({lat}); **{failed:,} failed** "
                  f"({_pct(failed / n)}).")
     prof = findings["profile"]
     if isinstance(prof, pd.DataFrame) and len(prof):
         top = prof.head(2)
-        parts = [f"**{_md(o)}** ({_pct(float(c))})" for o, c in
+        parts = [f"**{md_text(o)}** ({_pct(float(c))})" for o, c in
                  zip(top["operation"], top["critical_share"], strict=True)]
         lines.append("The waiting goes to " + " and ".join(parts) + " of the critical path.")
     elif isinstance(prof, Insufficient):
@@ -244,9 +269,9 @@ def answer_markdown(findings: dict[str, object], where: str = "") -> str:
     groups = findings["errors"]
     if isinstance(groups, pd.DataFrame) and len(groups):
         g = groups.iloc[0]
-        lines.append(f"Failures: **{_md(g['exception_type'])}** in {int(g['traces']):,} of "
+        lines.append(f"Failures: **{md_text(g['exception_type'])}** in {int(g['traces']):,} of "
                      f"{failed:,} failed traces ({_pct(float(g['share']))}), mostly on "
-                     f"{_md(g['top_route'])}.")
+                     f"{md_text(g['top_route'])}.")
     return "\n\n".join(lines)
 
 
