@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from tributary_analysis.errors import DataError, UnexpectedResponse
 from tributary_analysis.frames.meta import FrameMeta, meta_of
+from tributary_analysis.sources.prometheus import wire
 from tributary_analysis.sources.prometheus.metadata import attach
 from tributary_analysis.sources.prometheus.native import (
     BUCKETS_DTYPE,
@@ -81,7 +82,7 @@ class RawResult:
     hists: list[HistogramSamples] = field(default_factory=list)
 
 
-def decode(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
+def decode(body: bytes | bytearray | str | dict[str, Any]) -> dict[str, Any]:
     """Decode a response body, raising :class:`UnexpectedResponse` if it is not a JSON object."""
     if isinstance(body, dict):
         return body
@@ -166,12 +167,71 @@ def _fill(pairs_per_series: list[list[list[Any]]], raw: RawResult) -> None:
     raw.flat_ns, raw.flat_values = ns, vals
 
 
-def parse(body: bytes | str | dict[str, Any]) -> RawResult:
+def _envelope(raw: RawResult, doc: dict[str, Any], data: dict[str, Any]) -> None:
+    raw.warnings = [str(w) for w in doc.get("warnings") or []]
+    raw.infos = [str(w) for w in doc.get("infos") or []]
+    raw.partial = bool(doc.get("partialResponse") or doc.get("isPartial")
+                       or data.get("partialResponse") or data.get("isPartial"))
+    if isinstance(data.get("stats"), dict):
+        raw.stats.append(data["stats"])
+
+
+def parse_bytes(body: bytes | bytearray) -> RawResult | None:
+    """The fast path (:mod:`.wire`): columns straight from the bytes, or ``None`` when the
+    body is laid out otherwise (then :func:`parse_doc` decodes it)."""
+    try:
+        found = wire.scan(body)
+        matrix = bool(found["matrix"])
+        series = found["series"]
+        spans = [f for _, f, _ in series if f is not None]
+        seconds, values, counts = wire.floats_of(body, spans, matrix)
+    except (wire.Layout, orjson.JSONDecodeError, ValueError):
+        return None
+    doc = found["envelope"]
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    raw = RawResult(result_type="matrix" if matrix else "vector")
+    _envelope(raw, doc, data)
+    try:
+        ns = _seconds_to_ns(np.array(seconds, dtype=np.float64))
+        pos = 0
+        k = 0
+        for labels, floats, hists in series:
+            metric = orjson.loads(labels)
+            if floats is not None:
+                n = int(counts[k])
+                k += 1
+                raw.metrics.append(metric)
+                raw.timestamps.append(ns[pos:pos + n])
+                raw.values.append(values[pos:pos + n])
+                pos += n
+            if hists is not None:
+                seg = body[hists[0]:hists[1]]
+                pairs = orjson.loads(b"[" + seg + b"]")
+                raw.hist_metrics.append(metric)
+                raw.hists.append(histograms_from_json(pairs if matrix else [pairs]))
+    except (orjson.JSONDecodeError, UnexpectedResponse, TypeError, IndexError):
+        return None
+    raw.flat_ns, raw.flat_values = ns, values
+    return raw
+
+
+def parse(body: bytes | bytearray | str | dict[str, Any]) -> RawResult:
     """Parse a successful ``/api/v1/query`` or ``/api/v1/query_range`` body.
 
-    Error bodies are mapped to exceptions by the transport before this is called; a body
-    without ``data`` raises :class:`UnexpectedResponse`.
+    Bytes take the fast path (:func:`parse_bytes`) when laid out as Prometheus writes them;
+    everything else is decoded with orjson (:func:`parse_doc`). Error bodies are mapped to
+    exceptions by the transport before this is called; a body without ``data`` raises
+    :class:`UnexpectedResponse`.
     """
+    if isinstance(body, bytes | bytearray):
+        fast = parse_bytes(body)
+        if fast is not None:
+            return fast
+    return parse_doc(body)
+
+
+def parse_doc(body: bytes | bytearray | str | dict[str, Any]) -> RawResult:
+    """The general parser: decode with orjson, then build the columns (any JSON layout)."""
     doc = decode(body)
     data = doc.get("data")
     if doc.get("status") != "success" or not isinstance(data, dict):
@@ -179,12 +239,7 @@ def parse(body: bytes | str | dict[str, Any]) -> RawResult:
                                  f"{str(doc)[:200]}")
     rtype = data.get("resultType", "")
     raw = RawResult(result_type=rtype)
-    raw.warnings = [str(w) for w in doc.get("warnings") or []]
-    raw.infos = [str(w) for w in doc.get("infos") or []]
-    raw.partial = bool(doc.get("partialResponse") or doc.get("isPartial")
-                       or data.get("partialResponse") or data.get("isPartial"))
-    if isinstance(data.get("stats"), dict):
-        raw.stats.append(data["stats"])
+    _envelope(raw, doc, data)
     result: Any = data.get("result")
     if rtype in ("matrix", "vector"):
         key, hkey = ("values", "histograms") if rtype == "matrix" else ("value", "histogram")

@@ -34,6 +34,7 @@ everything else (see ``docs/prometheus.md`` for the measurement).
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import logging
 import random
@@ -47,6 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from tributary_analysis.errors import (
@@ -113,11 +115,39 @@ class RetryPolicy:
     budget: float = 60.0
 
 
+class _Truncated(Exception):
+    """Fewer bytes than Content-Length arrived."""
+
+
+def _read_body(resp: requests.Response) -> bytes | bytearray:
+    """The whole body. A plain body with a known length is read in 1 MiB pieces into one
+    preallocated buffer (no list of chunks joined at the end, so the peak is the body plus
+    1 MiB); compressed or chunked bodies are read by requests as usual."""
+    encoding = str(resp.headers.get("Content-Encoding") or "identity").lower()
+    length = str(resp.headers.get("Content-Length") or "")
+    if encoding != "identity" or not length.isdigit():
+        return resp.content
+    n = int(length)
+    buf = bytearray(n)
+    pos = 0
+    try:
+        while pos < n:
+            piece = resp.raw.read(min(1 << 20, n - pos), decode_content=False)
+            if not piece:
+                raise _Truncated(f"got {pos:,} of {n:,} bytes")
+            buf[pos:pos + len(piece)] = piece
+            pos += len(piece)
+    finally:
+        resp.close()
+    return buf
+
+
 class Response:
     """A successful API answer: the raw body (parsed by the frame builder straight into
     columns) and, decoded on first use, the document."""
 
-    def __init__(self, body: bytes, status: int, *, doc: dict[str, Any] | None = None,
+    def __init__(self, body: bytes | bytearray, status: int, *,
+                 doc: dict[str, Any] | None = None,
                  elapsed: float = 0.0, attempts: int = 0, encoding: str = "") -> None:
         self.body = body
         self.status = status
@@ -193,8 +223,9 @@ class Transport:
             "timeout": timeout if timeout is not None else self.connect._timeout,
         }
         if method == "POST":
-            return self.session.request("POST", url, data=dict(params), **kwargs)
-        return self.session.request("GET", url, params=dict(params), **kwargs)
+            return self.session.request("POST", url, data=dict(params), stream=True,
+                                        **kwargs)
+        return self.session.request("GET", url, params=dict(params), stream=True, **kwargs)
 
     def request(self, path: str, params: Mapping[str, Any], *, expr: str = "",
                 timeout: float | None = None, force_post: bool = False,
@@ -224,13 +255,15 @@ class Transport:
             retry_after = None
             try:
                 resp = self._send(method, url, params, timeout)
+                body = _read_body(resp)
             except requests.exceptions.ReadTimeout as exc:
                 raise QueryTimeout(
                     f"no answer from Prometheus at {self.display_url} within the client "
                     f"timeout for {what}; raise timeout= (TRIBUTARY_PROMETHEUS_TIMEOUT) or "
                     "narrow the window", error_type="client_timeout", **ctx) from exc
             except (requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ContentDecodingError) as exc:
+                    requests.exceptions.ContentDecodingError, _Truncated,
+                    urllib3.exceptions.ProtocolError, http.client.IncompleteRead) as exc:
                 with self._lock:
                     self.request_count += 1
                 err: SourceError = ResponseTruncated(
@@ -251,7 +284,7 @@ class Transport:
                 elapsed = time.monotonic() - t0
                 with self._lock:
                     self.request_count += 1
-                ok, failure, retry_after = self._classify(resp, expr, path)
+                ok, failure, retry_after = self._classify(resp, body, expr, path)
                 if ok is not None:
                     ok.elapsed, ok.attempts = elapsed, attempt
                     ok.encoding = str(resp.headers.get("Content-Encoding") or "identity")
@@ -273,10 +306,9 @@ class Transport:
             time.sleep(wait)
 
     # -- status/body → result or error ------------------------------------------------
-    def _classify(self, resp: requests.Response, expr: str, path: str
+    def _classify(self, resp: requests.Response, body: bytes | bytearray, expr: str, path: str
                   ) -> tuple[Response | None, SourceError | None, float | None]:
         status = resp.status_code
-        body = resp.content
         if status < 300 and body.startswith(_SUCCESS_PREFIX):
             return Response(body, status), None, None  # decoded by the frame builder
         ctx: dict[str, Any] = {"source": "prometheus", "url": self.display_url, "query": expr,
@@ -293,7 +325,7 @@ class Transport:
             if not isinstance(doc, dict):
                 raise ValueError("not an object")
         except ValueError:
-            return None, self._non_json(status, body, what, ctx), retry_after
+            return None, self._non_json(status, bytes(body[:200]), what, ctx), retry_after
         if status < 300 and doc.get("status") == "success":
             return Response(body, status, doc=doc), None, None
         etype = str(doc.get("errorType") or "")
