@@ -197,6 +197,42 @@ def test_warnings_box_shows_every_warning_escaped(capsys: pytest.CaptureFixture[
     InteractiveShell.clear_instance()
 
 
+def test_one_box_per_page_updated_in_place() -> None:
+    """setup() reserves one empty box; sections add to it (same display id, updated), a
+    note said twice is listed once, and a section with nothing to say changes nothing."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from tributary_analysis.notebook.display import start_page
+
+    shell = InteractiveShell.instance()
+    shown: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    shell.display_pub.publish = (  # type: ignore[method-assign]
+        lambda data, **kw: shown.append((data, kw)))
+    try:
+        start_page()
+        [(placeholder, first)] = shown
+        box_id = first["transient"]["display_id"]
+        assert placeholder["text/html"] == "" and nb.WARNINGS_MIMETYPE not in placeholder
+        quiet = set_meta(pd.DataFrame({"x": [1]}), FrameMeta(source="prometheus"))
+        nb.show_source_warnings(quiet, source="prometheus")
+        assert len(shown) == 1  # nothing to say: the box stays empty
+        loud = set_meta(pd.DataFrame({"x": [1]}), FrameMeta(
+            source="prometheus", queries=("up",), partial=True, warnings=("w1",)))
+        nb.show_source_warnings(loud, source="prometheus")
+        nb.show_source_warnings(loud, "w2", source="files")
+        nb.show_source_warnings(loud, source="prometheus")  # nothing new
+        assert len(shown) == 3
+        assert all(kw.get("update") and kw["transient"]["display_id"] == box_id
+                   for _, kw in shown[1:])
+        final = shown[-1][0]
+        assert final[nb.WARNINGS_MIMETYPE]["warnings"] == nb.page_notes() == [
+            "w1", "partial response from prometheus for up: some data may be missing", "w2"]
+        assert final[nb.WARNINGS_MIMETYPE]["source"] == "prometheus, files"
+        assert "3 note(s)" in final["text/html"]
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_write_summary_is_json_safe(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     nb.write_summary(path, {"t": pd.Timestamp("2026-01-01", tz="UTC"), "nan": np.nan,

@@ -42,7 +42,8 @@ class PageNotes:
         from IPython.display import display
 
         self.notes, self.sources = [], []
-        self._handle = display({"text/plain": ""}, raw=True, display_id=True)
+        # empty HTML: nothing to see (a page or JupyterLab draws no box) until a note comes
+        self._handle = display({"text/html": "", "text/plain": ""}, raw=True, display_id=True)
 
     def add(self, *items: object, source: str = "") -> list[str]:
         """Add the reader notes of ``items`` (frames, metadata records, sentences); update
