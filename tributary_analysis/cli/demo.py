@@ -62,8 +62,10 @@ def _print_usage(home: Path, st: dict[str, Any]) -> None:
     prom = st["prometheus"]["url"]
     click.echo("")
     click.echo(f"Prometheus     {prom}  (version {st['prometheus'].get('version')})")
-    click.echo(f"  curl -s '{prom}/api/v1/query' --data-urlencode "
-               "'query=sum by (tenant_id) (rate(http_requests_total[5m]))'")
+    from tributary_analysis.promql import catalog
+
+    example = catalog.request_rate("5m", by=("tenant_id",))
+    click.echo(f"  curl -s '{prom}/api/v1/query' --data-urlencode 'query={example}'")
     es = st.get("elasticsearch")
     if es:
         click.echo(f"Elasticsearch  {es['url']}  (read-only user {es['reader_username']}; "
