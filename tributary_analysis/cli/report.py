@@ -131,10 +131,21 @@ def list_cmd() -> None:
 @click.option("--top-tenants", type=int, default=None, metavar="N",
               help="With --tenant all (or no --tenant): only the N busiest tenants of the "
                    "window ('unknown', the health probes, is never one of them).")
+@click.option("--executor", default=None, metavar="local|pool|dask://HOST:PORT",
+              help="Where notebooks run: local (a worker process each; the default, or "
+                   "$TRIBUTARY_REPORT_EXECUTOR), pool (--jobs warm workers that import "
+                   "once and export the pages), dask://HOST:PORT (a Dask cluster).")
+@click.option("--shards", type=int, default=None, metavar="N",
+              help="Run only this pod's share of the runs: tenants split into N shards "
+                   "(runs without a tenant in shard 0); see report k8s.")
+@click.option("--shard-index", type=int, default=None, metavar="I",
+              help="With --shards: the shard to run (default $JOB_COMPLETION_INDEX, set by "
+                   "a Kubernetes Indexed Job).")
 def run_cmd(
     names: tuple[str, ...], window: Window, tenants: tuple[str, ...], out_dir: Path,
     params: tuple[str, ...], timeout: str, cell_timeout: str | None, formats: str, jobs: int,
     keep_days: float | None, keep_runs: int | None, run_all: bool, top_tenants: int | None,
+    executor: str | None, shards: int | None, shard_index: int | None,
 ) -> None:
     """Render reports NAMES (default: all) for one window; exit 2 if any run failed.
 
@@ -142,12 +153,21 @@ def run_cmd(
     capacity, alert_review), tenants (tenant_usage). Per-tenant reports without --tenant
     run for every tenant (or the --top-tenants busiest).
     """
+    from tributary_analysis.reports.execute import parse_executor
     from tributary_analysis.reports.formats import parse_formats, writers_for
     from tributary_analysis.reports.outdir import check_out_dir
     from tributary_analysis.reports.registry import default_registry, expand
     from tributary_analysis.reports.runner import raise_for_failures, run_reports
     from tributary_analysis.reports.tenants import plan
 
+    if executor is not None:
+        parse_executor(executor)  # a typo is refused before anything runs
+    if shards is not None:
+        from tributary_analysis.reports.k8s import shard_index as this_shard
+
+        shard_index = this_shard(shards, shard_index)
+    elif shard_index is not None:
+        raise ConfigError("--shard-index needs --shards (how many shards there are)")
     limit = _seconds(timeout)
     per_cell = _seconds(cell_timeout, "--cell-timeout") if cell_timeout else None
     fmts = parse_formats(formats)
@@ -159,11 +179,20 @@ def run_cmd(
     check_out_dir(out_dir)  # a read-only or full --out shows before tenants are listed
     requests = plan(specs, window, tenants=list(tenants), common=common, scoped=scoped,
                     top=top_tenants)
+    if shards is not None and shard_index is not None:
+        from tributary_analysis.reports.k8s import select_shard
+
+        planned = len(requests)
+        requests = select_shard(requests, shards, shard_index)
+        click.echo(f"shard {shard_index} of {shards}: {len(requests)} of {planned} "
+                   "report run(s)", err=True)
+    where = f" on {executor}" if executor else ""
     click.echo(f"rendering {len(requests)} report run(s) for {window.describe()} "
-               f"into {out_dir}/ with {jobs} job(s)", err=True)
+               f"into {out_dir}/ with {jobs} job(s){where}", err=True)
     records = run_reports(requests, out_dir, jobs=jobs, timeout=limit,
                           cell_timeout=per_cell, keep_days=keep_days,
-                          keep_runs=keep_runs, on_done=_echo_record, formats=fmts)
+                          keep_runs=keep_runs, on_done=_echo_record, formats=fmts,
+                          executor=executor)
     _warn_ledger(out_dir)
     click.echo(f"index: {out_dir / 'index.html'}", err=True)
     raise_for_failures(records)  # ReportError: one line on stderr, exit 2
@@ -190,3 +219,99 @@ def index_cmd(out_dir: Path, keep_days: float | None, keep_runs: int | None) -> 
     _warn_ledger(out_dir)
     with writing(out_dir / index.INDEX, "write the index"):
         click.echo(str(index.write_index(out_dir)))
+
+
+@group.command("k8s")
+@click.argument("names", nargs=-1)
+@click.option("--image", required=True, help="Container image with tributary and the notebooks.")
+@click.option("--shards", type=int, default=4, show_default=True,
+              help="Tenant shards: the Indexed Job's completions, one pod each.")
+@click.option("--parallelism", type=int, default=None, help="Pods at once (default: all).")
+@click.option("--schedule", default="0 6 * * *", show_default=True,
+              help="When the CronJob runs (cron syntax).")
+@click.option("--time-zone", default="Etc/UTC", show_default=True)
+@click.option("--name", default="tributary-reports", show_default=True)
+@click.option("--namespace", default=None)
+@click.option("--secret", default="tributary-credentials", show_default=True,
+              help="The Secret whose keys become the pods' environment (the credentials).")
+@click.option("--env", "env_items", multiple=True, metavar="KEY=VALUE",
+              help="A non-secret setting for the pods (TRIBUTARY_PROMETHEUS_URL=...).")
+@click.option("--reports-claim", default="tributary-reports", show_default=True,
+              help="PersistentVolumeClaim (ReadWriteMany) the pods write the reports to.")
+@click.option("--reports-path", default="/reports", show_default=True)
+@click.option("--since", default="24h", show_default=True, help="Each batch's window.")
+@click.option("--tenant", "tenants", multiple=True, help="Tenant ids, or 'all' (default).")
+@click.option("--top-tenants", type=int, default=None, metavar="N")
+@click.option("-p", "--param", "params", multiple=True, metavar="[REPORT.]KEY=VALUE")
+@click.option("--timeout", default="900", show_default=True,
+              help="Whole-notebook limit per run, as for report run.")
+@click.option("--jobs", "-j", type=int, default=2, show_default=True,
+              help="Notebooks at once in each pod.")
+@click.option("--executor", default="pool", show_default=True,
+              help="The executor inside each pod (local or pool).")
+@click.option("--format", "formats", default="html", show_default=True)
+@click.option("--deadline", default=None, help="The Job's activeDeadlineSeconds (a duration).")
+@click.option("--retries", type=int, default=0, show_default=True,
+              help="Retries per shard (backoffLimitPerIndex).")
+@click.option("--cpu", default="1", show_default=True, help="CPU request per pod.")
+@click.option("--memory", default="2Gi", show_default=True, help="Memory per pod.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the manifest here (default: standard output).")
+def k8s_cmd(names: tuple[str, ...], image: str, shards: int, parallelism: int | None,
+            schedule: str, time_zone: str, name: str, namespace: str | None, secret: str,
+            env_items: tuple[str, ...], reports_claim: str, reports_path: str, since: str,
+            tenants: tuple[str, ...], top_tenants: int | None, params: tuple[str, ...],
+            timeout: str, jobs: int, executor: str, formats: str, deadline: str | None,
+            retries: int, cpu: str, memory: str, output: Path | None) -> None:
+    """Write a Kubernetes CronJob running reports NAMES (default: tenants) as an Indexed Job.
+
+    Each of the --shards pods runs `tributary report run NAMES ... --shards N`, and picks
+    its tenants from JOB_COMPLETION_INDEX; reports without a tenant run in shard 0.
+    """
+    from tributary_analysis.reports.execute import parse_executor
+    from tributary_analysis.reports.k8s import cronjob_manifest, to_yaml
+    from tributary_analysis.reports.registry import default_registry, expand
+
+    if croniter_ok(schedule) is False:
+        raise ConfigError(f"--schedule {schedule!r} is not a cron expression (five fields, "
+                          "e.g. '0 6 * * *')")
+    kind, _ = parse_executor(executor)
+    if kind == "dask":
+        raise ConfigError("--executor inside a pod is local or pool; the Indexed Job is the "
+                          "scale-out")
+    expand(list(names) or ["tenants"], default_registry())  # unknown names refused here
+    _seconds(since, "--since")
+    _seconds(timeout)
+    env: dict[str, str] = {}
+    for item in env_items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--env {item!r}: use KEY=VALUE")
+        env[key] = value
+    args = [*(names or ("tenants",)), "--since", since, "--timeout", timeout,
+            "--jobs", str(jobs), "--executor", executor, "--format", formats]
+    for tenant in tenants or ("all",):
+        args += ["--tenant", tenant]
+    if top_tenants is not None:
+        args += ["--top-tenants", str(top_tenants)]
+    for param in params:
+        args += ["-p", param]
+    manifest = cronjob_manifest(
+        args, image=image, shards=shards, schedule=schedule, name=name, namespace=namespace,
+        secret=secret, env=env, parallelism=parallelism, reports_claim=reports_claim,
+        reports_path=reports_path, time_zone=time_zone, retries=retries, cpu=cpu,
+        memory=memory,
+        deadline_s=int(_seconds(deadline, "--deadline")) if deadline else None)
+    text = to_yaml(manifest, secret=secret)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}", err=True)
+
+
+def croniter_ok(expr: str) -> bool:
+    """Whether ``expr`` is a five-field cron expression (croniter's reading)."""
+    from croniter import croniter
+
+    return len(expr.split()) == 5 and bool(croniter.is_valid(expr))

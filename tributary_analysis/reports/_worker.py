@@ -1,10 +1,12 @@
 """Child process that executes one notebook with papermill and reports how it ended.
 
 Run as ``python -m tributary_analysis.reports._worker SPEC.json`` by
-:class:`~tributary_analysis.reports.execute.LocalExecutor`. The parent enforces the
-whole-notebook timeout by terminating this process; on SIGTERM — and when the parent dies,
-even by ``kill -9`` (:mod:`._lifeline`) — we kill the kernel's process group (jupyter_client
-starts kernels in their own session, so killing our group alone would orphan it) and exit.
+:class:`~tributary_analysis.reports.execute.LocalExecutor` (one process per notebook); the
+warm pool's long-lived workers (:mod:`._pool_worker`) call :func:`execute` for each job.
+The parent enforces the whole-notebook timeout by terminating this process; on SIGTERM —
+and when the parent dies, even by ``kill -9`` (:mod:`._lifeline`) — we kill the kernel's
+process group (jupyter_client starts kernels in their own session, so killing our group
+alone would orphan it) and exit.
 
 The outcome is written to ``spec["result"]`` as JSON (the fields of
 :class:`~tributary_analysis.reports.execute.WorkerOutcome`), taken from the exception
@@ -55,16 +57,16 @@ def _write(path: str, result: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def main(spec_path: str) -> int:
-    from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
+def execute(spec: dict[str, Any], *, km: Any = None) -> dict[str, Any]:
+    """Run papermill on ``spec`` and return the outcome (the fields of ``WorkerOutcome``).
 
-    die_with_parent(_kill_kernels_and_exit)
-    os.environ[PARENT_ENV] = str(os.getpid())  # the kernel's parent is us
-    spec = json.loads(Path(spec_path).read_text())
+    ``km`` is a kernel manager whose kernel is already started (a warm pool's pre-started
+    kernel, :mod:`._pool_worker`); without it papermill starts and stops its own kernel.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    result: dict[str, Any]
+    extra: dict[str, Any] = {"km": km} if km is not None else {}
     try:
         papermill.execute_notebook(
             spec["input"],
@@ -77,10 +79,11 @@ def main(spec_path: str) -> int:
             cwd=spec.get("cwd"),
             start_timeout=spec.get("start_timeout", 60),
             execution_timeout=spec.get("cell_timeout"),
+            **extra,
         )
-        result = {"status": "ok"}
+        return {"status": "ok"}
     except PapermillExecutionError as exc:
-        result = {
+        return {
             "status": "failed",
             "cell_index": exc.cell_index,
             "exec_count": exc.exec_count,
@@ -90,7 +93,7 @@ def main(spec_path: str) -> int:
             "source": exc.source,
         }
     except BaseException as exc:  # the kernel died, would not start, a cell timed out...
-        result = {
+        return {
             "status": "failed",
             "cell_index": None,
             "exec_count": None,
@@ -99,6 +102,15 @@ def main(spec_path: str) -> int:
             "traceback": traceback.format_exception(exc)[-20:],
             "source": "",
         }
+
+
+def main(spec_path: str) -> int:
+    from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
+
+    die_with_parent(_kill_kernels_and_exit)
+    os.environ[PARENT_ENV] = str(os.getpid())  # the kernel's parent is us
+    spec = json.loads(Path(spec_path).read_text())
+    result = execute(spec)
     _write(spec["result"], result)
     return 0 if result["status"] == "ok" else 1
 

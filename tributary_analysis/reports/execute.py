@@ -4,8 +4,9 @@ An :class:`ExecutionJob` is plain data (JSON-serialisable, no secrets); an execu
 and returns an :class:`ExecutionResult` — the executed notebook and log as bytes, the
 worker's typed :class:`WorkerOutcome`, whether the whole-notebook timeout stopped it. Publish
 never looks at the executor's files, so an executor may run anywhere: :class:`LocalExecutor`
-runs a worker subprocess here; a Dask cluster or a warm worker pool would implement the same
-:class:`Executor` protocol and ship the result back.
+runs a worker subprocess here; the warm pool (:mod:`.pool`) and a Dask cluster
+(:mod:`.dask_executor`) implement the same :class:`Executor` protocol and ship the result
+back. :func:`open_executor` opens the one a ``--executor`` value names.
 
 The result's notebook and log are **unscrubbed** (a cell may have printed a credential):
 they live in memory and, for :class:`LocalExecutor`, in the private work area
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -106,6 +108,17 @@ class Executor(Protocol):
     def stop_all(self) -> None: ...
 
 
+def job_environment(job_env: dict[str, str], base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with a job's variables on top; its kernelspec directory goes first on
+    ``JUPYTER_PATH``, ahead of what was there."""
+    env = dict(base)
+    for key, value in job_env.items():
+        if key == "JUPYTER_PATH" and env.get(key):
+            value = os.pathsep.join((value, env[key]))
+        env[key] = value
+    return env
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Terminate the worker (it kills its kernel), then kill its whole group if needed."""
     try:
@@ -136,11 +149,7 @@ class LocalExecutor:
         self._stopping = False
 
     def _env(self, job: ExecutionJob) -> dict[str, str]:
-        env = dict(os.environ)
-        for key, value in job.env.items():
-            if key == "JUPYTER_PATH" and env.get(key):
-                value = os.pathsep.join((value, env[key]))
-            env[key] = value
+        env = job_environment(job.env, os.environ)
         env[PARENT_ENV] = str(os.getpid())
         return env
 
@@ -196,3 +205,63 @@ class LocalExecutor:
             procs = list(self._procs)
         for proc in procs:
             _stop(proc)
+
+
+#: the executor ``run_reports`` uses when none is passed (``tributary report run --executor``)
+EXECUTOR_ENV = "TRIBUTARY_REPORT_EXECUTOR"
+EXECUTORS = "local, pool or dask://HOST:PORT"
+
+
+def parse_executor(spec: str) -> tuple[str, str]:
+    """``"local"``, ``"pool"`` or ``"dask://HOST:PORT"`` → ``(kind, address)``.
+
+    Examples
+    --------
+    >>> parse_executor("pool"), parse_executor("dask://127.0.0.1:8786")
+    (('pool', ''), ('dask', 'tcp://127.0.0.1:8786'))
+    """
+    from tributary_analysis.errors import ConfigError
+
+    text = spec.strip()
+    if text.lower() in ("local", "pool"):
+        return text.lower(), ""
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() in ("dask", "tcp", "tls"):
+        host, colon, port = rest.rstrip("/").rpartition(":")
+        if host and colon and port.isdigit() and "/" not in rest.rstrip("/"):
+            proto = "tls" if scheme.lower() == "tls" else "tcp"
+            return "dask", f"{proto}://{host}:{port}"
+    raise ConfigError(f"--executor {spec!r} is not an executor; use {EXECUTORS} (the "
+                      "scheduler's address, e.g. dask://127.0.0.1:8786)")
+
+
+@contextlib.contextmanager
+def open_executor(spec: str, session: WorkSession, *, jobs: int = 2,
+                  expected_jobs: int | None = None) -> Iterator[Executor]:
+    """The executor ``spec`` names, open for one batch and closed after it.
+
+    Parameters
+    ----------
+    spec : str
+        ``local`` (a worker process per notebook), ``pool`` (``jobs`` warm workers,
+        :mod:`.pool`) or ``dask://HOST:PORT`` (a Dask cluster, :mod:`.dask_executor`).
+    session : WorkSession
+        The batch's private work area.
+    jobs : int
+        Notebooks at once (the pool's size).
+    expected_jobs : int, optional
+        How many jobs the batch has (the pool pre-starts no kernel beyond them).
+    """
+    kind, address = parse_executor(spec)
+    if kind == "local":
+        yield LocalExecutor(session)
+    elif kind == "pool":
+        from tributary_analysis.reports.pool import PoolExecutor
+
+        with PoolExecutor(session, jobs, expected_jobs=expected_jobs) as pool:
+            yield pool
+    else:
+        from tributary_analysis.reports.dask_executor import DaskExecutor
+
+        with DaskExecutor(address) as cluster:
+            yield cluster

@@ -5,8 +5,10 @@
   raises :class:`~tributary_analysis.errors.ConfigError` before anything runs;
 * :mod:`.execute` runs the job: :class:`~.execute.LocalExecutor` in a worker subprocess with
   a whole-notebook timeout (papermill bounds only single cells), in the private work area
-  (:mod:`.workarea`), the worker and kernel dying with this process; another executor (a
-  Dask cluster, a warm pool) can be passed in;
+  (:mod:`.workarea`), the worker and kernel dying with this process; another executor can
+  be passed in or named (``executor="pool"``: warm workers, :mod:`.pool`;
+  ``"dask://HOST:PORT"``: a Dask cluster, :mod:`.dask_executor`; default
+  ``$TRIBUTARY_REPORT_EXECUTOR``, else ``local``);
 * :mod:`.publish` scrubs, writes the page, notebook and log atomically, records the run in
   the ledger, moves ``latest.html`` and calls the artefact writers (``--format pdf``).
 
@@ -23,8 +25,10 @@ Nothing unscrubbed is ever under ``<out>``: work happens under ``$TRIBUTARY_HOME
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -36,7 +40,7 @@ from tributary_analysis.ground.time import iso
 from tributary_analysis.reports import html as html_mod
 from tributary_analysis.reports import index as index_mod
 from tributary_analysis.reports import ledger, outdir, workarea
-from tributary_analysis.reports.execute import Executor, LocalExecutor
+from tributary_analysis.reports.execute import EXECUTOR_ENV, Executor, open_executor
 from tributary_analysis.reports.formats import parse_formats, writers_for
 from tributary_analysis.reports.prepare import (
     DEFAULT_TIMEOUT,
@@ -78,8 +82,27 @@ def _run_one(req: RunRequest, out_dir: Path, executor: Executor, *, settings: Se
              writers: Sequence[ArtifactWriter]) -> ledger.RunRecord:
     prep = prepare(req, out_dir, settings=settings, scrubber=scrubber, batch=batch,
                    timeout=timeout, cell_timeout=cell_timeout)
+    # an executor that can publish where it ran (the warm pool exports pages there)
+    execute_and_publish = getattr(executor, "execute_and_publish", None)
+    if execute_and_publish is not None:
+        record: ledger.RunRecord = execute_and_publish(prep, settings=settings,
+                                                       scrubber=scrubber, writers=writers)
+        return record
     result = executor.execute(prep.job)
     return publish(prep, result, settings=settings, scrubber=scrubber, writers=writers)
+
+
+@contextlib.contextmanager
+def _executor(executor: Executor | str | None, ws: workarea.WorkSession, *, jobs: int,
+              expected_jobs: int) -> Iterator[Executor]:
+    """The executor passed in, or the one named (``local``, ``pool``, ``dask://…``; default
+    ``$TRIBUTARY_REPORT_EXECUTOR``, else ``local``), opened for this batch."""
+    if executor is not None and not isinstance(executor, str):
+        yield executor
+        return
+    spec = executor or os.environ.get(EXECUTOR_ENV) or "local"
+    with open_executor(spec, ws, jobs=jobs, expected_jobs=expected_jobs) as opened:
+        yield opened
 
 
 def run_report(
@@ -91,7 +114,7 @@ def run_report(
     settings: Settings | None = None,
     scrubber: Scrubber | None = None,
     batch: str = "",
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     formats: Iterable[str] | str | None = None,
 ) -> ledger.RunRecord:
     """Execute one report and write its page; never raises for a notebook failure.
@@ -117,9 +140,10 @@ def run_report(
     batch : str
         The batch id recorded in the ledger and handed to the notebook (summary reports
         link the other runs of their batch).
-    executor : Executor, optional
-        Where the notebook runs; default a :class:`~.execute.LocalExecutor` in a fresh
-        private work session.
+    executor : Executor or str, optional
+        Where the notebook runs: an :class:`~.execute.Executor`, or ``"local"``,
+        ``"pool"``, ``"dask://HOST:PORT"``; default ``$TRIBUTARY_REPORT_EXECUTOR``, else a
+        :class:`~.execute.LocalExecutor` in a fresh private work session.
     formats : str or list, optional
         ``"html"`` (default) or ``"html,pdf"``.
     """
@@ -131,10 +155,11 @@ def run_report(
     out_dir = _ready_out_dir(Path(out_dir))
     kwargs = dict(settings=settings, scrubber=scrubber, batch=batch, timeout=timeout,
                   cell_timeout=cell_timeout, writers=writers)
-    if executor is not None:
+    if executor is not None and not isinstance(executor, str):
         return _run_one(req, out_dir, executor, **kwargs)  # type: ignore[arg-type]
-    with workarea.session(settings.work_dir, out_dir) as ws:
-        return _run_one(req, out_dir, LocalExecutor(ws), **kwargs)  # type: ignore[arg-type]
+    with workarea.session(settings.work_dir, out_dir) as ws, \
+            _executor(executor, ws, jobs=1, expected_jobs=1) as opened:
+        return _run_one(req, out_dir, opened, **kwargs)  # type: ignore[arg-type]
 
 
 def run_reports(
@@ -149,7 +174,7 @@ def run_reports(
     settings: Settings | None = None,
     on_done: Callable[[ledger.RunRecord], None] | None = None,
     notify: bool = True,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     formats: Iterable[str] | str | None = None,
 ) -> list[ledger.RunRecord]:
     """Run ``requests`` with at most ``jobs`` at once, then prune, index and notify.
@@ -160,6 +185,12 @@ def run_reports(
     written raises :class:`~tributary_analysis.errors.OutputError` — before any run when it
     shows up front (a file, read-only, full), else at the first page that cannot be
     written, stopping the runs still going.
+
+    ``executor`` is an :class:`~.execute.Executor` or its name: ``"local"`` (a worker
+    process per notebook), ``"pool"`` (``jobs`` warm workers that import once, pre-start
+    each kernel and export the pages), ``"dask://HOST:PORT"`` (the jobs run on a Dask
+    cluster, as many at once as it has worker threads); default
+    ``$TRIBUTARY_REPORT_EXECUTOR``, else ``"local"``.
     """
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
@@ -187,15 +218,18 @@ def run_reports(
 
 
 def _execute_batch(requests: Sequence[RunRequest], out_dir: Path, *, jobs: int,
-                   executor: Executor | None, settings: Settings, batch: str, timeout: float,
+                   executor: Executor | str | None, settings: Settings, batch: str,
+                   timeout: float,
                    cell_timeout: float | None, writers: Sequence[ArtifactWriter],
                    on_done: Callable[[ledger.RunRecord], None] | None
                    ) -> list[ledger.RunRecord]:
     details = [i for i, r in enumerate(requests) if not r.spec.summary]
     summaries = [i for i, r in enumerate(requests) if r.spec.summary]
     done: dict[int, ledger.RunRecord] = {}
-    with workarea.session(settings.work_dir, out_dir) as ws:
-        runner: Executor = executor or LocalExecutor(ws)
+    with workarea.session(settings.work_dir, out_dir) as ws, \
+            _executor(executor, ws, jobs=jobs, expected_jobs=len(requests)) as runner:
+        # a cluster runs as many at once as it has worker threads, whatever --jobs says
+        width = max(jobs, int(getattr(runner, "concurrency", 0) or 0))
 
         def one(req: RunRequest) -> ledger.RunRecord:
             record = _run_one(req, out_dir, runner, settings=settings,
@@ -205,7 +239,7 @@ def _execute_batch(requests: Sequence[RunRequest], out_dir: Path, *, jobs: int,
                 on_done(record)
             return record
 
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report") as pool:
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="report") as pool:
             futures: dict[Future[ledger.RunRecord], int] = {}
             try:
                 for group in (details, summaries):

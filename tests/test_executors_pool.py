@@ -1,0 +1,129 @@
+"""The warm worker pool passes the local executor's tests, run again with ``--executor pool``.
+
+The runs of ``test_reports_run`` (pages, a raising notebook, the whole-notebook timeout and
+no surviving process, a hostile tenant id, canary credentials, the index) and the library
+and CLI faults of ``test_reports_faults`` (``--out`` a file, read-only, full before and
+while a notebook runs, the kernel's stderr in ``run.log``), with the batch's executor set
+to the pool: through ``$TRIBUTARY_REPORT_EXECUTOR`` for the library, through
+``--executor pool`` for the CLI. Then what is the pool's own: one worker renders many
+notebooks (the interpreter is not started again), each on a kernel of its own, and the
+pages are exported in the worker.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import test_reports_faults
+from test_reports_faults import (
+    test_disk_fills_while_a_notebook_runs,
+    test_kernel_stderr_stays_off_the_page_and_in_the_run_log,
+    test_out_is_an_existing_file,
+    test_out_on_a_full_disk_before_anything_runs,
+    test_out_on_a_read_only_file_system,
+)
+from test_reports_run import *  # noqa: F403 - the same tests, against the pool
+from test_reports_run import FIXTURES, batch, rec  # noqa: F401 - the module's fixture
+
+from tributary_analysis.ground.time import parse_window
+from tributary_analysis.reports.execute import EXECUTOR_ENV
+from tributary_analysis.reports.registry import ReportSpec
+from tributary_analysis.reports.runner import RunRequest, run_reports
+
+__all__ = [
+    "test_disk_fills_while_a_notebook_runs",
+    "test_kernel_stderr_stays_off_the_page_and_in_the_run_log",
+    "test_out_is_an_existing_file", "test_out_on_a_full_disk_before_anything_runs",
+    "test_out_on_a_read_only_file_system",
+]
+
+WINDOW = parse_window("24h", end="2025-01-31T00:00:00Z")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pool_executor() -> Iterator[None]:
+    """Every batch of this module on the pool: the library through the environment, the
+    CLI runs of ``test_reports_faults`` through ``--executor pool``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(EXECUTOR_ENV, "pool")
+    cli = test_reports_faults._cli
+
+    def pool_cli(out: Path, home: Path, *names: str, extra: tuple[str, ...] = ()
+                 ) -> subprocess.CompletedProcess[str]:
+        return cli(out, home, *names, extra=("--executor", "pool", *extra))
+
+    mp.setattr(test_reports_faults, "_cli", pool_cli)
+    yield
+    mp.undo()
+
+
+def _kernel_pids(nb_path: Path) -> tuple[int, int]:
+    """(worker pid, kernel pid) a fixture notebook printed."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+    fields = dict(line.split("=", 1) for line in text.split() if "=" in line)
+    return int(fields["ppid"]), int(fields["pid"])
+
+
+def test_one_warm_worker_renders_many_notebooks_each_on_a_fresh_kernel(
+        tmp_path: Path) -> None:
+    pids = tmp_path / "pids.ipynb"
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("start = end = None\nn = 0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import os, sys\nassert 'seen' not in globals()\nseen = 1\n"
+                                  "print(f'pid={os.getpid()} ppid={os.getppid()} n={n}')"),
+    ]
+    nbformat.write(nb, pids)
+    reqs = [RunRequest(ReportSpec(f"pids{i}", pids), WINDOW, {"n": i}) for i in range(4)]
+    records = run_reports(reqs, tmp_path / "out", jobs=1, timeout=300, executor="pool")
+    assert [r.status for r in records] == ["ok"] * 4, [r.error for r in records]
+    seen = [_kernel_pids(tmp_path / "out" / r.notebook) for r in records]
+    workers = {w for w, _ in seen}
+    kernels = {k for _, k in seen}
+    assert len(workers) == 1  # one interpreter rendered all four
+    assert len(kernels) == 4  # each notebook had its own kernel
+    for r in records:
+        html = (tmp_path / "out" / r.html).read_text()
+        assert f"n={r.parameters['n']}" in html
+
+
+def test_pages_are_exported_in_the_worker_unless_the_settings_differ(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent's publish step is not called when the worker publishes; with settings the
+    worker cannot read from the environment it falls back to the parent."""
+    from dataclasses import replace
+
+    from tributary_analysis.config import load_settings
+    from tributary_analysis.reports import publish as publish_mod
+    from tributary_analysis.reports import runner
+
+    calls: list[str] = []
+    real = publish_mod.publish
+
+    def spy(prep, result, **kw):  # type: ignore[no-untyped-def]
+        calls.append(prep.request.spec.name)
+        return real(prep, result, **kw)
+
+    monkeypatch.setattr(publish_mod, "publish", spy)
+    monkeypatch.setattr(runner, "publish", spy)
+    reqs = [RunRequest(ReportSpec(f"figures{i}", FIXTURES / "figures.ipynb"), WINDOW,
+                       {"points": 5}) for i in range(2)]
+    records = run_reports(reqs, tmp_path / "a", jobs=2, timeout=300, executor="pool")
+    assert [r.status for r in records] == ["ok", "ok"] and calls == []
+    assert all(r.figures == 2 for r in records)
+    other = replace(load_settings(), prometheus_url="http://127.0.0.1:2")
+    records = run_reports(reqs, tmp_path / "b", jobs=2, timeout=300, executor="pool",
+                          settings=other)
+    assert [r.status for r in records] == ["ok", "ok"]
+    assert sorted(calls) == ["figures0", "figures1"]

@@ -1,0 +1,350 @@
+"""A warm report worker: imports papermill, nbconvert and the publish step once, then runs
+many notebooks, each on a fresh kernel that was started — and made to import what the
+notebook imports — while the previous notebook ran.
+
+Run as ``python -m tributary_analysis.reports._pool_worker REPLY_FD`` by
+:class:`~tributary_analysis.reports.pool.PoolExecutor`. Requests arrive on stdin, replies
+leave on ``REPLY_FD``, both as length-prefixed pickles (:func:`write_frame`,
+:func:`read_frame`) between this process and the parent that started it; no job carries a
+secret (:class:`~tributary_analysis.reports.execute.ExecutionJob`): credentials are in the
+environment this process inherited, as for a one-shot worker.
+
+For each job the worker points its stdout/stderr at the job's ``run.log``, applies the
+job's (non-secret) environment, takes the pre-started kernel if it was started for the same
+kernelspec, directory and environment (else starts one), runs papermill on it exactly as
+:mod:`._worker` does, writes the outcome to ``result.json`` and shuts the kernel down —
+kernels are never reused across notebooks. When the parent asks, it then publishes the run
+itself (scrub, HTML export, ledger), so the export runs in the pool, not in the parent.
+
+Lifetime: :mod:`._lifeline` ties it to the parent (``kill -9`` of the parent included); on
+SIGTERM — the whole-notebook timeout — it kills every kernel's process group and exits,
+exactly like :mod:`._worker`; on end of input it shuts its kernels down and exits.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import pickle
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+_HEADER = struct.Struct("!I")
+
+
+def write_frame(fh: IO[bytes], obj: object) -> None:
+    """One message: a 4-byte length, then the pickle."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(_HEADER.pack(len(data)) + data)
+    fh.flush()
+
+
+def read_exact(read: Any, n: int) -> bytes | None:
+    """``n`` bytes from ``read`` (a ``read(size)`` callable), or None at end of input."""
+    chunks, left = [], n
+    while left:
+        chunk = read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fh: IO[bytes]) -> Any:
+    """The next message, or None when the other side closed the pipe."""
+    head = read_exact(fh.read, _HEADER.size)
+    if head is None:
+        return None
+    body = read_exact(fh.read, _HEADER.unpack(head)[0])
+    return None if body is None else pickle.loads(body)  # from our own parent
+
+
+def notebook_imports(path: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The absolute imports of a notebook's code cells: ``(module, from-names)``.
+
+    What a pre-started kernel imports before the notebook is handed to it; cells that do
+    not parse (magics) are skipped, relative imports ignored.
+    """
+    try:
+        cells = json.loads(Path(path).read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return []
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [(alias.name, ()) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.append((node.module, tuple(a.name for a in node.names if a.name != "*")))
+    return list(dict.fromkeys(out))
+
+
+#: runs silently in a pre-started kernel; leaves no name behind, failures go to run.log
+_PRELOAD = """\
+def __tributary_preload(wanted):
+    import contextlib, importlib, sys
+    with contextlib.redirect_stdout(sys.__stdout__), contextlib.redirect_stderr(sys.__stderr__):
+        for module, names in wanted:
+            try:
+                mod = importlib.import_module(module)
+                for name in names:
+                    if not hasattr(mod, name):
+                        importlib.import_module(module + "." + name)
+            except Exception as exc:
+                print(f"[warm kernel] preloading {module}: {type(exc).__name__}: {exc}",
+                      file=sys.__stderr__)
+        sys.__stderr__.flush()
+__tributary_preload(WANTED)
+del __tributary_preload
+"""
+
+
+class _Relay(threading.Thread):
+    """Copies a kernel's own stdout/stderr (a pipe) into the current job's log: held in
+    memory while the kernel waits for its notebook, then written to fd 1 (the job's
+    ``run.log`` while the job runs)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="tributary-kernel-output", daemon=True)
+        self.fd = fd
+        self._held: list[bytes] = []
+        self._attached = False
+        self._lock = threading.Lock()
+
+    def attach(self) -> None:
+        with self._lock:
+            held, self._held, self._attached = self._held, [], True
+        for chunk in held:
+            os.write(1, chunk)
+
+    def run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with self._lock:
+                if not self._attached:
+                    self._held.append(chunk)
+                    continue
+            os.write(1, chunk)
+        os.close(self.fd)
+
+
+class WarmKernel:
+    """A kernel started ahead of its notebook, importing what that kind of notebook does."""
+
+    def __init__(self, key: tuple[Any, ...], kernel_name: str, cwd: str, env: dict[str, str],
+                 preload: list[tuple[str, tuple[str, ...]]]) -> None:
+        from jupyter_client.manager import KernelManager
+
+        class _Tracked(KernelManager):
+            """Remembers the clients papermill makes, to close their sockets afterwards."""
+
+            def client(self, **kwargs: Any) -> Any:
+                kc = super().client(**kwargs)
+                clients.append(kc)
+                return kc
+
+        clients: list[Any] = []
+        self.key = key
+        self.clients = clients
+        self.started = time.monotonic()
+        self.km = _Tracked(kernel_name=kernel_name)
+        read_fd, write_fd = os.pipe()
+        try:
+            self.km.start_kernel(cwd=cwd, env=env, stdout=write_fd, stderr=write_fd)
+        finally:
+            os.close(write_fd)
+        self.relay = _Relay(read_fd)
+        self.relay.start()
+        self._warm_kc: Any = None
+        self._warm_id = ""
+        if preload:
+            kc = self.km.client()
+            kc.start_channels()
+            self._warm_kc = kc
+            self._warm_id = kc.execute(_PRELOAD.replace("WANTED", repr(preload)), silent=True,
+                                       store_history=False, allow_stdin=False)
+
+    def ready(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the preload finished; False if the kernel
+        died or did not answer in time (the caller then starts another)."""
+        kc, self._warm_kc = self._warm_kc, None
+        if kc is None:
+            return bool(self.km.is_alive())
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.km.is_alive():
+                    return False
+                try:
+                    msg = kc.get_shell_msg(timeout=min(left, 1.0))
+                except Exception:  # queue.Empty: not yet
+                    continue
+                if msg.get("parent_header", {}).get("msg_id") == self._warm_id:
+                    return True
+        finally:
+            kc.stop_channels()
+
+    def close(self) -> None:
+        for kc in self.clients:
+            with contextlib.suppress(Exception):
+                kc.stop_channels()
+        with contextlib.suppress(Exception):
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        self.relay.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _output_to(path: str) -> Iterator[None]:
+    """This process's stdout and stderr (the file descriptors) appended to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+@contextlib.contextmanager
+def _environment(job_env: dict[str, str]) -> Iterator[None]:
+    """The job's environment on top of ours for the job's duration (kernelspec path...)."""
+    from tributary_analysis.reports.execute import job_environment
+
+    before = dict(os.environ)
+    os.environ.update(job_environment(job_env, before))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+class Worker:
+    """The job loop's state: the kernel pre-started for the next notebook."""
+
+    def __init__(self) -> None:
+        self.spare: WarmKernel | None = None
+
+    def _kernel(self, spec: dict[str, Any], key: tuple[Any, ...]) -> WarmKernel:
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            if spare.key == key and spare.ready(float(spec.get("start_timeout", 60))):
+                return spare
+            spare.close()
+        kernel = WarmKernel(key, spec["kernel_name"], spec["cwd"], dict(os.environ), [])
+        return kernel
+
+    def handle(self, msg: dict[str, Any], reply: IO[bytes]) -> None:
+        from tributary_analysis.reports._worker import _write, execute
+
+        spec, job = msg["spec"], msg["job"]
+        t0 = time.monotonic()
+        key = (spec["kernel_name"], spec["cwd"], tuple(sorted(job["env"].items())))
+        with _output_to(msg["log"]), _environment(job["env"]):
+            kernel = self._kernel(spec, key)
+            kernel.relay.attach()
+            if msg.get("prestart", True):
+                try:
+                    self.spare = WarmKernel(key, spec["kernel_name"], spec["cwd"],
+                                            dict(os.environ), notebook_imports(spec["input"]))
+                except Exception as exc:  # the next job starts its own kernel
+                    print(f"[warm pool] could not pre-start the next kernel: "
+                          f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            try:
+                result = execute(spec, km=kernel.km)
+            finally:
+                kernel.close()
+        _write(spec["result"], result)
+        duration = time.monotonic() - t0
+        write_frame(reply, {"executed": result["status"]})
+        publish = msg.get("publish")
+        if publish is not None:
+            write_frame(reply, _publish(publish, spec, job, result, duration, msg["log"]))
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.spare.close()
+            self.spare = None
+
+
+def _publish(publish: dict[str, Any], spec: dict[str, Any], job: dict[str, Any],
+             result: dict[str, Any], duration: float, log: str) -> dict[str, Any]:
+    """Publish the run here (scrub, page, ledger); the parent receives the record."""
+    from tributary_analysis.config import load_settings
+    from tributary_analysis.errors import OutputError
+    from tributary_analysis.reports.execute import ExecutionResult, WorkerOutcome
+    from tributary_analysis.reports.publish import publish as publish_run
+    from tributary_analysis.reports.scrub import Scrubber
+
+    nb_path, log_path = Path(spec["output"]), Path(log)
+    executed = ExecutionResult(
+        job["job_id"], False, duration, 0 if result["status"] == "ok" else 1,
+        WorkerOutcome.from_dict(result), nb_path.read_bytes() if nb_path.exists() else None,
+        log_path.read_bytes(), timeout=float(job["timeout"]))
+    try:
+        settings = load_settings()
+        record = publish_run(publish["prepared"], executed, settings=settings,
+                             scrubber=Scrubber.from_environment(settings),
+                             writers=publish["writers"])
+    except OutputError as exc:
+        return {"error": "OutputError", "message": str(exc), "path": exc.path,
+                "errno": exc.errno}
+    except Exception as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+    return {"record": record}
+
+
+def main(argv: list[str]) -> int:
+    from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
+    from tributary_analysis.reports._worker import _kill_kernels_and_exit
+
+    die_with_parent(_kill_kernels_and_exit)
+    os.environ[PARENT_ENV] = str(os.getpid())  # every kernel's parent is us
+    reply = os.fdopen(int(argv[0]), "wb")
+    # the imports a one-shot worker pays for every notebook, paid once here
+    import jupyter_client.manager  # noqa: F401
+    import papermill  # noqa: F401
+
+    import tributary_analysis.reports.publish  # noqa: F401 - nbconvert, the page, the ledger
+
+    worker = Worker()
+    try:
+        while (msg := read_frame(sys.stdin.buffer)) is not None:
+            worker.handle(msg, reply)
+    finally:
+        worker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
