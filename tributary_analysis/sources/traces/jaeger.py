@@ -27,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -80,6 +82,7 @@ class _Fetch:
     traces_read: int = 0
     overflow: int = 0  # windows still full at the smallest split
     stopped: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class JaegerTraces(TraceSource):
@@ -96,6 +99,8 @@ class JaegerTraces(TraceSource):
         Requests one question may make before it stops (``partial``).
     max_traces_read : int
         Traces one question may read before it stops (``partial``).
+    max_workers : int
+        Pages asked at the same time.
     timeout : float
         Seconds per request.
     headers : mapping, optional
@@ -110,7 +115,8 @@ class JaegerTraces(TraceSource):
     kind = "jaeger"
 
     def __init__(self, url: str, *, page_traces: int = 2000, max_requests: int = 400,
-                 max_traces_read: int = 250_000, timeout: float = 60.0,
+                 max_traces_read: int = 250_000, max_workers: int = 3,
+                 timeout: float = 60.0,
                  headers: Mapping[str, str] | None = None, max_attempts: int = 5,
                  session: requests.Session | None = None) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -121,6 +127,7 @@ class JaegerTraces(TraceSource):
         self.page_traces = int(page_traces)
         self.max_requests = int(max_requests)
         self.max_traces_read = int(max_traces_read)
+        self.max_workers = max(1, int(max_workers))
         self.timeout = float(timeout)
         self.max_attempts = int(max_attempts)
         self.headers = dict(headers or {})
@@ -151,7 +158,8 @@ class JaegerTraces(TraceSource):
                 time.sleep(min(4.0, 0.2 * 2 ** attempt) * (0.5 + random.random() / 2))
                 continue
             if fetch is not None:
-                fetch.requests += 1
+                with fetch.lock:
+                    fetch.requests += 1
             status, body = resp.status_code, resp.content
             if status == 200:
                 return body
@@ -251,54 +259,67 @@ class JaegerTraces(TraceSource):
         return params
 
     def _page(self, q: TraceQuery, lo: pd.Timestamp, hi: pd.Timestamp, fetch: _Fetch
-              ) -> tuple[bytes | None, int]:
+              ) -> tuple[bytes | None, int, int]:
+        """One find: (body or None for 404, traces in it, the search depth asked)."""
         while True:
+            depth = self.page_traces
             try:
-                body = self._get("/api/v3/traces", self._params(q, lo, hi, self.page_traces),
-                                 fetch, not_found_ok=True)
+                body = self._get("/api/v3/traces", self._params(q, lo, hi, depth), fetch,
+                                 not_found_ok=True)
                 break
             except TooManySamples:
-                if self.page_traces <= 10:
+                if depth <= 10:
                     raise
-                self.page_traces = max(10, self.page_traces // 2)  # the server's max_traces
-        fetch.pages += 1
+                with fetch.lock:  # the server's max_traces is lower: halve once per refusal
+                    if self.page_traces == depth:
+                        self.page_traces = max(10, depth // 2)
+        with fetch.lock:
+            fetch.pages += 1
         if body is None:
-            return None, 0
+            return None, 0, depth
         if not body.lstrip().startswith(b"{"):
             raise UnexpectedResponse(
                 f"Jaeger at {self.display} answered GET /api/v3/traces with a body that is "
                 f"not JSON ({body[:120]!r}); is the URL the Jaeger query server?",
                 source=self.kind, url=self.display)
-        return body, len(set(_TRACE_ID_RE.findall(body)))
+        return body, len(set(_TRACE_ID_RE.findall(body))), depth
 
     def _find(self, q: TraceQuery, fetch: _Fetch) -> list[bytes]:
-        """Bodies covering the window in time order (see the module docstring)."""
+        """Bodies covering the window (see the module docstring): windows are asked up to
+        ``max_workers`` at a time, earliest first; a full page is split in four."""
         todo = [(q.window.start, q.window.end)]
-        bodies: list[bytes] = []
-        while todo:
-            if fetch.requests >= self.max_requests:
-                fetch.stopped = (f"stopped after {fetch.requests} requests (max_requests="
-                                 f"{self.max_requests}) before {iso(todo[0][0])}")
-                break
-            if fetch.traces_read >= self.max_traces_read:
-                fetch.stopped = (f"stopped after reading {fetch.traces_read:,} traces "
-                                 f"(max_traces_read={self.max_traces_read:,}) before "
-                                 f"{iso(todo[0][0])}")
-                break
-            lo, hi = todo.pop(0)
-            body, n = self._page(q, lo, hi, fetch)
-            if n >= self.page_traces and hi - lo > MIN_SPLIT:
-                step = (hi - lo) / 4
-                cuts = [lo + step * k for k in range(1, 4)]
-                todo[:0] = list(zip([lo, *cuts], [*cuts, hi], strict=True))
-                fetch.splits += 1
-                continue
-            if n >= self.page_traces:
-                fetch.overflow += 1
-            if body is not None:
-                bodies.append(body)
-                fetch.traces_read += n
-        return bodies
+        done: list[tuple[pd.Timestamp, bytes]] = []
+        with ThreadPoolExecutor(max_workers=self.max_workers,
+                                thread_name_prefix="jaeger-page") as pool:
+            while todo:
+                if fetch.requests >= self.max_requests:
+                    fetch.stopped = (f"stopped after {fetch.requests} requests (max_requests="
+                                     f"{self.max_requests}) before {iso(todo[0][0])}")
+                    break
+                if fetch.traces_read >= self.max_traces_read:
+                    fetch.stopped = (f"stopped after reading {fetch.traces_read:,} traces "
+                                     f"(max_traces_read={self.max_traces_read:,}) before "
+                                     f"{iso(todo[0][0])}")
+                    break
+                room = max(1, min(self.max_workers, self.max_requests - fetch.requests))
+                batch, todo = todo[:room], todo[room:]
+                pages = list(pool.map(lambda w: self._page(q, w[0], w[1], fetch), batch))
+                again: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+                for (lo, hi), (body, n, depth) in zip(batch, pages, strict=True):
+                    if n >= depth and hi - lo > MIN_SPLIT:
+                        step = (hi - lo) / 4
+                        cuts = [lo + step * k for k in range(1, 4)]
+                        again += list(zip([lo, *cuts], [*cuts, hi], strict=True))
+                        fetch.splits += 1
+                        continue
+                    if n >= depth:
+                        fetch.overflow += 1
+                    if body is not None:
+                        done.append((lo, body))
+                        fetch.traces_read += n
+                todo = again + todo
+        done.sort(key=lambda item: item[0])
+        return [body for _, body in done]
 
     def _meta(self, query: str, window: Window | None, fetch: _Fetch, store: SpanStore | None,
               *, partial: bool, notes: list[str], details: Mapping[str, Any]) -> FrameMeta:

@@ -48,11 +48,14 @@ _SPAN = {"traceId": "VARCHAR", "spanId": "VARCHAR", "traceState": "VARCHAR",
          "startTimeUnixNano": "VARCHAR", "endTimeUnixNano": "VARCHAR", "attributes": _KV,
          "events": [{"timeUnixNano": "VARCHAR", "name": "VARCHAR", "attributes": _KV}],
          "status": {"message": "VARCHAR", "code": "VARCHAR"}}
-#: the ``from_json`` structure of an ``ExportTraceServiceRequest`` (unknown fields ignored)
-STRUCTURE = json.dumps({"resourceSpans": [{
+_REQUEST = {"resourceSpans": [{
     "resource": {"attributes": _KV},
     "scopeSpans": [{"scope": {"name": "VARCHAR", "version": "VARCHAR"}, "spans": [_SPAN]}],
-}]})
+}]}
+#: the ``from_json`` structure of an ``ExportTraceServiceRequest`` (unknown fields ignored)
+STRUCTURE = json.dumps(_REQUEST)
+#: the same under Jaeger's ``result``
+WRAPPED = json.dumps({"result": _REQUEST})
 
 _KINDS = {"1": "internal", "2": "server", "3": "client", "4": "producer", "5": "consumer"}
 
@@ -72,9 +75,9 @@ def _id(expr: str, nbytes: int) -> str:
             "ELSE NULL END")
 
 
-#: one row per span from ``src(page INTEGER, doc JSON)``
+#: one row per span from ``src(page INTEGER, req STRUCT)`` (parsed requests)
 FLATTEN_SQL = f"""
-WITH r AS (SELECT page, unnest(from_json(doc, $structure).resourceSpans) AS rs FROM src),
+WITH r AS (SELECT page, unnest(req.resourceSpans) AS rs FROM src),
 s AS (SELECT page, md5(CAST(rs.resource.attributes AS VARCHAR)) AS rid,
         rs.resource.attributes AS rattrs,
         list_extract(list_filter(rs.resource.attributes, lambda x: x.key = 'service.name'),
@@ -154,8 +157,9 @@ class SpanStore:
     def load_files(self, paths: Sequence[str]) -> StoreStats:
         """Flatten OTLP JSON-lines files (one request per line)."""
         with self.lock:
-            src = self.con.sql("SELECT 0 AS page, json AS doc FROM read_ndjson_objects($files)",
-                               params={"files": list(paths)})
+            src = self.con.sql("SELECT 0 AS page, from_json(json, $structure) AS req "
+                               "FROM read_ndjson_objects($files)",
+                               params={"files": list(paths), "structure": STRUCTURE})
             return self._load(src)
 
     def load_bodies(self, bodies: Sequence[bytes], *, wrapped: bool = True) -> StoreStats:
@@ -166,9 +170,12 @@ class SpanStore:
                               "body": pa.array([b.decode("utf-8", "replace") for b in bodies],
                                                pa.large_string())})
             self.con.register("bodies", table)
-            path = "$.result" if wrapped else "$"
-            src = self.con.sql(f"SELECT page, json_extract(body::JSON, '{path}') AS doc "
-                               "FROM bodies")
+            if wrapped:
+                src = self.con.sql("SELECT page, from_json(body, $wrapped).result AS req "
+                                   "FROM bodies", params={"wrapped": WRAPPED})
+            else:
+                src = self.con.sql("SELECT page, from_json(body, $structure) AS req "
+                                   "FROM bodies", params={"structure": STRUCTURE})
             return self._load(src)
 
     def _load(self, src: duckdb.DuckDBPyRelation) -> StoreStats:
@@ -179,8 +186,7 @@ class SpanStore:
             return int(row[0]) if row and row[0] is not None else 0
 
         con.register("src", src)
-        con.execute("CREATE OR REPLACE TEMP TABLE raw AS " + FLATTEN_SQL,
-                    {"structure": STRUCTURE})
+        con.execute("CREATE OR REPLACE TEMP TABLE raw AS " + FLATTEN_SQL)
         con.unregister("src")
         st = StoreStats(read=one("SELECT count(*) FROM raw"))
         for kind, cond in (("bad_id", BAD_ID), ("bad_timestamp", BAD_TIME)):
