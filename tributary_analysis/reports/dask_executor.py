@@ -10,10 +10,15 @@ a ``runner`` failure saying so.
 
 Secrets never travel: the task payload (:func:`task_payload`) is the secret-free job plus
 the notebook's text; a worker reads credentials from its own environment or config file,
-as the local worker does. The task key is opaque (no tenant id in the scheduler's logs),
-and the task function never raises, so neither the worker nor the scheduler logs its
-arguments. Results (the unscrubbed notebook and log) go from the worker straight to the
-caller (``direct_to_workers``), not through the scheduler, and are released at once.
+as the local worker does. Nor do they come back: before returning, the worker replaces
+every secret *it* knows in the notebook, the log and the outcome by a random marker the
+caller chose for that job (``redact_as``); the caller's scrubber knows the marker, so its
+publish step counts and redacts those occurrences exactly as if it had seen the secrets
+(the page says how many were redacted, as for a local run), and still redacts the secrets
+it knows itself. The task key is opaque (no tenant id in the scheduler's logs), and the
+task function never raises, so neither the worker nor the scheduler logs its arguments.
+Results go from the worker straight to the caller (``direct_to_workers``), not through
+the scheduler, and are released at once.
 
 Limits worth knowing: a worker needs this package and the notebooks' imports installed
 (its kernelspec is written on the worker, for its own interpreter); the notebook travels
@@ -30,11 +35,13 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tributary_analysis.config import REDACTED
 from tributary_analysis.errors import ConfigError
 from tributary_analysis.reports.execute import (
     STOP_GRACE,
@@ -43,6 +50,13 @@ from tributary_analysis.reports.execute import (
     LocalExecutor,
     WorkerOutcome,
 )
+from tributary_analysis.reports.scrub import Scrubber
+
+if TYPE_CHECKING:
+    from tributary_analysis.config import Settings
+    from tributary_analysis.reports.ledger import RunRecord
+    from tributary_analysis.reports.prepare import PreparedRun
+    from tributary_analysis.reports.publish import ArtifactWriter
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +70,48 @@ _RUNNING: dict[str, LocalExecutor] = {}
 _RUNNING_LOCK = threading.Lock()
 
 
-def task_payload(job: ExecutionJob) -> dict[str, Any]:
-    """What a task carries: the secret-free job and the notebook's text (workers need not
-    share the caller's file system)."""
+def task_payload(job: ExecutionJob, redact_as: str = REDACTED) -> dict[str, Any]:
+    """What a task carries: the secret-free job, the notebook's text (workers need not
+    share the caller's file system) and the marker the worker puts in place of a secret."""
     text = Path(job.notebook).read_text(encoding="utf-8")
     return {"job": job.to_dict(), "notebook_text": text,
-            "notebook_sha256": hashlib.sha256(text.encode()).hexdigest()}
+            "notebook_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "redact_as": redact_as}
+
+
+class _MarkingScrubber(Scrubber):
+    """A scrubber that writes ``marker`` where a secret was (the caller redacts it)."""
+
+    def __init__(self, secrets: tuple[str, ...], marker: str) -> None:
+        super().__init__(secrets)
+        self.marker = marker
+
+    def text(self, value: str) -> str:
+        if self._pattern is None or not value:
+            return value
+        new, n = self._pattern.subn(self.marker, value)
+        self.count += n
+        return new
+
+
+def _scrub_here(result: ExecutionResult, marker: str) -> ExecutionResult:
+    """``result`` without any secret this worker knows (its environment, its config)."""
+    import json
+
+    from tributary_analysis.config import load_settings
+
+    scrub = _MarkingScrubber(Scrubber.from_environment(load_settings()).values, marker)
+    notebook = result.notebook
+    if notebook is not None:
+        try:
+            notebook = json.dumps(scrub.tree(json.loads(notebook))).encode()
+        except ValueError:  # a torn save of a killed run: scrub it as text
+            notebook = scrub.data(notebook)
+    outcome = result.outcome
+    if outcome is not None:
+        # through JSON: the traceback is a tuple, which Scrubber.tree does not enter
+        outcome = WorkerOutcome.from_dict(scrub.tree(json.loads(json.dumps(asdict(outcome)))))
+    return replace(result, notebook=notebook, log=scrub.data(result.log), outcome=outcome)
 
 
 def _localise(job: ExecutionJob, payload: dict[str, Any], work: Path) -> ExecutionJob:
@@ -103,7 +153,7 @@ def run_job(payload: dict[str, Any], key: str) -> dict[str, Any]:
             finally:
                 with _RUNNING_LOCK:
                     _RUNNING.pop(key, None)
-        return _to_dict(result)
+        return _to_dict(_scrub_here(result, str(payload.get("redact_as") or REDACTED)))
     except BaseException as exc:  # a broken worker set-up: a runner failure, said plainly
         message = (f"the Dask worker could not run the report: {type(exc).__name__}: "
                    f"{exc}").encode()
@@ -173,8 +223,24 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._stopping = False
 
+    def execute_and_publish(self, prep: PreparedRun, *, settings: Settings,
+                            scrubber: Scrubber, writers: Sequence[ArtifactWriter]
+                            ) -> RunRecord:
+        """Run ``prep`` on a worker and publish it here; the worker marks the secrets it
+        knows with a marker only this run's scrubber redacts (and counts)."""
+        from tributary_analysis.reports.publish import publish
+
+        marker = "tributary-secret-" + uuid.uuid4().hex
+        result = self._execute(prep.job, marker)
+        return publish(prep, result, settings=settings,
+                       scrubber=Scrubber([*scrubber.values, marker]), writers=writers)
+
     def execute(self, job: ExecutionJob) -> ExecutionResult:
-        """Run ``job`` on a worker and return its result; never raises for a failure."""
+        """Run ``job`` on a worker and return its result (the worker's secrets already
+        ``[redacted]``); never raises for a failure."""
+        return self._execute(job, REDACTED)
+
+    def _execute(self, job: ExecutionJob, marker: str) -> ExecutionResult:
         from distributed import CancelledError
 
         key = KEY_PREFIX + uuid.uuid4().hex
@@ -183,7 +249,7 @@ class DaskExecutor:
             if self._stopping:
                 return ExecutionResult(job.job_id, False, 0.0, None, None, None, b"",
                                        timeout=job.timeout, cancelled=True)
-            future = self.client.submit(run_job, task_payload(job), key, key=key,
+            future = self.client.submit(run_job, task_payload(job, marker), key, key=key,
                                         pure=False, retries=0)
             self._futures[key] = future
         try:
