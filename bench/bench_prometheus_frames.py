@@ -258,7 +258,7 @@ def pull(url: str, start: int, end: int, max_span: str | None, workers: int) -> 
     from tributary_analysis.sources.prometheus import PrometheusSource
 
     src = PrometheusSource(url, max_span=max_span, max_workers=workers, progress=False,
-                           timeout=600)
+                           timeout=600, max_samples=None)
     try:
         src.query("count(bench_gauge)")  # open the blocks before timing
         gc.collect()
@@ -270,14 +270,18 @@ def pull(url: str, start: int, end: int, max_span: str | None, workers: int) -> 
         wall = time.perf_counter() - t
         hwm = _rss_kb("VmHWM")
         n = len(df)
-        a = df.attrs
+        from tributary_analysis.frames.meta import meta_of
+
+        m = meta_of(df)
+        d = m.details
+        tm = d.get("timings", {})
         print(f"B  max_span={max_span} workers={workers} load at start {load0}, at end "
               f"{load()}")
-        print(f"B  samples={n:,} series={a['series']} requests={a['requests']} "
+        print(f"B  samples={n:,} series={d['series']} requests={m.requests} "
               f"(<= {src.max_points:,} points each) duplicates_dropped="
-              f"{a.get('duplicates_dropped', 0)} warnings={a['warnings']}")
-        print(f"B  wall {wall:.1f} s; sum of HTTP request times {a['request_seconds']:.1f} s; "
-              f"sum of server execTotalTime {a.get('server_exec_seconds', float('nan')):.1f} s")
+              f"{d.get('duplicates_dropped', 0)} warnings={list(m.warnings)}")
+        print(f"B  wall {wall:.1f} s; sum of HTTP request times {tm.get('request_s', 0):.1f} s; "
+              f"sum of server execTotalTime {tm.get('server_exec_s', float('nan')):.1f} s")
         print(f"B  peak RSS growth {(hwm - base) / 1024:.0f} MB = "
               f"{(hwm - base) * 1024 / n:.0f} bytes/sample; frame "
               f"{df.memory_usage(deep=True).sum() / n:.1f} bytes/sample", flush=True)

@@ -192,7 +192,7 @@ def parse_bytes(body: bytes | bytearray) -> RawResult | None:
     raw = RawResult(result_type="matrix" if matrix else "vector")
     _envelope(raw, doc, data)
     try:
-        ns = _seconds_to_ns(np.array(seconds, dtype=np.float64))
+        ns = _seconds_to_ns(seconds)
         pos = 0
         k = 0
         for labels, floats, hists in series:

@@ -130,36 +130,59 @@ def scan(body: bytes | bytearray) -> dict[str, Any]:
     return {"envelope": envelope, "matrix": matrix, "series": series, "body": body}
 
 
-def floats_of(body: bytes | bytearray, spans: list[tuple[int, int]], matrix: bool
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seconds, values and per-series sample counts of the float spans, parsed in bulk.
+#: bytes of samples turned into lines and parsed per batch (bounds the temporaries)
+BATCH_BYTES = 4 << 20
 
-    Intermediate buffers are dropped as soon as the next one exists: the peak is about
-    twice the samples' bytes, not four times.
-    """
-    if not spans:
-        return np.empty(0), np.empty(0), np.empty(0, np.int64)
-    view = memoryview(body)
-    if matrix:
-        # "[t,"v"],[t,"v"]" per series; an empty series has no bytes
-        counts = np.fromiter((body.count(b"],[", a, b) + 1 if b > a else 0 for a, b in spans),
-                             np.int64, len(spans))
-        blob = b"\n".join(view[a:b] for a, b in spans if b > a)
-        blob = blob.replace(b"],[", b"\n")
-    else:
-        counts = np.ones(len(spans), np.int64)
-        blob = b"\n".join(view[a:b] for a, b in spans)
-    del view
-    blob = blob.translate(None, b'[]"')  # "<t>,<v>" lines (Arrow needs no final newline)
-    if int(counts.sum()) == 0:
-        return np.empty(0), np.empty(0), counts
+
+def _parse_lines(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     try:
         table = pacsv.read_csv(pa.BufferReader(blob), read_options=_READ,
                                convert_options=_CONVERT)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise Layout(f"samples did not parse in bulk: {exc}") from exc
-    if table.num_rows != int(counts.sum()):
-        raise Layout("sample count mismatch")
-    t = table.column("t").to_numpy()
-    v = table.column("v").to_numpy()
-    return t, v, counts
+    return table.column("t").to_numpy(), table.column("v").to_numpy()
+
+
+def floats_of(body: bytes | bytearray, spans: list[tuple[int, int]], matrix: bool
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds, values and per-series sample counts of the float spans, parsed in bulk.
+
+    Series are taken in batches of about :data:`BATCH_BYTES`, so the temporaries (the
+    joined bytes, the lines, Arrow's buffers) stay a few MB whatever the answer's size; the
+    results go straight into two preallocated arrays.
+    """
+    if not spans:
+        return np.empty(0), np.empty(0), np.empty(0, np.int64)
+    if matrix:
+        # "[t,"v"],[t,"v"]" per series; an empty series has no bytes
+        counts = np.fromiter((body.count(b"],[", a, b) + 1 if b > a else 0 for a, b in spans),
+                             np.int64, len(spans))
+    else:
+        counts = np.ones(len(spans), np.int64)
+    total = int(counts.sum())
+    seconds = np.empty(total)
+    values = np.empty(total)
+    view = memoryview(body)
+    pos = 0
+    i = 0
+    try:
+        while i < len(spans):
+            j, size = i, 0
+            while j < len(spans) and (j == i or size < BATCH_BYTES):
+                size += spans[j][1] - spans[j][0]
+                j += 1
+            n = int(counts[i:j].sum())
+            if n:
+                blob = b"\n".join(view[a:b] for a, b in spans[i:j] if b > a)
+                if matrix:
+                    blob = blob.replace(b"],[", b"\n")
+                t, v = _parse_lines(blob.translate(None, b'[]"'))
+                if len(t) != n:
+                    raise Layout("sample count mismatch")
+                seconds[pos:pos + n] = t
+                values[pos:pos + n] = v
+                pos += n
+            i = j
+    finally:
+        view.release()
+    return seconds, values, counts
