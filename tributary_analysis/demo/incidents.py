@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tributary_analysis.demo.profiles import Profile
 from tributary_analysis.demo.world import ENDPOINTS, World
-from tributary_analysis.errors import DataError
+from tributary_analysis.errors import ConfigError, DataError
+from tributary_analysis.ground.time import iso, parse_time
 
 KINDS = ("error_spike", "latency_regression", "noisy_tenant", "memory_trend", "scrape_gap",
          "restart")
@@ -77,8 +79,8 @@ class Incident:
 
 
 def iso_z(t: datetime) -> str:
-    """ISO-8601 UTC with a ``Z`` suffix and whole seconds."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO-8601 UTC with a ``Z`` suffix and whole seconds (:func:`ground.time.iso`)."""
+    return iso(pd.Timestamp(t).floor("s"))
 
 
 def from_unix(s: float) -> datetime:
@@ -87,19 +89,16 @@ def from_unix(s: float) -> datetime:
 
 
 def _parse_time(value: Any, where: str) -> datetime:
-    t: datetime | None = None
-    if isinstance(value, datetime):
-        t = value
-    elif isinstance(value, str):
-        try:
-            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            t = None
-    if t is None or t.tzinfo is None:
+    """An incident's time, read by the suite's one time vocabulary (naive means UTC)."""
+    try:
+        if not isinstance(value, str | datetime):  # a number: seconds or ms? say it in ISO
+            raise ConfigError(where)
+        t = parse_time(value, name=where)
+    except ConfigError:
         raise DataError(
             f"{where} must be an ISO-8601 UTC time such as '2026-11-27T08:00:00Z', got {value!r}"
-        )
-    return t.astimezone(UTC)
+        ) from None
+    return t.to_pydatetime()
 
 
 def load_incidents(source: str | Path | list[Incident] | list[dict[str, Any]],
