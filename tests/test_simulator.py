@@ -484,7 +484,7 @@ def test_cli_generate_rejects_a_bad_end(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(generate, ["--end", "yesterday", "--out", str(tmp_path)])
     assert isinstance(result.exception, DataError)
-    assert "--end 'yesterday' is not an ISO-8601 UTC time" in str(result.exception)
+    assert "--end='yesterday' is not a time; use ISO 8601" in str(result.exception)
 
 
 def test_metrics_dir_puts_the_parts_elsewhere_and_marks_them_final(tmp_path: Path) -> None:
