@@ -76,9 +76,9 @@ def trace_frame(spans: pd.DataFrame) -> pd.DataFrame:
     ...                   "end": [t0 + pd.Timedelta("30ms"), t0 + pd.Timedelta("10ms")],
     ...                   "duration_s": [0.03, 0.01], "status": ["unset", "error"],
     ...                   "exception_type": [None, "OperationalError"]})
-    >>> trace_frame(s)[["root_operation", "span_count", "error_spans", "exception_type"]
-    ...               ].iloc[0].tolist()
-    ['GET /x', 2, 1, 'OperationalError']
+    >>> row = trace_frame(s).iloc[0]
+    >>> print(row["root_operation"], row["span_count"], row["error_spans"], row["exception_type"])
+    GET /x 2 1 OperationalError
     """
     require_span_columns(spans, ["trace_id", "span_id", "parent_span_id", "service",
                                  "operation", "start", "end", "duration_s", "status"])
