@@ -39,15 +39,15 @@ import pandas as pd
 from tributary_analysis.analysis.attribution import attribute, slow_mask
 from tributary_analysis.errors import DataError
 from tributary_analysis.frames.meta import carry, meta_of, update_meta
-from tributary_analysis.ground.claims import Insufficient, check_enough
-from tributary_analysis.ground.time import TimeLike, Window, iso, parse_time
-from tributary_analysis.sources.traces.frames import (
+from tributary_analysis.frames.traces import (
     ROUTE_ATTRIBUTE,
     TENANT_ATTRIBUTE,
     require_span_columns,
     span_depth,
     trace_frame,
 )
+from tributary_analysis.ground.claims import Insufficient, check_enough
+from tributary_analysis.ground.time import TimeLike, Window, iso, parse_time
 
 __all__ = [
     "DEFAULT_TRACE_ATTRIBUTES",

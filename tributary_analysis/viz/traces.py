@@ -14,9 +14,9 @@ import plotly.graph_objects as go
 
 from tributary_analysis.analysis.traces import critical_path, self_time
 from tributary_analysis.errors import DataError
+from tributary_analysis.frames.traces import require_span_columns, span_depth
 from tributary_analysis.ground.claims import Insufficient
 from tributary_analysis.ground.format import human_seconds
-from tributary_analysis.sources.traces.frames import require_span_columns, span_depth
 from tributary_analysis.viz._safe import safe_list, safe_text
 from tributary_analysis.viz.axes import set_log_axis
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, THEME

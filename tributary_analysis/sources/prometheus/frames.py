@@ -205,11 +205,9 @@ def parse_bytes(body: bytes | bytearray) -> RawResult | None:
                 raw.values.append(values[pos:pos + n])
                 pos += n
             if hists is not None:
-                seg = body[hists[0]:hists[1]]
-                pairs = orjson.loads(b"[" + seg + b"]")
                 raw.hist_metrics.append(metric)
-                raw.hists.append(histograms_from_json(pairs if matrix else [pairs]))
-    except (orjson.JSONDecodeError, UnexpectedResponse, TypeError, IndexError):
+                raw.hists.append(wire.histograms_of(body, hists))
+    except (orjson.JSONDecodeError, UnexpectedResponse, TypeError, IndexError, wire.Layout):
         return None
     raw.flat_ns, raw.flat_values = ns, values
     return raw

@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tributary_analysis.frames.traces import TRACE_COLUMNS, trace_frame
 from tributary_analysis.sources.traces.base import TraceSource
-from tributary_analysis.sources.traces.frames import TRACE_COLUMNS, trace_frame
 from tributary_analysis.sources.traces.store import SPAN_COLUMNS
 
 if TYPE_CHECKING:

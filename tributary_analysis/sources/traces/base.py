@@ -31,6 +31,7 @@ import pandas as pd
 
 from tributary_analysis.errors import ConfigError, QueryError
 from tributary_analysis.frames.meta import FrameMeta, meta_of, set_meta
+from tributary_analysis.frames.traces import TENANT_ATTRIBUTE, trace_frame
 from tributary_analysis.ground.time import (
     DurationLike,
     TimeLike,
@@ -40,7 +41,6 @@ from tributary_analysis.ground.time import (
     parse_duration,
     parse_window,
 )
-from tributary_analysis.sources.traces.frames import TENANT_ATTRIBUTE, trace_frame
 from tributary_analysis.sources.traces.store import Selection
 
 #: the Tributary service's ``service.name`` (the seed's ``TracingService`` default)
