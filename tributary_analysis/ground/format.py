@@ -1,10 +1,21 @@
-"""Numbers as a reader says them: durations ("2 min", "1 h 30 min") and latencies
-("250 ms", "1 s").
+"""Numbers as a reader says them — the one formatting layer of every page, tile and table.
 
-pandas prints a two-minute bin as ``0 days 00:02:00`` and a log axis labels its minor ticks
-with bare digits; both read as noise in a report. Every place that shows a duration or a
-latency to a person (notebook Markdown, tables, axis ticks, hover text) formats it here, so
-a report says the same thing the same way everywhere. Pure functions, no I/O.
+pandas prints a two-minute bin as ``0 days 00:02:00``, a request count as ``1.438e+04``, a
+ratio as ``0.01189`` and a missing value as ``NaN``; each reads as noise in a report. Every
+place that shows a number to a person (tiles, tables, notebook Markdown, axis ticks, hover
+text, mail) formats it here, so a report says the same thing the same way everywhere:
+
+* durations ``2 min``, ``1 h 30 min`` (:func:`human_duration`), latencies ``250 ms``
+  (:func:`human_seconds`);
+* counts ``14,380`` (:func:`count`), plain numbers (:func:`number`), rates ``3.2 req/s``
+  (:func:`rate`), bytes ``3.42 GiB`` (:func:`size`), factors ``240×`` (:func:`multiplier`);
+* ratios as percentages with the digits that matter, ``1.19 %``, ``0.005 %``, ``99.95 %``
+  (:func:`percent`), and changes that do not mislead: ``+0.30 pp`` or ``240×`` rather than
+  ``+23,900 %`` (:func:`change`);
+* instants to the minute in UTC, or a display time zone (:func:`timestamp`);
+* ``—`` wherever a value is missing (:data:`MISSING`); :func:`value` dispatches on a unit.
+
+Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ import pandas as pd
 
 from tributary_analysis.ground.time import parse_duration
 
-__all__ = ["human_duration", "human_seconds"]
+__all__ = ["MISSING", "RATIO_UNITS", "change", "count", "direction", "human_duration",
+           "human_seconds", "is_missing", "multiplier", "number", "percent", "rate", "size",
+           "timestamp", "value"]
 
 _UNITS = (("d", 86400), ("h", 3600), ("min", 60))
 
@@ -104,3 +117,271 @@ def human_seconds(seconds: float) -> str:
     if s < 60:
         return f"{_num(s)} s"
     return human_duration(s)
+
+
+# ---------------------------------------------------------------------- numbers and units
+
+#: what a page prints where a value is missing (never ``nan``, ``NaT`` or ``None``)
+MISSING = "—"
+MINUS = "−"
+
+
+def is_missing(value: object) -> bool:
+    """True for ``None``, NaN, NaT and ``pd.NA`` (what a page prints as ``—``)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return not math.isfinite(float(value)) and math.isnan(float(value))
+    try:
+        return bool(pd.isna(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+
+
+def _signed(text: str, negative: bool) -> str:
+    return f"{MINUS}{text}" if negative else text
+
+
+def number(value: float | int | None, digits: int = 3) -> str:
+    """A plain number: thousands separators, at most ``digits`` significant digits below
+    1,000 and whole numbers above (``14,380``; ``0.512``; ``3``), ``—`` when missing.
+
+    Examples
+    --------
+    >>> [number(v) for v in (14380.4, 234.4, 0.51234, 3.0, -1250.0, float("nan"))]
+    ['14,380', '234', '0.512', '3', '−1,250', '—']
+    """
+    if is_missing(value):
+        return MISSING
+    v = float(value)  # type: ignore[arg-type]
+    if math.isinf(v):
+        return "∞" if v > 0 else f"{MINUS}∞"
+    neg, a = v < 0, abs(v)
+    if a >= 10 ** (digits - 1) or a == 0:
+        text = f"{round(a):,}"
+    else:
+        text = f"{float(f'{a:.{digits}g}'):,.{max(digits - 1, 6)}f}".rstrip("0").rstrip(".")
+    return _signed(text, neg and text != "0")
+
+
+def count(value: float | int | None) -> str:
+    """An integer count (requests, errors, series): rounded, thousands separators.
+
+    Examples
+    --------
+    >>> count(14380.2), count(234.4), count(0.4), count(None)
+    ('14,380', '234', '0', '—')
+    """
+    if is_missing(value):
+        return MISSING
+    v = float(value)  # type: ignore[arg-type]
+    if math.isinf(v):
+        return "∞"
+    return _signed(f"{abs(round(v)):,}", round(v) < 0)
+
+
+def percent(ratio: float | None, *, signed: bool = False) -> str:
+    """A ratio (0–1) as a percentage with the digits that matter: three significant digits
+    below 1 %, two decimals to 10 %, one to 99 %, and above 99 % as many as it takes to
+    tell it from 100 % (two significant digits of the shortfall).
+
+    Examples
+    --------
+    >>> [percent(v) for v in (0.0119, 0.00005, 0.533, 0.9988, 0.99995, 1.0, 0.0)]
+    ['1.19 %', '0.005 %', '53.3 %', '99.88 %', '99.995 %', '100 %', '0 %']
+    >>> percent(-0.0012, signed=True), percent(0.25, signed=True)
+    ('−0.12 %', '+25.0 %')
+    """
+    if is_missing(ratio):
+        return MISSING
+    p = float(ratio) * 100.0  # type: ignore[arg-type]
+    if math.isinf(p):
+        return "∞ %" if p > 0 else f"{MINUS}∞ %"
+    neg, a = p < 0, abs(p)
+    if a == 0:
+        text = "0"
+    elif a < 1:
+        text = f"{float(f'{a:.3g}'):.6f}".rstrip("0").rstrip(".")
+    elif a < 10:
+        text = f"{a:.2f}"
+    elif a <= 99 or a >= 100:
+        text = f"{a:,.1f}" if a < 1000 else f"{a:,.0f}"
+        if a >= 100 and text.endswith(".0"):
+            text = text[:-2]
+    else:  # 99 < a < 100: show the shortfall to two significant digits
+        short = 100.0 - a
+        decimals = min(6, max(1, 1 - math.floor(math.log10(short))))
+        text = f"{a:.{decimals}f}"
+        while text.startswith("100") and decimals < 9:
+            decimals += 1
+            text = f"{a:.{decimals}f}"
+        whole, frac = text.split(".")
+        text = f"{whole}.{frac.rstrip('0') or '0'}"
+    sign = "+" if signed and not neg and a else ""
+    return sign + _signed(text, neg) + " %"
+
+
+def rate(value: float | None, unit: str = "req/s") -> str:
+    """A rate with its unit: ``12.3 req/s``, ``1,250 req/s``, ``0.0412 req/s``.
+
+    Examples
+    --------
+    >>> rate(12.345), rate(1250.2), rate(0.04123, "errors/s")
+    ('12.3 req/s', '1,250 req/s', '0.0412 errors/s')
+    """
+    if is_missing(value):
+        return MISSING
+    return f"{number(value)} {unit}".strip()
+
+
+_BYTES = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def size(value: float | None) -> str:
+    """Bytes as a reader says them: ``3.42 GiB``, ``512 MiB``, ``900 B``.
+
+    Examples
+    --------
+    >>> size(3.67e9), size(512 * 2**20), size(900)
+    ('3.42 GiB', '512 MiB', '900 B')
+    """
+    if is_missing(value):
+        return MISSING
+    v = float(value)  # type: ignore[arg-type]
+    a = abs(v)
+    for unit, scale in _BYTES:
+        if a >= scale:
+            return f"{number(v / scale)} {unit}"
+    return f"{number(v)} B"
+
+
+def multiplier(value: float | None) -> str:
+    """A factor: ``240×``, ``14.4×``, ``0.52×``.
+
+    Examples
+    --------
+    >>> multiplier(238.6), multiplier(14.4), multiplier(0.5234)
+    ('239×', '14.4×', '0.523×')
+    """
+    if is_missing(value):
+        return MISSING
+    return f"{number(value)}×"
+
+
+def timestamp(value: object, *, tz: str | None = None, seconds: bool = False) -> str:
+    """An instant to the minute, in UTC unless a display time zone is given:
+    ``2026-01-31 12:00 UTC`` (``2026-01-31 13:00 CET`` with ``tz="Europe/Berlin"``).
+
+    Examples
+    --------
+    >>> timestamp(pd.Timestamp("2026-01-31T12:00:59.9Z")), timestamp(None)
+    ('2026-01-31 12:00 UTC', '—')
+    >>> timestamp("2026-01-31T12:00:00Z", tz="Europe/Berlin")
+    '2026-01-31 13:00 CET'
+    """
+    if is_missing(value):
+        return MISSING
+    try:
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if pd.isna(ts):
+        return MISSING
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if tz:
+        ts = ts.tz_convert(tz)
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    zone = "UTC" if not tz else (ts.strftime("%Z") or tz)
+    return f"{ts.floor('s' if seconds else 'min').strftime(fmt)} {zone}"
+
+
+#: units whose values are fractions shown as percentages
+RATIO_UNITS = frozenset({"ratio", "%", "percent", "share"})
+
+
+def value(v: object, unit: str = "") -> str:
+    """``v`` in ``unit`` as a page prints it — the one dispatcher tiles and tables use.
+
+    ``unit`` names how the value is *stored*: ``ratio`` (0–1, printed as %), ``s``
+    (latency / duration in seconds), ``duration`` (a Timedelta or seconds, ``2 h 30 min``),
+    ``req/s`` or any ``…/s`` rate, ``bytes``, ``count`` (integers), ``×`` (a factor),
+    ``time`` (an instant); anything else is a plain number followed by the unit.
+
+    Examples
+    --------
+    >>> value(0.0119, "ratio"), value(0.25, "s"), value(5400, "duration")
+    ('1.19 %', '250 ms', '1 h 30 min')
+    >>> value(14380.0, "count"), value(3.2, "req/s"), value(3.67e9, "bytes")
+    ('14,380', '3.2 req/s', '3.42 GiB')
+    >>> value(42, "connections"), value(None, "s")
+    ('42 connections', '—')
+    """
+    if is_missing(v):
+        return MISSING
+    if isinstance(v, str):
+        return v
+    u = (unit or "").strip()
+    if u in RATIO_UNITS:
+        return percent(float(v))  # type: ignore[arg-type]
+    if u == "s":
+        return human_seconds(float(v))  # type: ignore[arg-type]
+    if u == "duration":
+        return human_duration(v)  # type: ignore[arg-type]
+    if u == "bytes":
+        return size(float(v))  # type: ignore[arg-type]
+    if u in ("count", "requests", "errors", "series", "tenants"):
+        return count(float(v)) + ("" if u == "count" else f" {u}")  # type: ignore[arg-type]
+    if u in ("×", "x"):
+        return multiplier(float(v))  # type: ignore[arg-type]
+    if u == "time":
+        return timestamp(v)
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, pd.Timestamp):
+        return timestamp(v)
+    if isinstance(v, pd.Timedelta | timedelta):
+        return human_duration(v)
+    return f"{number(float(v))} {u}".strip()  # type: ignore[arg-type]
+
+
+def change(current: float | None, baseline: float | None, unit: str = "") -> str:
+    """How ``current`` differs from ``baseline``, in the form that does not mislead:
+    ratios in percentage points, or as a factor when one is many times the other
+    (``240×`` rather than ``+23,900 %``); other quantities in per cent, or as a factor
+    from twice or half.
+
+    Examples
+    --------
+    >>> change(0.0119, 0.00005, "ratio"), change(0.012, 0.009, "ratio")
+    ('238×', '+0.30 pp')
+    >>> change(0.3, 0.25, "s"), change(0.9, 0.3, "s"), change(5.0, 10.0, "req/s")
+    ('+20.0 %', '3×', '0.5×')
+    >>> change(0.0, 0.0, "ratio"), change(1.0, None)
+    ('no change', '—')
+    """
+    if is_missing(current) or is_missing(baseline):
+        return MISSING
+    c, b = float(current), float(baseline)  # type: ignore[arg-type]
+    if c == b:
+        return "no change"
+    ratio_unit = (unit or "") in RATIO_UNITS
+    if b > 0 and c > 0 and (c / b >= 2 or c / b <= 0.5):
+        return multiplier(c / b)
+    if ratio_unit:
+        pp = (c - b) * 100
+        digits = 2 if abs(pp) < 10 else 1
+        return f"{'+' if pp > 0 else MINUS}{abs(pp):.{digits}f} pp"
+    if b == 0:
+        return f"from 0 to {value(c, unit)}"
+    return percent((c - b) / abs(b), signed=True)
+
+
+def direction(current: float | None, baseline: float | None, *,
+              tolerance: float = 0.0) -> str:
+    """``up``, ``down`` or ``flat`` (within ``tolerance``, relative); ``""`` when missing."""
+    if is_missing(current) or is_missing(baseline):
+        return ""
+    c, b = float(current), float(baseline)  # type: ignore[arg-type]
+    if c == b or (b and abs(c - b) / abs(b) <= tolerance):
+        return "flat"
+    return "up" if c > b else "down"

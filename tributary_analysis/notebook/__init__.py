@@ -7,7 +7,9 @@
   :func:`counts_step`, :func:`quantile_step`: bin widths for a window;
 * :mod:`.display` — :func:`show_source_warnings`: what the sources said, in one box at the
   top of the page; :func:`show_sources`: which sources fed it;
-* :mod:`.summary` — :func:`write_summary`: the last cell's JSON summary.
+* :mod:`.summary` — :func:`show_summary`: the run's answer (tiles, findings) at the top of
+  the page and handed to the report as ``summary.json``; :func:`write_summary` for a
+  free-form dict.
 
 Fetching is :mod:`tributary_analysis.fetch`; analyses are :mod:`tributary_analysis.analysis`;
 time is :mod:`tributary_analysis.ground.time` (``nb.Window`` and ``nb.parse_duration`` are
@@ -21,6 +23,7 @@ from tributary_analysis.ground.time import Window, parse_duration
 from tributary_analysis.notebook.display import (
     SOURCES_MIMETYPE,
     WARNINGS_MIMETYPE,
+    page_degraded,
     page_notes,
     reader_notes,
     show_source_warnings,
@@ -33,11 +36,11 @@ from tributary_analysis.notebook.parameters import (
     quantile_step,
 )
 from tributary_analysis.notebook.setup import setup
-from tributary_analysis.notebook.summary import write_summary
+from tributary_analysis.notebook.summary import SUMMARY_MIMETYPE, show_summary, write_summary
 
 __all__ = [
-    "SOURCES_MIMETYPE", "WARNINGS_MIMETYPE", "Params", "Window", "check_parameters",
-    "counts_step", "human_duration", "human_seconds", "page_notes", "parse_duration",
-    "quantile_step", "reader_notes", "setup", "show_source_warnings", "show_sources",
-    "write_summary",
+    "SOURCES_MIMETYPE", "SUMMARY_MIMETYPE", "WARNINGS_MIMETYPE", "Params", "Window",
+    "check_parameters", "counts_step", "human_duration", "human_seconds", "page_degraded",
+    "page_notes", "parse_duration", "quantile_step", "reader_notes", "setup",
+    "show_source_warnings", "show_sources", "show_summary", "write_summary",
 ]

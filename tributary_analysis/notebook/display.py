@@ -18,11 +18,11 @@ import html
 from pathlib import Path
 from typing import Any
 
-from tributary_analysis.frames.meta import reader_notes
+from tributary_analysis.frames.meta import FrameMeta, meta_of, reader_notes
 
 __all__ = [
-    "SOURCES_MIMETYPE", "WARNINGS_MIMETYPE", "PageNotes", "page_notes", "reader_notes",
-    "show_source_warnings", "show_sources", "start_page",
+    "SOURCES_MIMETYPE", "WARNINGS_MIMETYPE", "PageNotes", "page_degraded", "page_notes",
+    "reader_notes", "show_source_warnings", "show_sources", "start_page",
 ]
 
 WARNINGS_MIMETYPE = "application/vnd.tributary.warnings+json"
@@ -35,19 +35,27 @@ class PageNotes:
     def __init__(self) -> None:
         self.notes: list[str] = []
         self.sources: list[str] = []
+        #: a source answered only in part (partial response, failed shards)
+        self.degraded = False
         self._handle: Any = None
 
     def start(self) -> None:
         """Reserve the box's place (an empty output) where the page begins."""
         from IPython.display import display
 
-        self.notes, self.sources = [], []
+        self.notes, self.sources, self.degraded = [], [], False
         # empty HTML: nothing to see (a page or JupyterLab draws no box) until a note comes
         self._handle = display({"text/html": "", "text/plain": ""}, raw=True, display_id=True)
 
     def add(self, *items: object, source: str = "") -> list[str]:
         """Add the reader notes of ``items`` (frames, metadata records, sentences); update
         the box when something new was said. Returns the new notes."""
+        for item in items:
+            meta = item if isinstance(item, FrameMeta) else (
+                meta_of(item) if hasattr(item, "attrs") else None)
+            if meta is not None and (meta.partial or (meta.shards is not None
+                                                      and meta.shards.failed)):
+                self.degraded = True
         new = [n for n in reader_notes(*items) if n not in self.notes]
         if not new:
             return []
@@ -90,6 +98,11 @@ def start_page() -> PageNotes:
 def page_notes() -> list[str]:
     """Everything the page's box says so far."""
     return list(_PAGE.notes)
+
+
+def page_degraded() -> bool:
+    """Whether a source answered only in part for this page (its status is a warning)."""
+    return _PAGE.degraded
 
 
 def show_source_warnings(*items: object, source: str = "") -> None:

@@ -30,7 +30,8 @@ _EMBEDDING = frozenset({"notebook", "iframe", "iframe_connected", "browser", "fi
 
 
 def setup(renderer: str | None = None, *, log_level: str = "WARNING") -> str:
-    """Prepare a notebook: theme, renderer, pandas display, logging, and the page's one
+    """Prepare a notebook: theme, renderer, pandas display, logging, the page's answer
+    block (filled by :func:`~tributary_analysis.notebook.summary.show_summary`) and its one
     warning box (empty until a source has something to say). Returns the renderer.
 
     Parameters
@@ -45,6 +46,7 @@ def setup(renderer: str | None = None, *, log_level: str = "WARNING") -> str:
     import plotly.io as pio
 
     from tributary_analysis.notebook.display import start_page
+    from tributary_analysis.notebook.summary import start_answer
     from tributary_analysis.viz import use_theme
 
     name = renderer or os.environ.get("TRIBUTARY_PLOTLY_RENDERER") or DEFAULT_RENDERER
@@ -65,7 +67,8 @@ def setup(renderer: str | None = None, *, log_level: str = "WARNING") -> str:
     _register_table_formatters()
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(levelname)s %(name)s: %(message)s")
-    start_page()
+    start_answer()  # the answer first (filled by show_summary at the end) ...
+    start_page()  # ... then the one warning box
     return name
 
 

@@ -70,10 +70,12 @@ class RunRequest:
             raise ConfigError(f"report {self.spec.name!r}: window must be a "
                               "ground.time.Window (parse_window), got "
                               f"{type(self.window).__name__}")
-        # whole seconds: reruns of one window get identical parameters
-        start, end = self.window.start.floor("s"), self.window.end.floor("s")
-        if (start, end) != (self.window.start, self.window.end):
-            object.__setattr__(self, "window", Window(start, end))
+        # a window ending at a fractional "now" moves back to the whole second, its length
+        # kept: reruns of one window get identical parameters, and an explicit length
+        # (--since 250ms) or an explicit whole-second window is never changed
+        end = self.window.end.floor("s")
+        if end != self.window.end:
+            object.__setattr__(self, "window", self.window.shift(end - self.window.end))
 
 
 def tenant_slug(tenant: str) -> str:

@@ -8,20 +8,31 @@ page's tracebacks lose this installation's local paths. Files are written atomic
 (:mod:`.outdir`), so a reader never sees half a page and a full disk raises
 :class:`~tributary_analysis.errors.OutputError` rather than leaving a torn one.
 
-Artefact writers (:class:`ArtifactWriter`) run after the page: a PDF printed from the page,
-later a ``summary.json``; each adds a file beside ``report.html`` and an entry in the record's
-``artifacts``. A writer that fails fails the run (its page stays) with the reason.
+Every run gets ``summary.json`` beside ``report.html`` (:mod:`.summary`), failed runs too.
+The notebook hands its summary over as a display bundle in the executed notebook (as it does
+its warnings: publish never reads an executor's files, so a run on a Dask worker carries
+it the same way); publish validates it (:func:`~.summary.coerce`), stamps the run's report
+name, window and tenant on it, renders the page's answer from that very object and writes
+it. The run's status is the summary's (``warning`` when the notebook says so) unless the
+run failed. ``summary_path``, a notebook parameter for use outside the runner, is never
+shown: not in the header's parameters, not in the published notebook.
+
+Artefact writers (:class:`ArtifactWriter`) run after the page: a PDF printed from the page;
+each adds a file beside ``report.html`` and an entry in the record's ``artifacts``. A writer
+that fails fails the run (its page stays) with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import nbconvert  # noqa: F401 - the page exporter, imported once (warm workers import us)
 import nbformat
 import pandas as pd
 from nbformat import NotebookNode
@@ -32,6 +43,7 @@ from tributary_analysis.ground.time import iso
 from tributary_analysis.reports import html as html_mod
 from tributary_analysis.reports import index as index_mod
 from tributary_analysis.reports import ledger, outdir
+from tributary_analysis.reports import summary as summary_mod
 from tributary_analysis.reports.execute import ExecutionResult
 from tributary_analysis.reports.failure import Failure, Verdict, judge
 from tributary_analysis.reports.prepare import INJECTED, PreparedRun
@@ -41,6 +53,11 @@ from tributary_analysis.reports.streams import stderr_section, strip_local_paths
 log = logging.getLogger(__name__)
 
 HTML_NAME, NOTEBOOK_NAME, LOG_NAME = "report.html", "report.ipynb", "run.log"
+SUMMARY_NAME = summary_mod.FILENAME
+#: parameters never shown to the reader (local paths for use outside the runner)
+HIDDEN = ("summary_path",)
+#: statuses whose page is the report's newest good answer (``latest.html``)
+GOOD = ("ok", "warning")
 
 
 @dataclass
@@ -55,6 +72,7 @@ class PublishedRun:
     verdict: Verdict
     context: html_mod.PageContext
     artifacts: dict[str, str] = field(default_factory=dict)
+    summary: summary_mod.Summary | None = None
 
 
 class ArtifactWriter(Protocol):
@@ -104,6 +122,52 @@ def _strip_paths_in_errors(nb: NotebookNode | None) -> None:
                 out["evalue"] = strip_local_paths(str(out.get("evalue", "")))
 
 
+_PARAM_LINE = re.compile(r"^\s*(\w+)\s*=")
+
+
+def _hide_parameters(nb: NotebookNode | None) -> None:
+    """Drop the hidden parameters (``summary_path``) from the cell papermill injected."""
+    for cell in nb.cells if nb is not None else []:
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        lines = cell.source.splitlines()
+        kept = [ln for ln in lines if not ((m := _PARAM_LINE.match(ln)) and m.group(1) in HIDDEN)]
+        if len(kept) != len(lines):
+            cell.source = "\n".join(kept)
+
+
+def run_summary(prep: PreparedRun, verdict: Verdict, nb: NotebookNode | None
+                ) -> tuple[summary_mod.Summary, str]:
+    """The run's summary (stamped with the report, window and tenant) and, when the
+    notebook's own could not be read, why.
+
+    A free-form summary (``nb.write_summary``: the notebook drew its own answer) is mapped
+    onto the schema for ``summary.json``; :func:`renders_answer` tells the page whether to
+    draw the answer from it."""
+    req = prep.request
+    window = (prep.parameters["start"], prep.parameters["end"])
+    if verdict.status != "ok":
+        what = verdict.failure.what if verdict.failure is not None else verdict.error
+        return summary_mod.failed(req.spec.name, window=window, tenant=req.tenant,
+                                  what=strip_local_paths(what)), ""
+    raw = html_mod.find_summary(nb)
+    problem = ""
+    base = summary_mod.Summary(report=req.spec.name)
+    if raw is not None:
+        try:
+            base = summary_mod.coerce(raw, report=req.spec.name)
+        except (summary_mod.SummaryError, TypeError, ValueError) as exc:
+            problem = f"the notebook's summary could not be read ({exc}); no tiles shown"
+    return base.with_run(report=req.spec.name, window=window, tenant=req.tenant), problem
+
+
+def renders_answer(nb: NotebookNode | None) -> bool:
+    """Whether the page draws its answer from the notebook's summary: yes for a schema
+    document (``nb.show_summary``), no for a free-form one (the notebook drew its own)."""
+    raw = html_mod.find_summary(nb)
+    return raw is not None and raw.get("schema") == summary_mod.SCHEMA
+
+
 def publish(
     prep: PreparedRun,
     result: ExecutionResult,
@@ -145,6 +209,8 @@ def _publish_into(prep: PreparedRun, result: ExecutionResult, run_dir: Path,
                   run_log: str, *, settings: Settings, scrubber: Scrubber,
                   writers: Sequence[ArtifactWriter]) -> ledger.RunRecord:
     req = prep.request
+    _hide_parameters(nb)
+    summary, summary_problem = run_summary(prep, verdict, nb)
     if nb is not None:
         outdir.write_text(run_dir / NOTEBOOK_NAME, nbformat.writes(nb))
     outdir.write_text(run_dir / LOG_NAME, run_log)
@@ -159,9 +225,11 @@ def _publish_into(prep: PreparedRun, result: ExecutionResult, run_dir: Path,
         assets_href="../../" + html_mod.ASSETS_DIR,
         tenant=req.tenant,
         duration_s=result.duration_s,
-        parameters={k: v for k, v in prep.parameters.items() if k not in INJECTED},
+        parameters={k: v for k, v in prep.parameters.items()
+                    if k not in INJECTED and k not in HIDDEN},
         sources=_sources_from_settings(settings),
         failure=_page_failure(verdict.failure),
+        summary=summary if verdict.status == "ok" and renders_answer(nb) else None,
     )
     if stderr:
         lines = sum(len(text.splitlines()) or 1 for _, text in stderr)
@@ -171,12 +239,23 @@ def _publish_into(prep: PreparedRun, result: ExecutionResult, run_dir: Path,
         ctx.warnings.append({"source": "report runner", "query": "",
                              "message": f"{scrubber.count} occurrence(s) of a credential "
                                         "were redacted from this report's outputs"})
+    if summary_problem:
+        ctx.warnings.append({"source": "report runner", "query": "",
+                             "message": summary_problem})
     page = html_mod.render_page(nb, ctx)
     html_text = scrubber.text(page.html)
     html_path = outdir.write_text(run_dir / HTML_NAME, html_text)
+    # the summary the page was rendered from, with the page's one list of warnings
+    summary = (page.summary or summary).with_run(
+        warnings=[w["message"] for w in page.warnings])
+    summary_path = outdir.write_text(run_dir / SUMMARY_NAME,
+                                     scrubber.text(summary_mod.dumps(summary)))
 
-    published = PublishedRun(prep, run_dir, html_path, nb, page, verdict, ctx)
-    status, error = verdict.status, verdict.error
+    published = PublishedRun(prep, run_dir, html_path, nb, page, verdict, ctx,
+                             summary=summary)
+    published.artifacts["summary"] = str(prep.rel_dir / summary_path.relative_to(run_dir))
+    status = verdict.status if verdict.status != "ok" else summary.status
+    error = verdict.error
     for writer in writers:
         try:
             path = writer.write(published)
@@ -189,6 +268,11 @@ def _publish_into(prep: PreparedRun, result: ExecutionResult, run_dir: Path,
             error = "; ".join(e for e in (error, f"{writer.kind} not written: {message}") if e)
             continue
         published.artifacts[writer.kind] = str(prep.rel_dir / path.relative_to(run_dir))
+
+    if status == "failed" and summary.status != "failed":  # an artefact could not be written
+        summary = summary.with_run(status="failed", warnings=[scrubber.text(error)])
+        published.summary = summary
+        outdir.write_text(run_dir / SUMMARY_NAME, scrubber.text(summary_mod.dumps(summary)))
 
     rel = prep.rel_dir
     record = ledger.RunRecord(
@@ -204,7 +288,7 @@ def _publish_into(prep: PreparedRun, result: ExecutionResult, run_dir: Path,
         artifacts=dict(published.artifacts),
     )
     ledger.append(prep.out_dir, record)
-    if status == "ok" and req.tenant is None:
+    if status in GOOD and req.tenant is None:
         write_latest(prep.out_dir / req.spec.name, prep.dirname)
     log.info("%s %s%s in %.1f s -> %s", req.spec.name, status,
              f" (tenant {req.tenant!r})" if req.tenant is not None else "", result.duration_s,
