@@ -143,11 +143,16 @@ def from_json(pairs: list[list[Any]]) -> HistogramSamples:
 
 def seconds_to_ns(seconds: np.ndarray) -> np.ndarray:
     """Float seconds (millisecond precision on the wire) → int64 ns, rounded to the ms."""
-    seconds = seconds * 1000.0
+    seconds = np.asarray(seconds, dtype=np.float64) * 1000.0
     np.rint(seconds, out=seconds)
     ns = seconds.astype(np.int64)
     ns *= 1_000_000
     return ns
+
+
+def _any(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per sample: whether any of its buckets has ``mask``."""
+    return np.bincount(owner[mask], minlength=n) > 0
 
 
 def infer_schema(h: HistogramSamples) -> np.ndarray:
@@ -163,35 +168,39 @@ def infer_schema(h: HistogramSamples) -> np.ndarray:
     exp_marker = (rule == 1) | ((rule == 3) & np.isfinite(lo) & (lo == -up))
     pos = (rule == 0) & (lo > 0) & np.isfinite(up)
     with np.errstate(divide="ignore", invalid="ignore"):
-        width = np.log2(up) - np.log2(np.where(lo > 0, lo, np.nan))
+        log_up = np.log2(up)
+        width = log_up - np.log2(np.where(lo > 0, lo, np.nan))
         s = -np.log2(width)
         s_int = np.rint(s)
         on_ratio = pos & (np.abs(s - s_int) < 1e-9) & (s_int >= -4) & (s_int <= 8)
-        grid = np.log2(up) * np.exp2(np.where(on_ratio, s_int, 0))
+        grid = log_up * np.exp2(np.where(on_ratio, s_int, 0))
         on_grid = on_ratio & (np.abs(grid - np.rint(grid)) < 1e-6)
     # a positive bucket off the grid is custom, unless it is the lowest positive bucket
     # (its lower bound may be the zero threshold): then only its upper bound must be on a grid
     off = pos & ~on_grid
-    custom = np.zeros(n, bool)
-    np.logical_or.at(custom, owner[infinite | (rule == 2)], True)
-    exp_seen = np.zeros(n, bool)
-    np.logical_or.at(exp_seen, owner[exp_marker], True)
-    schema = np.full(n, UNKNOWN_SCHEMA, np.int16)
-    np.maximum.at(schema, owner[on_grid], s_int[on_grid].astype(np.int16))
+    custom = _any(owner, infinite | (rule == 2), n)
+    exp_seen = _any(owner, exp_marker, n)
+    schema = np.full(len(rule), UNKNOWN_SCHEMA, np.int16)
+    schema[on_grid] = s_int[on_grid].astype(np.int16)
+    starts = h.offsets[:-1]
+    nonempty = np.diff(h.offsets) > 0
+    best = np.full(n, UNKNOWN_SCHEMA, np.int16)
+    best[nonempty] = np.maximum.reduceat(schema, starts[nonempty])
     if off.any():
-        first_pos = np.full(n, np.iinfo(np.int64).max, np.int64)
         idx = np.flatnonzero(pos)
-        np.minimum.at(first_pos, owner[idx], idx)
+        first_pos = np.full(n, np.iinfo(np.int64).max, np.int64)
+        first_of = np.unique(owner[idx], return_index=True)
+        first_pos[first_of[0]] = idx[first_of[1]]
         lenient = off & (np.arange(len(rule)) == first_pos[owner])
         if lenient.any():
-            g = np.log2(up[lenient]) * 256.0
+            g = log_up[lenient] * 256.0
             lenient[lenient] = np.abs(g - np.rint(g)) < 1e-6
-        np.logical_or.at(custom, owner[off & ~lenient], True)
+        custom |= _any(owner, off & ~lenient, n)
     # a rule-0 bucket with a non-positive lower bound that is no zero bucket: custom bounds
     straddle = (rule == 0) & np.isfinite(lo) & (lo <= 0) & np.isfinite(up)
-    np.logical_or.at(custom, owner[straddle], True)
-    out[:] = schema
-    out[exp_seen & (schema == UNKNOWN_SCHEMA)] = 0  # exponential, exact schema unknown
+    custom |= _any(owner, straddle, n)
+    out[:] = best
+    out[exp_seen & (best == UNKNOWN_SCHEMA)] = 0  # exponential, exact schema unknown
     out[custom & ~exp_seen] = CUSTOM_SCHEMA
     return out
 

@@ -85,7 +85,8 @@ def scan(body: bytes | bytearray) -> dict[str, Any]:
 
     Returns the envelope (the document without ``result``, decoded), the result type, and
     per series: labels, the byte span of its float samples (or None) and of its histogram
-    samples (or None).
+    samples (or None). A histogram span always reads ``[<t>,{…}],[<t>,{…}]…`` (vectors
+    included, one sample).
     """
     head = _RESULT.match(body)
     if head is None:
@@ -110,11 +111,11 @@ def scan(body: bytes | bytearray) -> dict[str, Any]:
                         b',"histogram":[', end):
                     q = body.index(b"[", end) + 1
                     hend = _end_of_histograms(body, q, matrix)
-                    hists = (q, hend - 1)
+                    hists = (q, hend - 1) if matrix else (q - 1, hend)
                     end = hend
             else:
                 end = _end_of_histograms(body, p, matrix)
-                hists = (p, end - 1)
+                hists = (p, end - 1) if matrix else (p - 1, end)
             if not body.startswith(b"}", end):
                 raise Layout(f"series does not end at {end}")
             series.append((labels, floats, hists))
@@ -186,3 +187,69 @@ def floats_of(body: bytes | bytearray, spans: list[tuple[int, int]], matrix: boo
     finally:
         view.release()
     return seconds, values, counts
+
+
+_BUCKET_CONVERT = pacsv.ConvertOptions(
+    column_types={"r": pa.int8(), "l": pa.float64(), "u": pa.float64(), "c": pa.float64()},
+    null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False)
+_BUCKET_READ = pacsv.ReadOptions(column_names=["r", "l", "u", "c"], block_size=1 << 22)
+
+
+def histograms_of(body: bytes | bytearray, span: tuple[int, int]) -> Any:
+    """One series' native histogram samples, parsed in bulk into
+    :class:`~tributary_analysis.sources.prometheus.native.HistogramSamples`.
+
+    The samples are cut apart with ``split`` (they hold numbers only) and each sample's time,
+    count, sum and buckets' bytes taken with ``partition``; the buckets of all samples become
+    ``r,l,u,c`` lines parsed by Arrow's CSV reader — no Python object per bucket.
+    """
+    from tributary_analysis.sources.prometheus.native import HistogramSamples, seconds_to_ns
+
+    a, b = span
+    ts: list[bytes] = []
+    counts: list[bytes] = []
+    sums: list[bytes] = []
+    buckets: list[bytes] = []
+    if b > a:
+        text = bytes(body[a:b])
+        if not (text.startswith(b"[") and text.endswith(b"}]")):
+            raise Layout("histogram samples are not laid out as expected")
+        # samples hold numbers only (no label text), so "}],[" separates them safely
+        for sample in text[1:-2].split(b"}],["):
+            head, _, bks = sample.partition(b',"buckets":[')
+            t, _, rest = head.partition(b',{"count":"')
+            count, _, total = rest.partition(b'","sum":"')
+            if not total.endswith(b'"') or (bks and not bks.endswith(b"]]")):
+                raise Layout("unexpected histogram sample")
+            ts.append(t)
+            counts.append(count)
+            sums.append(total[:-1])
+            buckets.append(bks[:-1])
+    n = len(ts)
+    per = np.fromiter((x.count(b"],[") + 1 if x else 0 for x in buckets), np.int64, n)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(per, out=offsets[1:])
+
+    def floats(items: list[bytes]) -> np.ndarray:
+        try:
+            arr = pa.array(items, pa.binary()).cast(pa.string()).cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise Layout(f"histogram numbers did not parse: {exc}") from exc
+        return arr.to_numpy(zero_copy_only=False)
+
+    if int(offsets[-1]):
+        blob = b"\n".join(x for x in buckets if x).replace(b"],[", b"\n")
+        try:
+            table = pacsv.read_csv(pa.BufferReader(blob.translate(None, b'[]"')),
+                                   read_options=_BUCKET_READ, convert_options=_BUCKET_CONVERT)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise Layout(f"histogram buckets did not parse: {exc}") from exc
+        if table.num_rows != int(offsets[-1]):
+            raise Layout("bucket count mismatch")
+        rule = table.column("r").to_numpy()
+        lower, upper, bcount = (table.column(c).to_numpy() for c in ("l", "u", "c"))
+    else:
+        rule = np.empty(0, np.int8)
+        lower = upper = bcount = np.empty(0)
+    return HistogramSamples(seconds_to_ns(floats(ts)), floats(counts), floats(sums), offsets,
+                            rule, lower, upper, bcount)
