@@ -129,8 +129,14 @@ def child(side: str, args: argparse.Namespace) -> dict[str, Any]:
         df = build_frame(parse(body))
         call = time.perf_counter() - t
         n = len(df)
-        extra = {"buckets": int(df["buckets"].map(len, na_action="ignore").sum())
-                 if "buckets" in df.columns else n}
+        if "buckets" in df.columns:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            lengths = pc.list_value_length(pa.array(df["buckets"]))
+            extra = {"buckets": int(pc.sum(lengths).as_py() or 0)}
+        else:
+            extra = {"buckets": n}
         return {"call_s": call, "samples": n, "hwm_mb": _kb("VmHWM") / 1024,
                 "growth_mb": (_kb("VmHWM") - base) / 1024, "bytes": len(body), **extra}
     else:
