@@ -1,5 +1,11 @@
 """Per-tenant usage: totals, shares, Pareto, growth, noisy neighbours, chargeback.
 
+Growth between weeks is :func:`week_over_week` (the last 24 h against the same 24 h a week
+earlier), withheld as :class:`~tributary_analysis.ground.claims.Insufficient` with fewer
+than 8 days of history; :func:`growth` keeps its fitted path for a trend *within* a short
+window, which is not growth and is never shown as such. :func:`closest_tenants` names the
+known ids nearest to one that had no traffic (a typo is the usual reason).
+
 Counters come in as per-bin increases (``increase(x[step])`` by ``tenant_id``) and are
 summed. The business gauges (``datasets_total``, ``vectors_total``) are reported by every
 replica with the same value, so they are collapsed with ``max`` across ``instance`` —
@@ -8,7 +14,10 @@ summing them would multiply the tenant's data by the replica count.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +32,16 @@ from tributary_analysis.analysis._common import (
 )
 from tributary_analysis.errors import ConfigError, DataError
 from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground import format as fmt
+from tributary_analysis.ground.claims import Insufficient
 from tributary_analysis.ground.time import parse_duration
 
 TENANT = "tenant_id"
 REPLICA_LABELS = ("instance", "pod", "job")
+#: days of history week-over-week growth needs (the compared day a week back, plus it)
+GROWTH_MIN_DAYS = 8.0
+#: share of the hourly bins of the earlier day that must hold data
+GROWTH_MIN_COVERAGE = 0.9
 
 
 def _finite(values: pd.Series) -> pd.Series:
@@ -408,3 +423,271 @@ def chargeback(usage: pd.DataFrame, prices: Mapping[str, float] | None = None
     out = out.reset_index()
     out[TENANT] = out[TENANT].astype("string")
     return carry(out, usage)
+
+
+def closest_tenants(tenant: str, known: Sequence[str], n: int = 5) -> list[str]:
+    """The ``n`` known tenant ids most like ``tenant`` (difflib's ratio, case-insensitive),
+    most similar first — what a typo most likely meant.
+
+    Examples
+    --------
+    >>> closest_tenants("tenant-acmee", ["tenant-globex", "tenant-acme", "tenant-initech"])[0]
+    'tenant-acme'
+    """
+    want = str(tenant).casefold()
+    scored = []
+    for k in dict.fromkeys(str(t) for t in known):
+        if k == str(tenant):
+            continue
+        ratio = difflib.SequenceMatcher(None, want, k.casefold(), autojunk=False).ratio()
+        scored.append((-ratio, k))
+    return [k for _, k in sorted(scored)[:n]]
+
+
+# ---------------------------------------------------------------------- growth
+
+@dataclass(frozen=True)
+class Growth:
+    """Week-over-week growth per tenant and for the fleet, as of ``end``.
+
+    ``per_tenant``: ``tenant_id``, ``current`` (requests in the last 24 h), ``earlier``
+    (the same 24 h a week before), ``growth`` (fraction, 0.1 = +10 %; NaN when
+    ``earlier`` is 0), ``new`` (no traffic a week earlier); busiest growth first.
+    """
+
+    per_tenant: pd.DataFrame
+    fleet: float
+    fleet_current: float
+    fleet_earlier: float
+    end: pd.Timestamp
+    definition: str = ("requests in the last 24 h against the same 24 h one week earlier "
+                       "(removes the daily and weekly cycle)")
+
+    def of(self, tenant: str) -> dict[str, Any] | None:
+        rows = self.per_tenant[self.per_tenant[TENANT] == str(tenant)]
+        return None if rows.empty else {str(k): v for k, v in rows.iloc[0].items()}
+
+
+def _history_days(hourly: pd.DataFrame, end: pd.Timestamp) -> float:
+    if len(hourly) == 0:
+        return 0.0
+    first = pd.to_datetime(hourly["timestamp"], utc=True).min()
+    return max(float((end - first) / pd.Timedelta(days=1)) + 1 / 24, 0.0)
+
+
+def week_over_week(hourly: pd.DataFrame, end: pd.Timestamp, *,
+                   min_days: float = GROWTH_MIN_DAYS,
+                   min_coverage: float = GROWTH_MIN_COVERAGE) -> Growth | Insufficient:
+    """Week-over-week request growth per tenant and for the fleet, or why not.
+
+    Parameters
+    ----------
+    hourly : DataFrame
+        Requests per hour (``timestamp`` = bin end, ``tenant_id``, ``value``) over at least
+        the 8 days before ``end`` (``fetch.usage`` family ``requests_hourly``).
+    end : Timestamp
+        The instant growth is measured at (the report window's end).
+
+    Returns
+    -------
+    Growth or Insufficient
+        ``Insufficient`` with less than ``min_days`` of history, or when the day a week
+        back holds data in fewer than ``min_coverage`` of its hours.
+    """
+    require_columns(hourly, ["timestamp", TENANT, "value"], what="hourly requests")
+    end = pd.Timestamp(end)
+    have = _history_days(hourly, end)
+    what = "week-over-week growth"
+    need = f"{fmt.human_duration(min_days * 86400)}"
+    if have < min_days - 1e-9:
+        return Insufficient(what, f"{fmt.human_duration(round(have * 24) * 3600)} of history"
+                            if have else "no history", need)
+    ts = pd.to_datetime(hourly["timestamp"], utc=True)
+    day, week = pd.Timedelta(days=1), pd.Timedelta(days=7)
+    cur_mask = (ts > end - day) & (ts <= end)
+    old_mask = (ts > end - day - week) & (ts <= end - week)
+    covered = ts[old_mask].dt.floor("h").nunique() / 24.0
+    if covered < min_coverage:
+        return Insufficient(what, f"{covered:.0%} of the day a week earlier",
+                            f"{min_coverage:.0%} of it")
+    v = pd.to_numeric(hourly["value"], errors="coerce").fillna(0.0)
+    ids = hourly[TENANT].astype(str)
+    cur = v[cur_mask].groupby(ids[cur_mask]).sum()
+    old = v[old_mask].groupby(ids[old_mask]).sum()
+    table = pd.concat([cur.rename("current"), old.rename("earlier")], axis=1).fillna(0.0)
+    table.index.name = TENANT
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(table["earlier"] > 0, table["current"] / table["earlier"] - 1.0, np.nan)
+    table["growth"] = g
+    table["new"] = (table["earlier"] <= 0) & (table["current"] > 0)
+    table = table.reset_index().sort_values(["growth", TENANT], ascending=[False, True],
+                                            na_position="last", kind="stable")
+    fc, fe = float(table["current"].sum()), float(table["earlier"].sum())
+    return Growth(carry(table.reset_index(drop=True), hourly),
+                  fleet=fc / fe - 1.0 if fe > 0 else float("nan"), fleet_current=fc,
+                  fleet_earlier=fe, end=end)
+
+
+# ---------------------------------------------------------------------- the fleet's answer
+
+@dataclass
+class FleetAnswer:
+    """What the fleet tenant report answers first: tiles (plain dicts in the
+    ``summary.json`` headline shape), at most five findings, the estimates withheld."""
+
+    headline: list[dict[str, Any]]
+    findings: list[str]
+    insufficient: list[Insufficient]
+
+
+def rate_limited(usage: pd.DataFrame) -> pd.DataFrame:
+    """Tenants refused by a rate limit in the window: ``tenant_id``, ``rate_limit_hits``,
+    ``requests``, ``hit_ratio`` (hits over their requests), most hits first."""
+    cols = [TENANT, "rate_limit_hits", "requests", "hit_ratio"]
+    if "rate_limit_hits" not in usage.columns or len(usage) == 0:
+        return pd.DataFrame(columns=cols)
+    u = usage.reset_index() if TENANT not in usage.columns else usage.copy()
+    u = u[u["rate_limit_hits"].round() > 0].copy()
+    u["hit_ratio"] = np.where(u["requests"] > 0, u["rate_limit_hits"] / u["requests"], np.nan)
+    u[TENANT] = u[TENANT].astype(str)
+    return u.sort_values(["rate_limit_hits", TENANT], ascending=[False, True])[
+        cols].reset_index(drop=True)
+
+
+def fleet_answer(usage: pd.DataFrame, par: pd.DataFrame, noisy: pd.DataFrame,
+                 growth: Growth | Insufficient) -> FleetAnswer:
+    """Tiles and findings of the fleet tenant report.
+
+    Parameters
+    ----------
+    usage : DataFrame
+        :func:`tenant_usage` (indexed by tenant; health probes already left out).
+    par : DataFrame
+        :func:`pareto` of the requests.
+    noisy : DataFrame
+        :func:`noisy_neighbours`.
+    growth : Growth or Insufficient
+        :func:`week_over_week` of the hourly requests.
+    """
+    n = int((usage["requests"] > 0).sum()) if "requests" in usage else 0
+    k = int(par.attrs.get("tenants_for_target", 0)) if len(par) else 0
+    total = float(usage["requests"].sum()) if "requests" in usage else 0.0
+    top = str(par.index[0]) if len(par) else ""
+    top_share = float(par["share"].iloc[0]) if len(par) else float("nan")
+    flagged = noisy[noisy["noisy"]] if len(noisy) else noisy
+    limited = rate_limited(usage)
+    tiles: list[dict[str, Any]] = [
+        {"key": "tenants", "name": "Tenants with traffic", "value": n, "unit": "count",
+         "assessment": "info", "definition": "tenants that sent a request in the window"},
+        {"key": "tenants_for_80pct", "name": "Tenants making 80 % of requests", "value": k,
+         "unit": "count", "assessment": "info", "text": f"{k:,} of {n:,}",
+         "definition": f"the fewest tenants whose requests add up to 80 % of "
+                       f"{fmt.count(total)}"},
+        {"key": "top_share", "name": "Busiest tenant's share", "value": top_share,
+         "unit": "ratio", "assessment": "info", "definition": f"{top}'s share of requests"},
+        {"key": "noisy", "name": "Noisy neighbours", "value": len(flagged), "unit": "count",
+         "assessment": "warning" if len(flagged) else "ok",
+         "definition": "tenants whose surges coincide with the others' latency"},
+        {"key": "rate_limited", "name": "Rate-limited tenants", "value": len(limited),
+         "unit": "count", "assessment": "warning" if len(limited) else "ok",
+         "definition": "tenants refused by a rate limit in the window"},
+    ]
+    withheld: list[Insufficient] = []
+    gdef = "fleet requests, last 24 h against the same 24 h a week earlier"
+    if isinstance(growth, Insufficient):
+        withheld.append(growth)
+        tiles.append({"key": "growth", "name": "Fleet growth (week over week)", "value": None,
+                      "unit": "ratio", "assessment": "withheld", "definition": gdef,
+                      "withheld": growth})
+    else:
+        tiles.append({"key": "growth", "name": "Fleet growth (week over week)",
+                      "value": growth.fleet, "unit": "ratio", "assessment": "info",
+                      "definition": gdef})
+    findings = []
+    if n:
+        findings.append(f"{k:,} of {n:,} tenants make up 80 % of the {fmt.count(total)} "
+                        f"requests; the busiest, {top}, sent {fmt.percent(top_share)}.")
+    else:
+        findings.append("No tenant sent a request in this window.")
+    if len(flagged):
+        r = flagged.iloc[0]
+        findings.append(f"Noisy neighbour: {r[TENANT]} surged in {int(r['surge_bins'])} bins "
+                        "while the other tenants' latency rose (the others were slower in "
+                        f"{fmt.percent(r['score'])} of comparisons of its surge bins with its "
+                        "normal ones).")
+    elif len(noisy):
+        findings.append("No tenant's surge coincided with the other tenants' latency.")
+    if len(limited):
+        r = limited.iloc[0]
+        more = f" and {len(limited) - 1:,} more" if len(limited) > 1 else ""
+        findings.append(f"Rate-limited: {r[TENANT]} ({fmt.count(r['rate_limit_hits'])} "
+                        f"refused requests, {fmt.percent(r['hit_ratio'])} of theirs){more}.")
+    else:
+        findings.append("No tenant was rate-limited in the window.")
+    if isinstance(growth, Growth):
+        g = growth.per_tenant.dropna(subset=["growth"])
+        g = g[g["earlier"] >= 100] if len(g) else g
+        if len(g):
+            r = g.iloc[0]
+            findings.append(f"Fastest growing: {r[TENANT]} "
+                            f"({fmt.percent(r['growth'], signed=True)} week over week; the "
+                            f"fleet {fmt.percent(growth.fleet, signed=True)}).")
+    return FleetAnswer(tiles, findings[:5], withheld)
+
+
+@dataclass
+class FleetReport:
+    """Everything the fleet tenant report shows, computed once (:func:`fleet_report`)."""
+
+    usage: pd.DataFrame
+    pareto: pd.DataFrame
+    noisy: pd.DataFrame
+    limited: pd.DataFrame
+    growth: Growth | Insufficient
+    chargeback: pd.DataFrame
+    answer: FleetAnswer
+    requests: pd.DataFrame
+    latency: pd.DataFrame
+
+
+def _without(frame: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
+    if len(frame) == 0 or TENANT not in frame.columns or not exclude:
+        return frame
+    keep = ~frame[TENANT].astype(str).isin(list(exclude))
+    return carry(frame.loc[keep.to_numpy(dtype=bool)].reset_index(drop=True), frame)
+
+
+def fleet_report(frames: Mapping[str, pd.DataFrame], latency: pd.DataFrame,
+                 hourly: pd.DataFrame, end: pd.Timestamp, *,
+                 prices: Mapping[str, float] | None = None,
+                 exclude: Sequence[str] = ("unknown",)) -> FleetReport:
+    """The fleet tenant report: usage per tenant, Pareto, noisy neighbours, rate-limited
+    tenants, week-over-week growth ranking, chargeback, and the answer.
+
+    Parameters
+    ----------
+    frames : mapping
+        :func:`tenant_usage`'s keyword frames (``fetch.tenant_usage_data(...).as_kwargs()``).
+    latency : DataFrame
+        Mean latency per bin and tenant (``fetch.mean_latency(..., by=("tenant_id",))``) on
+        the same grid as ``frames["requests"]``.
+    hourly : DataFrame
+        Requests per hour by tenant over the 8 days before ``end``
+        (``fetch.usage.growth_history``).
+    exclude : sequence of str
+        Not tenants: ``unknown`` is traffic without a tenant header (health probes).
+    """
+    kept = {k: _without(v, exclude) for k, v in frames.items() if v is not None}
+    usage = tenant_usage(**kept)
+    par = pareto(usage, "requests")
+    requests = kept["requests"]
+    lat = _without(latency, exclude)
+    noisy = noisy_neighbours(requests, lat) if len(requests) else pd.DataFrame(
+        columns=[TENANT, "score", "q_value", "overlap", "best_lag", "surge_bins",
+                 "peak_ratio", "noisy"])
+    grow = week_over_week(_without(hourly, exclude), end)
+    limited = rate_limited(usage)
+    charge = chargeback(usage, prices)
+    return FleetReport(usage=usage, pareto=par, noisy=noisy, limited=limited, growth=grow,
+                       chargeback=charge, answer=fleet_answer(usage, par, noisy, grow),
+                       requests=requests, latency=lat)

@@ -26,7 +26,8 @@ from tributary_analysis.promql import catalog as queries
 
 __all__ = [
     "GROWTH_HISTORY", "GROWTH_STEP", "REPORT_FAMILIES", "ReportFamily", "TenantReportData",
-    "TenantUsageData", "report_step", "tenant_report_data", "tenant_usage_data",
+    "TenantUsageData", "growth_history", "report_step", "tenant_report_data",
+    "tenant_usage_data",
 ]
 
 _BY = ("tenant_id",)
@@ -214,14 +215,24 @@ def _family_frame(source: MetricsSource, fam: ReportFamily, window: Window,
 
 
 def _build(source: MetricsSource, window: Window, step: pd.Timedelta) -> MemoryFrameSet:
-    frames: dict[str, pd.DataFrame] = {}
-    fleets: dict[str, pd.DataFrame] = {}
-    for fam in REPORT_FAMILIES:
-        frame = _family_frame(source, fam, window, step)
-        frames[fam.name] = frame
-        if fam.fleet is not None:
-            fleets[fam.name] = _fleet(frame, fam)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # a few families at once: the server evaluates them in parallel while we parse
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = list(pool.map(lambda f: _family_frame(source, f, window, step),
+                             REPORT_FAMILIES))
+    frames = {fam.name: frame for fam, frame in zip(REPORT_FAMILIES, done, strict=True)}
+    fleets = {fam.name: _fleet(frames[fam.name], fam) for fam in REPORT_FAMILIES
+              if fam.fleet is not None}
     return MemoryFrameSet(frames, fleets)
+
+
+def growth_history(source: MetricsSource, window: Window) -> pd.DataFrame:
+    """Requests per hour by tenant over the 8 days before the window's end: the input of
+    week-over-week growth (:func:`tributary_analysis.analysis.tenants.week_over_week`),
+    the same query the tenant report's ``requests_hourly`` family asks."""
+    fam = next(f for f in REPORT_FAMILIES if f.name == "requests_hourly")
+    return _family_frame(source, fam, window, GROWTH_STEP)
 
 
 @dataclass(frozen=True)
