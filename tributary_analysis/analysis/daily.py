@@ -188,6 +188,41 @@ def signal_values(
     return out
 
 
+def per_second(requests: pd.DataFrame, step: pd.Timedelta, label: str, *,
+               shift: pd.Timedelta | None = None) -> pd.DataFrame:
+    """Requests per second of a counts frame, summed over its labels, as one named series
+    (``timestamp``, ``per_s``, ``series``); ``shift`` moves a baseline onto the window.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01"] * 2, utc=True),
+    ...                   "value": [60.0, 60.0]})
+    >>> per_second(f, pd.Timedelta("1min"), "now")["per_s"].tolist()
+    [2.0]
+    """
+    s = requests.groupby("timestamp")["value"].sum() / step.total_seconds()
+    offset = shift if shift is not None else pd.Timedelta(0)
+    return pd.DataFrame({"timestamp": pd.DatetimeIndex(s.index) + offset, "per_s": s.to_numpy(),
+                         "series": label})
+
+
+def signals_table(signals: pd.DataFrame) -> pd.DataFrame:
+    """The golden signals as text a person reads, each row in its own unit (``1.19 %``
+    against ``0.005 %``, ``238×``; ``310 ms`` against ``250 ms``, ``+24.0 %``)."""
+    from tributary_analysis.ground import format as fmt
+
+    units = {"req/s": "req/s", "ratio": "ratio", "s": "s", "conns": "connections"}
+    rows = []
+    for r in signals.to_dict("records"):
+        unit = units.get(str(r["unit"]), str(r["unit"]))
+        rows.append({"signal": r["signal"], "measure": r["measure"],
+                     "current": fmt.value(r["current"], unit),
+                     "baseline": fmt.value(r["baseline"], unit),
+                     "change": fmt.change(r["current"], r["baseline"], unit),
+                     "assessment": r["assessment"]})
+    return pd.DataFrame(rows)
+
+
 _ROWS = [  # key, signal, label, unit, higher_is_worse
     ("traffic_rps", "traffic", "Requests per second (mean)", "req/s", None),
     ("peak_rps", "traffic", "Requests per second (peak bin)", "req/s", None),

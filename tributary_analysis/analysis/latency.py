@@ -38,6 +38,7 @@ from tributary_analysis.analysis._common import (
 )
 from tributary_analysis.errors import ConfigError, DataError
 from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground.claims import Insufficient, check_enough
 from tributary_analysis.ground.time import Window, parse_duration, parse_time
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
@@ -131,6 +132,115 @@ def window_quantiles(
     total["timestamp"] = utc_timestamps(buckets["timestamp"], what="bucket frame").max()
     res = quantiles_over_time(total, qs, by=keys)
     return res.drop(columns=["timestamp"])
+
+
+def top_groups(buckets: pd.DataFrame, by: str, k: int = 7, *,
+               exclude: Sequence[str] = ()) -> pd.DataFrame:
+    """The buckets of the ``k`` busiest ``by`` groups, and every other group's buckets
+    summed into one group ``other (N)`` — histogram buckets add, so its quantiles are the
+    true quantiles of those requests together. ``exclude`` drops groups (health probes).
+
+    Examples
+    --------
+    >>> b = pd.DataFrame({"timestamp": [0] * 6, "le": ["+Inf"] * 6,
+    ...                   "endpoint": list("abcdef"), "value": [6.0, 5, 4, 3, 2, 1]})
+    >>> sorted(top_groups(b, "endpoint", k=2)["endpoint"].unique())
+    ['a', 'b', 'other (4)']
+    """
+    _check_buckets(buckets, [by])
+    keys = buckets[by].astype(str)
+    b = buckets.assign(**{by: keys.to_numpy()})
+    b = b[~b[by].isin(list(exclude))]
+    inf = np.isinf(_le_float(b["le"])) if len(b) else np.array([], dtype=bool)
+    order = b[inf].groupby(by)["value"].sum().sort_values(ascending=False)
+    if len(order) <= k + 1:
+        return carry(b.reset_index(drop=True), buckets)
+    top = set(order.index[:k])
+    label = f"other ({len(order) - k})"
+    b = b.assign(**{by: np.where(b[by].isin(top), b[by], label)})
+    out = b.groupby(["timestamp", by, "le"], observed=True, sort=False)["value"].sum()
+    return carry(out.reset_index(), buckets)
+
+
+def min_requests(q: float) -> int:
+    """Requests a quantile needs before it says more than "about the slowest of them":
+    ``1 / (1 - q)`` (one request beyond it), at least 10 — 20 for a p95, 100 for a p99.
+
+    Examples
+    --------
+    >>> min_requests(0.5), min_requests(0.95), min_requests(0.99)
+    (10, 20, 100)
+    """
+    return max(10, int(np.ceil(1.0 / (1.0 - q) - 1e-9)))
+
+
+def rebin(buckets: pd.DataFrame, step: pd.Timedelta, origin: pd.Timestamp,
+          by: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Bucket counts per bin summed into coarser ``step`` bins on the grid from ``origin``
+    (bin timestamps are ends, as Prometheus's ``increase`` gives them): counts add, so the
+    coarser bins' quantiles are those of the requests they hold.
+
+    Examples
+    --------
+    >>> ts = pd.date_range("2026-01-01 00:02", periods=4, freq="2min", tz="UTC")
+    >>> b = pd.DataFrame({"timestamp": ts, "le": "+Inf", "value": [1.0, 2, 3, 4]})
+    >>> rebin(b, pd.Timedelta("4min"), pd.Timestamp("2026-01-01", tz="UTC"))["value"].tolist()
+    [3.0, 7.0]
+    """
+    keys = as_list(by)
+    _check_buckets(buckets, keys)
+    ts = utc_timestamps(buckets["timestamp"], what="bucket frame")
+    k = np.ceil((ts - origin) / step).astype("int64")
+    frame = buckets.assign(timestamp=origin + k * step)
+    out = frame.groupby(["timestamp", *keys, "le"], observed=True, sort=True)["value"].sum()
+    return carry(out.reset_index(), buckets)
+
+
+def withhold_thin_bins(q: pd.DataFrame, buckets: pd.DataFrame,
+                       by: str | Sequence[str] | None = None) -> tuple[pd.DataFrame, int]:
+    """``q`` (:func:`quantiles_over_time`) with each quantile blanked in the bins whose
+    requests are fewer than it needs (:func:`min_requests`): a p99 of 30 requests is the
+    slowest of them, not a p99. Returns the frame and how many points were blanked."""
+    keys = as_list(by)
+    if q.empty:
+        return q, 0
+    inf = np.isinf(_le_float(buckets["le"]))
+    counts = buckets[inf].groupby(["timestamp", *keys], observed=True)["value"].sum()
+    counts = counts.rename("_n").reset_index()
+    counts["timestamp"] = utc_timestamps(counts["timestamp"], what="bucket frame")
+    merged = q.assign(timestamp=utc_timestamps(q["timestamp"], what="quantile frame"))
+    for k in keys:
+        merged[k] = merged[k].astype(str)
+        counts[k] = counts[k].astype(str)
+    merged = merged.merge(counts, on=["timestamp", *keys], how="left")
+    need = merged["quantile"].astype(float).map(min_requests)
+    thin = (merged["_n"].fillna(0) < need).to_numpy() & merged["value"].notna().to_numpy()
+    out = q.copy()
+    for col in ("value", "lower", "upper"):
+        if col in out:
+            out.loc[out.index[thin], col] = np.nan
+    return carry(out, q), int(thin.sum())
+
+
+def quantile_claims(buckets: pd.DataFrame, qs: Sequence[float] = DEFAULT_QUANTILES
+                    ) -> dict[float, float | Insufficient]:
+    """Each quantile of all requests in the window, or :class:`Insufficient` when the
+    window holds fewer requests than the quantile needs (:func:`min_requests`)."""
+    _check_buckets(buckets, [])
+    le = _le_float(buckets["le"]) if len(buckets) else np.array([])
+    n = float(buckets["value"].astype("float64")[np.isinf(le)].sum()) if len(buckets) else 0.0
+    values = (window_quantiles(buckets, qs, by=None) if n > 0
+              else pd.DataFrame(columns=["quantile", "value"]))
+    out: dict[float, float | Insufficient] = {}
+    for q in qs:
+        gap = check_enough(f"p{q * 100:g} latency", have=round(n), need=min_requests(q),
+                           unit="requests")
+        if gap is not None:
+            out[q] = gap
+            continue
+        hit = values[np.isclose(values["quantile"].astype(float), q)]
+        out[q] = float(hit["value"].iloc[0]) if len(hit) else np.nan
+    return out
 
 
 def heatmap_data(buckets: pd.DataFrame, by: str | Sequence[str] | None = None

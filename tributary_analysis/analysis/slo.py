@@ -11,6 +11,14 @@ Input is a counts frame (``timestamp``, ``errors``, ``total`` per bin) from
 :mod:`tributary_analysis.analysis.errors`. A bin's timestamp is the *end* of the interval it
 counts (Prometheus ``increase(x[step])`` evaluated at ``t`` covers ``(t - step, t]``), so a
 rolling window ending at ``t`` sums exactly the bins inside it.
+
+**One definition, one computation.** Every report that shows an SLO shows the figures of
+:func:`slo_status` over one :class:`SloDefinition` (objective, period, bin step, the burn
+pairs and their warm-up) and one history (:meth:`SloDefinition.history`: the period ending
+with the window, or the window plus the warm-up when that is longer), so the daily report,
+the weekly SLO report and the latency report of one window cannot disagree. The definition
+is written beside the number (:meth:`SloStatus.sentence`): how much of which budget is left,
+extrapolated from how much data, and how that reconciles with the window's attainment.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import pandas as pd
 from tributary_analysis.analysis._common import infer_step, require_columns
 from tributary_analysis.errors import ConfigError
 from tributary_analysis.frames.meta import carry
+from tributary_analysis.ground import format as fmt
+from tributary_analysis.ground.claims import Insufficient
 from tributary_analysis.ground.format import human_duration
-from tributary_analysis.ground.time import parse_duration
+from tributary_analysis.ground.time import Window, parse_duration
 
 
 @dataclass(frozen=True)
@@ -97,9 +107,10 @@ class ErrorBudget:
                 f"{self.remaining:.1%} remaining{note}.")
 
 
-def error_budget(counts: pd.DataFrame, objective: float = 0.999, period: str = "30d"
-                 ) -> ErrorBudget:
-    """Error budget consumed and remaining over the last ``period`` of ``counts``.
+def error_budget(counts: pd.DataFrame, objective: float = 0.999, period: str = "30d", *,
+                 end: pd.Timestamp | None = None) -> ErrorBudget:
+    """Error budget consumed and remaining over the last ``period`` of ``counts`` (the
+    period ending at ``end``, default the last bin).
 
     When the data cover less than the period, the period's request total is extrapolated
     from the observed rate (``requests × period / covered``) and ``extrapolated`` is set:
@@ -120,8 +131,11 @@ def error_budget(counts: pd.DataFrame, objective: float = 0.999, period: str = "
         raise ConfigError("the counts frame is empty; widen the window or check the source")
     step = infer_step(pd.Series(s.index), what="counts frame") if len(s) > 1 \
         else pd.Timedelta(0)
-    end = s.index.max()
-    s = s[s.index > end - span]
+    end = s.index.max() if end is None else pd.Timestamp(end)
+    s = s[(s.index > end - span) & (s.index <= end)]
+    if s.empty:
+        raise ConfigError(f"no requests in the {human_duration(span)} before "
+                          f"{fmt.timestamp(end)}; widen the window or check the source")
     covered = min(span, (s.index.max() - s.index.min()) + step)
     requests, errors = float(s["total"].sum()), float(s["errors"].sum())
     coverage = covered / span
@@ -231,3 +245,188 @@ def budget_consumption(counts: pd.DataFrame, objective: float = 0.999, period: s
     out["remaining"] = 1.0 - out["consumed"]
     out["ideal"] = (out["timestamp"] - budget.start) / budget.period
     return carry(out, counts)
+
+
+# ---------------------------------------------------------------------- one definition
+
+
+@dataclass(frozen=True)
+class SloDefinition:
+    """The availability SLO every report shows: one objective, period, bin step and set of
+    burn-rate pairs; the warm-up is the longest pair window, so each pair can fire from the
+    window's first bin.
+
+    Examples
+    --------
+    >>> d = SloDefinition(objective=0.999, period="30d")
+    >>> d.history(Window.of("2026-01-31", "2026-02-01")).label()
+    '2026-01-02 00:00 – 2026-02-01 00:00 UTC'
+    >>> d.describe()
+    'a request is bad when it fails with a 5xx; objective 99.9 % of requests over 30 d'
+    """
+
+    objective: float = 0.999
+    period: str = "30d"
+    step: str = "5m"
+    windows: tuple[BurnRateWindow, ...] = SRE_WORKBOOK_WINDOWS
+
+    def __post_init__(self) -> None:
+        _check_objective(self.objective)
+        parse_duration(self.period, name="slo_period")
+
+    @property
+    def period_span(self) -> pd.Timedelta:
+        return parse_duration(self.period, name="slo_period")
+
+    @property
+    def warmup(self) -> pd.Timedelta:
+        """The longest burn window: history a pair needs before it can fire."""
+        return max(parse_duration(w.long) for w in self.windows)
+
+    def history(self, window: Window) -> Window:
+        """What :func:`slo_status` reads: the period ending with the window, or the window
+        and the warm-up before it when that is longer."""
+        span = max(self.period_span, window.duration + self.warmup)
+        return Window(window.end - span, window.end)
+
+    def describe(self) -> str:
+        """What a bad request is and what is promised."""
+        return (f"a request is bad when it fails with a 5xx; objective "
+                f"{fmt.percent(self.objective)} of requests over "
+                f"{human_duration(self.period_span)}")
+
+    def pairs(self) -> str:
+        """``1h/5m at 14.4×, 6h/30m at 6×, 3d/6h at 1×``."""
+        return ", ".join(f"{w.long}/{w.short} at {w.factor:g}×" for w in self.windows)
+
+
+@dataclass(frozen=True)
+class SloStatus:
+    """The SLO over one window: attainment in the window, the budget of the period ending
+    with it, and the burn-rate pairs that fired in it — every figure a report shows."""
+
+    definition: SloDefinition
+    window: Window
+    requests: float
+    errors: float
+    attainment: float
+    budget: ErrorBudget
+    burn: pd.DataFrame
+    rates: pd.DataFrame
+    data_end: pd.Timestamp | None
+
+    @property
+    def remaining(self) -> float:
+        return float(self.budget.remaining)
+
+    @property
+    def fired(self) -> pd.DataFrame:
+        """The pairs that fired in the window (``pair``, ``factor``, ``severity``,
+        ``time_firing``, ``first_fired``, ``last_fired``)."""
+        f = self.burn[self.burn["time_firing"] > pd.Timedelta(0)]
+        return f[["pair", "factor", "severity", "time_firing", "first_fired", "last_fired"]]
+
+    def budget_sentence(self) -> str:
+        """How much of which budget is left, and how it follows from the data."""
+        b, d = self.budget, self.definition
+        period = period_name(b.period)
+        allowed = 1.0 - d.objective
+        covered = fmt.approx_duration(b.coverage * b.period)
+        ratio = 1.0 - b.attainment if np.isfinite(b.attainment) else np.nan
+        burn = ratio / allowed if np.isfinite(ratio) else np.nan
+        left = ("the budget is exhausted" if b.remaining <= 0
+                else f"{fmt.percent(b.remaining)} left")
+        head = f"{left} of a {period} error budget at {fmt.percent(d.objective)}"
+        if b.extrapolated:
+            return (f"{head}, extrapolated from {covered} of data: those {covered} failed "
+                    f"{fmt.percent(ratio)} of requests ({fmt.multiplier(burn)} the "
+                    f"{fmt.percent(allowed)} the objective allows), and {covered} at "
+                    f"{fmt.multiplier(burn)} spend {fmt.percent(b.consumed)} of a {period} "
+                    "budget")
+        return (f"{head}: the last {human_duration(b.period)} failed {fmt.percent(ratio)} "
+                f"of requests ({fmt.multiplier(burn)} the {fmt.percent(allowed)} the "
+                "objective allows)")
+
+    def sentence(self) -> str:
+        """The definition written beside the numbers (one paragraph)."""
+        same = abs((self.budget.end - self.budget.start) - self.window.duration) \
+            <= pd.Timedelta(minutes=10) and self.budget.end == self.window.end
+        att = (f"Attainment over the report's window ({human_duration(self.window.duration)})"
+               f": {fmt.percent(self.attainment)}." if not same and np.isfinite(self.attainment)
+               else "")
+        burn = (f"Burn-rate pairs ({self.definition.pairs()}) on "
+                f"{_bin_name(self.definition.step)} bins with "
+                f"{fmt.approx_duration(self.definition.warmup)} of warm-up before the "
+                "window.")
+        return " ".join(p for p in (fmt_sentence(self.budget_sentence()), att, burn) if p)
+
+    def fired_sentence(self) -> str:
+        """``3d/6h (ticket) fired for 6 h 30 min from …`` or that none fired."""
+        f = self.fired
+        if f.empty:
+            return "No burn-rate pair fired in the window."
+        parts = [f"{r['pair']} ({r['severity']}) fired for "
+                 f"{human_duration(pd.Timedelta(r['time_firing']))}, first at "
+                 f"{fmt.timestamp(r['first_fired'])}" for r in f.to_dict("records")]
+        return "Burn-rate alerts: " + "; ".join(parts) + "."
+
+
+def fmt_sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _bin_name(step: str) -> str:
+    """``5-minute`` for ``5m``."""
+    span = parse_duration(step)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        n = span.total_seconds() / size
+        if n >= 1 and float(n).is_integer():
+            return f"{n:g}-{unit}"
+    return human_duration(span)
+
+
+def period_name(period: pd.Timedelta) -> str:
+    """``30-day`` (a whole number of days), else the duration."""
+    days = period / pd.Timedelta(days=1)
+    return f"{days:g}-day" if float(days).is_integer() else human_duration(period)
+
+
+def slo_status(counts: pd.DataFrame, definition: SloDefinition, window: Window
+               ) -> SloStatus | Insufficient:
+    """Every SLO figure of ``window`` from one counts frame over
+    ``definition.history(window)`` (:func:`tributary_analysis.fetch.slo_requests`).
+
+    Returns
+    -------
+    SloStatus or Insufficient
+        ``Insufficient`` when the period holds no request at all (nothing to judge).
+
+    Examples
+    --------
+    >>> ts = pd.date_range("2026-01-01 00:05", periods=288, freq="5min", tz="UTC")
+    >>> c = pd.DataFrame({"timestamp": ts, "errors": [1.0] * 288, "total": [1000.0] * 288})
+    >>> st = slo_status(c, SloDefinition(period="2d"), Window.of("2026-01-01", "2026-01-02"))
+    >>> fmt.percent(st.attainment), fmt.percent(st.remaining)
+    ('99.9 %', '50.0 %')
+    """
+    s = _overall(counts) if len(counts) else pd.DataFrame(columns=["errors", "total"])
+    inside = s[(s.index > window.end - definition.period_span) & (s.index <= window.end)] \
+        if len(s) else s
+    if inside.empty or float(inside["total"].sum()) <= 0:
+        return Insufficient("the availability SLO",
+                            f"no requests in the {human_duration(definition.period_span)} "
+                            "before the window's end", "at least one request")
+    budget = error_budget(counts, definition.objective, definition.period, end=window.end)
+    in_window = s[(s.index > window.start) & (s.index <= window.end)]
+    requests, errs = float(in_window["total"].sum()), float(in_window["errors"].sum())
+    rates = burn_rates(counts, definition.objective, definition.windows)
+    rates = rates[(rates.index > window.start) & (rates.index <= window.end)]
+    burn = burn_rate_summary(rates, definition.windows)
+    return SloStatus(definition=definition, window=window, requests=requests, errors=errs,
+                     attainment=1.0 - errs / requests if requests else np.nan,
+                     budget=budget, burn=burn, rates=rates,
+                     data_end=pd.Timestamp(s.index.max()) if len(s) else None)

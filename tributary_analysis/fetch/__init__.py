@@ -20,8 +20,11 @@ Modules, by job:
 * :mod:`.requests` — requests and errors per bin, per episode, tenant totals;
 * :mod:`.latency` — latency histograms, mean latency, the build-info series;
 * :mod:`.logs` — request events and top errors from the logs;
+* :mod:`.labels` — which label values exist (the closest ones to a filter that matched
+  nothing);
 * :mod:`.usage` — per-tenant usage histories;
 * :mod:`.daily` — golden signals, traffic history and SLO histories of the daily summary;
+* :mod:`.slo` — the one SLO history every report that shows an SLO reads;
 * :mod:`.alerts` — rules evaluated and replayed (alert review);
 * :mod:`.capacity` — capacity-planning histories.
 """
@@ -45,6 +48,7 @@ from tributary_analysis.fetch.daily import (
     golden_signal_data,
     traffic_history,
 )
+from tributary_analysis.fetch.labels import known_values
 from tributary_analysis.fetch.latency import (
     build_info,
     latency_buckets,
@@ -65,6 +69,7 @@ from tributary_analysis.fetch.requests import (
     requests_per_bin,
     tenant_totals,
 )
+from tributary_analysis.fetch.slo import slo_requests
 from tributary_analysis.fetch.sources import LOG_SOURCES, open_logs, open_prometheus
 from tributary_analysis.fetch.usage import TenantUsageData, tenant_usage_data
 
@@ -87,6 +92,7 @@ __all__ = [
     "fetch_capacity",
     "golden_signal_data",
     "instant_frame",
+    "known_values",
     "latency_buckets",
     "load_incidents",
     "mean_latency",
@@ -98,6 +104,7 @@ __all__ = [
     "request_events",
     "requests_per_bin",
     "search_latency_buckets",
+    "slo_requests",
     "tenant_totals",
     "tenant_usage_data",
     "threshold_variants",

@@ -31,6 +31,9 @@ class MetricsSource(Protocol):
     def series(self, match: str | list[str], start: Any = None,
                end: Any = None) -> pd.DataFrame: ...
 
+    def label_values(self, name: str, match: str | list[str] | None = None,
+                     start: Any = None, end: Any = None) -> Sequence[str]: ...
+
 
 def range_frame(source: MetricsSource, expr: str, window: Window, step: DurationLike, *,
                 labels: Sequence[str] = ()) -> pd.DataFrame:

@@ -28,9 +28,9 @@ import pandas as pd
 
 from tributary_analysis.ground.time import parse_duration
 
-__all__ = ["MISSING", "RATIO_UNITS", "change", "count", "direction", "human_duration",
-           "human_seconds", "is_missing", "multiplier", "number", "percent", "rate", "size",
-           "timestamp", "value"]
+__all__ = ["MISSING", "RATIO_UNITS", "approx_duration", "change", "count", "direction",
+           "human_duration", "human_seconds", "is_missing", "multiplier", "number", "percent",
+           "points", "rate", "size", "timestamp", "value"]
 
 _UNITS = (("d", 86400), ("h", 3600), ("min", 60))
 
@@ -92,6 +92,27 @@ def human_duration(value: pd.Timedelta | timedelta | np.timedelta64 | str | floa
     if rest:
         parts.append(f"{_num(rest)} s")
     return " ".join(parts)
+
+
+def approx_duration(value: pd.Timedelta | timedelta | str | float | None) -> str:
+    """A duration in its largest unit, rounded for prose: ``6.5 d``, ``30 h``, ``45 min``.
+
+    Examples
+    --------
+    >>> approx_duration(pd.Timedelta(days=6, hours=12)), approx_duration("7d")
+    ('6.5 d', '7 d')
+    >>> approx_duration("90m")
+    '1.5 h'
+    """
+    if value is None:
+        return "n/a"
+    seconds = (parse_duration(value) if isinstance(value, str) else pd.Timedelta(
+        value, unit="s") if isinstance(value, int | float) else pd.Timedelta(value)
+               ).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{_num(round(seconds / size, 1))} {unit}"
+    return human_duration(seconds)
 
 
 def human_seconds(seconds: float) -> str:
@@ -219,6 +240,24 @@ def percent(ratio: float | None, *, signed: bool = False) -> str:
         text = f"{whole}.{frac.rstrip('0') or '0'}"
     sign = "+" if signed and not neg and a else ""
     return sign + _signed(text, neg) + " %"
+
+
+def points(delta: float | None) -> str:
+    """A difference of two ratios in percentage points: ``+2.0 pp``, ``−0.35 pp``.
+
+    Examples
+    --------
+    >>> points(0.02), points(-0.0035), points(0.0)
+    ('+2.0 pp', '−0.35 pp', '0 pp')
+    """
+    if is_missing(delta):
+        return MISSING
+    pp = float(delta) * 100  # type: ignore[arg-type]
+    if pp == 0:
+        return "0 pp"
+    a = abs(pp)
+    text = f"{a:.1f}" if a >= 1 else f"{float(f'{a:.2g}'):g}"
+    return f"{'+' if pp > 0 else MINUS}{text} pp"
 
 
 def rate(value: float | None, unit: str = "req/s") -> str:
@@ -353,7 +392,7 @@ def change(current: float | None, baseline: float | None, unit: str = "") -> str
     Examples
     --------
     >>> change(0.0119, 0.00005, "ratio"), change(0.012, 0.009, "ratio")
-    ('238×', '+0.30 pp')
+    ('238×', '+0.3 pp')
     >>> change(0.3, 0.25, "s"), change(0.9, 0.3, "s"), change(5.0, 10.0, "req/s")
     ('+20.0 %', '3×', '0.5×')
     >>> change(0.0, 0.0, "ratio"), change(1.0, None)
@@ -368,9 +407,7 @@ def change(current: float | None, baseline: float | None, unit: str = "") -> str
     if b > 0 and c > 0 and (c / b >= 2 or c / b <= 0.5):
         return multiplier(c / b)
     if ratio_unit:
-        pp = (c - b) * 100
-        digits = 2 if abs(pp) < 10 else 1
-        return f"{'+' if pp > 0 else MINUS}{abs(pp):.{digits}f} pp"
+        return points(c - b)
     if b == 0:
         return f"from 0 to {value(c, unit)}"
     return percent((c - b) / abs(b), signed=True)

@@ -7,6 +7,9 @@
   :func:`counts_step`, :func:`quantile_step`: bin widths for a window;
 * :mod:`.display` — :func:`show_source_warnings`: what the sources said, in one box at the
   top of the page; :func:`show_sources`: which sources fed it;
+* :mod:`.tables` — :func:`show_table`: tables a person reads (no index, formatted
+  cells, nothing cut); the HTML form of every displayed DataFrame;
+* :mod:`.answers` — each report's answer (tiles, findings) built by package functions;
 * :mod:`.summary` — :func:`show_summary`: the run's answer (tiles, findings) at the top of
   the page and handed to the report as ``summary.json``; :func:`write_summary` for a
   free-form dict.
@@ -37,10 +40,12 @@ from tributary_analysis.notebook.parameters import (
 )
 from tributary_analysis.notebook.setup import setup
 from tributary_analysis.notebook.summary import SUMMARY_MIMETYPE, show_summary, write_summary
+from tributary_analysis.notebook.tables import show_table, table_html
 
 __all__ = [
     "SOURCES_MIMETYPE", "SUMMARY_MIMETYPE", "WARNINGS_MIMETYPE", "Params", "Window",
     "check_parameters", "counts_step", "human_duration", "human_seconds", "page_degraded",
     "page_notes", "parse_duration", "quantile_step", "reader_notes", "setup",
-    "show_source_warnings", "show_sources", "show_summary", "write_summary",
+    "show_source_warnings", "show_sources", "show_summary", "show_table", "table_html",
+    "write_summary",
 ]

@@ -20,7 +20,8 @@ from tributary_analysis.fetch.sources import LOG_SOURCES
 from tributary_analysis.ground.format import human_duration
 from tributary_analysis.ground.time import DurationLike, TimeLike, Window, parse_window
 
-__all__ = ["CREDENTIAL_WORDS", "Params", "check_parameters", "counts_step", "quantile_step"]
+__all__ = ["CREDENTIAL_WORDS", "Params", "check_parameters", "counts_step", "quantile_bins",
+           "quantile_step"]
 
 #: parameter names that look like credentials (refused: they would be saved in the output)
 CREDENTIAL_WORDS = ("token", "password", "passwd", "secret", "api_key", "apikey",
@@ -142,3 +143,19 @@ def quantile_step(window: Window, *, max_points: int = 200, minimum: DurationLik
     each bin enough requests for a quantile that moves only when latency does.
     """
     return window.step(max_points=max_points, minimum=minimum)
+
+
+def quantile_bins(window: Window, requests: float, *, need: int = 100,
+                  minimum: DurationLike = "2m", max_points: int = 2100) -> pd.Timedelta:
+    """Bin width for quantiles over time: wide enough that a bin holds about ``need``
+    requests on average (100: a p99 then rests on one request beyond it), at least
+    ``minimum`` and at most ``max_points`` bins.
+
+    Examples
+    --------
+    >>> w = Window.of("2026-01-01", "2026-01-02")
+    >>> quantile_bins(w, 60_000), quantile_bins(w, 6_000_000)
+    (Timedelta('0 days 00:05:00'), Timedelta('0 days 00:02:00'))
+    """
+    points = max_points if requests <= 0 else max(1, min(max_points, int(requests // need)))
+    return window.step(max_points=points, minimum=minimum)

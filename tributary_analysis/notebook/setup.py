@@ -3,8 +3,9 @@
 The renderer is ``plotly_mimetype`` unless ``TRIBUTARY_PLOTLY_RENDERER`` says otherwise: it
 emits ``application/vnd.plotly.v1+json`` — JupyterLab draws it natively, and the report
 exporter turns it into a data block drawn with one shared plotly.js. No renderer here ever
-embeds plotly.js in a figure. Displayed tables show durations as a reader says them
-(``2 min``, not ``0 days 00:02:00``).
+embeds plotly.js in a figure. Displayed tables are tables a person reads
+(:mod:`tributary_analysis.notebook.tables`: ``2 min``, not ``0 days 00:02:00``; no index,
+no ``NaN``, no ``1.438e+04``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def _humane_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _register_table_formatters() -> None:
-    """Tables in the kernel show durations humanely: the report is the table's HTML."""
+    """Every displayed DataFrame is a table a person reads (:mod:`.tables`: no index,
+    formatted cells, nothing cut): the report is the table's HTML."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
@@ -103,11 +105,13 @@ def _register_table_formatters() -> None:
         return
     formatters = ip.display_formatter.formatters
 
+    from tributary_analysis.notebook.tables import table_html, table_text
+
     def as_html(df: pd.DataFrame) -> str | None:
-        return _humane_table(df)._repr_html_()  # type: ignore[operator]
+        return table_html(df)
 
     def as_text(df: pd.DataFrame, p: Any, cycle: bool) -> None:
-        p.text(repr(_humane_table(df)))
+        p.text(table_text(df).to_string(index=False))
 
     formatters["text/html"].for_type(pd.DataFrame, as_html)
     formatters["text/plain"].for_type(pd.DataFrame, as_text)

@@ -205,6 +205,17 @@ details.tr-section:not([open])>summary h2::before{content:"\\25B8  "}
 .jp-RenderedHTMLCommon td,.jp-RenderedHTMLCommon th{overflow-wrap:anywhere;
   white-space:normal;max-width:28em}
 .jp-OutputArea-output{overflow-x:auto;max-width:100%}
+.tr-table-wrap{max-width:100%;margin:.2em 0 .8em 0}
+.jp-RenderedHTMLCommon .tr-table,.tr-table{border-collapse:collapse;font-size:.9em;
+  font-family:system-ui,sans-serif;margin:0}
+.jp-RenderedHTMLCommon .tr-table th,.jp-RenderedHTMLCommon .tr-table td,.tr-table th,
+.tr-table td{border-bottom:1px solid #e3e3e8;padding:.25em .7em;vertical-align:top;
+  max-width:26em}
+.jp-RenderedHTMLCommon .tr-table .txt,.tr-table .txt{text-align:left;overflow-wrap:anywhere;
+  white-space:normal}
+.jp-RenderedHTMLCommon .tr-table .num,.tr-table .num{text-align:right;white-space:nowrap}
+.jp-RenderedHTMLCommon .tr-table th,.tr-table th{background:#f0f2f7;font-weight:600}
+.tr-caption{font-size:.85em;color:#555;margin:.3em 0 0 0}
 .tributary-figure{width:100%}
 .tributary-figure-error{color:#b00020}
 @media print{
@@ -648,6 +659,8 @@ def prepare(nb: NotebookNode) -> Lifted:
                     lambda m: "&lt;" if m.group() == "<" else "&amp;", md)
             kept.append(out)
         cell["outputs"] = kept
+        if not kept:
+            cell.metadata["tributary_skip"] = True  # nothing to show: no empty gap
     lifted.open_section = _sections(nb)
     # de-duplicate sources, keep order
     seen: set[tuple[str, str]] = set()

@@ -22,6 +22,7 @@ from tributary_analysis.viz.timeseries import (
     error_ratio_chart,
     latency_heatmap,
     line_chart,
+    mark_data_end,
     quantile_chart,
     shade_windows,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "growth_chart",
     "latency_heatmap",
     "line_chart",
+    "mark_data_end",
     "pareto_chart",
     "quantile_chart",
     "register_theme",

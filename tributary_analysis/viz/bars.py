@@ -132,16 +132,28 @@ def errors_by_type_chart(e: pd.DataFrame, *, title: str = "Errors by type and co
 
 def attainment_chart(att: pd.DataFrame, *, by: str = "endpoint", objective: float | None = None,
                      title: str = "Latency SLO attainment") -> go.Figure:
-    """Share of requests under the latency threshold per group, with the objective line."""
+    """Share of requests under the latency threshold per group, with the objective line.
+
+    The axis is zoomed to the objective: it spans from a little below the lowest bar (or
+    the objective) to 100 %, so 98.6 % against a 99 % objective is visible, not a sliver
+    at the top of a 0–100 % axis."""
     require_columns(att, [by, "attainment"], what="attainment frame")
     thr = att.attrs.get("threshold")
-    fig = go.Figure(go.Bar(x=safe_list(att[by]), y=att["attainment"] * 100,
+    values = att["attainment"].astype("float64")
+    fig = go.Figure(go.Bar(x=safe_list(att[by]), y=values * 100,
                            marker_color=[BAD if objective is not None and v < objective
-                                         else GOOD for v in att["attainment"].fillna(0)],
-                           hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
+                                         else GOOD for v in values.fillna(0)],
+                           hovertemplate="%{x}: %{y:.3g} %<extra></extra>"))
     if objective is not None:
         fig.add_hline(y=objective * 100, line={"color": BAD, "dash": "dash"},
-                      annotation_text=f"objective {objective:.1%}")
+                      annotation_text=f"objective {objective:.1%}",
+                      annotation_position="top left")
+    low = float(np.nanmin([*values.dropna().tolist(), *( [objective] if objective else [])]
+                          or [0.0]))
+    shortfall = max(1.0 - low, 1e-4)
+    bottom = max(0.0, 1.0 - 2.0 * shortfall)
+    fig.update_yaxes(range=[bottom * 100, 100.0 + shortfall * 10])
     sub = f"requests faster than {thr:g} s" if thr is not None else ""
+    sub += ("; axis zoomed to the objective" if bottom > 0 else "")
     return _finish(fig, title, by.replace("_", " ").capitalize(),
                    "Requests within threshold (%)", sub)

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from tributary_analysis.analysis.alerts import AlertBacktest
 from tributary_analysis.analysis.forecast import Forecast, TimeToLimit
 from tributary_analysis.ground.format import human_duration
+from tributary_analysis.ground.time import Window
 from tributary_analysis.viz._safe import safe_text
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, SHADE
 from tributary_analysis.viz.timeseries import _layout
@@ -58,8 +59,11 @@ def forecast_chart(fc: Forecast, *, title: str, y_title: str, limit: float | Non
 
 def alert_timeline(backtests: Mapping[str, AlertBacktest] | Sequence[AlertBacktest], *,
                    incidents: pd.DataFrame | None = None,
-                   title: str = "When each alert would have fired") -> go.Figure:
-    """One row per rule, a bar per firing interval (any series); incidents shaded."""
+                   title: str = "When each alert would have fired",
+                   window: Window | None = None) -> go.Figure:
+    """One row per rule — rules that stayed quiet too — a bar per firing interval (any
+    series); incidents shaded. With ``window`` the time axis spans the whole window, so a
+    short firing reads as short."""
     bts = list(backtests.values()) if isinstance(backtests, Mapping) else list(backtests)
     fig = go.Figure()
     names = [safe_text(bt.rule, 80) for bt in bts]
@@ -70,14 +74,22 @@ def alert_timeline(backtests: Mapping[str, AlertBacktest] | Sequence[AlertBackte
         dur = iv["end"] - iv["start"]
         fig.add_trace(go.Bar(
             base=iv["start"], x=(dur.dt.total_seconds() * 1000).to_numpy(),
-            y=[name] * len(iv), orientation="h",
+            y=[name] * len(iv), orientation="h", width=0.6,
             marker={"color": PALETTE[i % len(PALETTE)]}, name=name, showlegend=False,
             customdata=[[safe_text(s, 200), human_duration(d)]
                         for s, d in zip(iv["series"], dur, strict=True)],
             hovertemplate="%{base|%Y-%m-%d %H:%M} for %{customdata[1]}<br>%{customdata[0]}"
                           "<extra></extra>"))
-    fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], type="category")
+    fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], type="category",
+                     range=[-0.5, max(len(names), 1) - 0.5])
     fig.update_xaxes(type="date")
+    if window is not None:
+        fig.update_xaxes(range=[window.start, window.end])
+    starts = [bt.intervals["start"].min() for bt in bts if len(bt.intervals)]
+    anchor = window.start if window is not None else (min(starts) if starts else None)
+    if names and anchor is not None:  # quiet rules keep their rows
+        fig.add_trace(go.Scatter(x=[anchor] * len(names), y=names, mode="markers",
+                                 marker={"opacity": 0}, showlegend=False, hoverinfo="skip"))
     if incidents is not None:
         for _, inc in incidents.iterrows():
             fig.add_vrect(x0=inc["start"], x1=inc["end"], fillcolor=SHADE, line_width=0,

@@ -12,12 +12,15 @@ import plotly.graph_objects as go
 
 from tributary_analysis.analysis._common import as_list, require_columns
 from tributary_analysis.ground.format import human_duration
+from tributary_analysis.ground.time import parse_duration
 from tributary_analysis.viz._safe import safe_text
 from tributary_analysis.viz.axes import set_log_axis, times_label
 from tributary_analysis.viz.theme import BAD, HEATMAP_SCALE, NEUTRAL, PALETTE, SHADE, THEME
 
 TIME_TITLE = "Time (UTC)"
 _DASHES = ("solid", "dash", "dot", "dashdot")
+#: a data end closer than this to the window's end is not marked (the last scrape)
+DATA_END_SLACK = pd.Timedelta(minutes=5)
 
 
 def _group_label(key: object, keys: list[str]) -> str:
@@ -45,27 +48,50 @@ def _layout(fig: go.Figure, title: str, y_title: str, *, x_title: str = TIME_TIT
 
 
 def line_chart(df: pd.DataFrame, *, y: str = "value", by: str | Sequence[str] | None = None,
-               title: str, y_title: str, subtitle: str = "", max_series: int = 12
-               ) -> go.Figure:
-    """One line per group over time; beyond ``max_series`` the smallest groups are dropped
-    and the subtitle says how many."""
+               title: str, y_title: str, subtitle: str = "", max_series: int = 8,
+               other: str | None = None) -> go.Figure:
+    """One line per group over time, at most ``max_series`` lines: the largest groups, and
+    the rest either summed into one ``other`` line (``other="sum"``, for additive
+    quantities such as rates) or left out with the subtitle saying how many."""
     keys = as_list(by)
     require_columns(df, ["timestamp", y, *keys], what="line chart frame")
     groups = _groups(df, keys)
     dropped = 0
     if len(groups) > max_series:
         groups.sort(key=lambda g: -float(np.nansum(g[1][y].to_numpy(dtype=float))))
-        dropped = len(groups) - max_series
-        groups = groups[:max_series]
+        keep = max_series - 1 if other == "sum" else max_series
+        rest = groups[keep:]
+        groups = groups[:keep]
+        if other == "sum":
+            merged = pd.concat([g for _, g in rest]).groupby("timestamp")[y] \
+                .sum(min_count=1).reset_index()
+            groups.append((f"other ({len(rest)})", merged))
+        else:
+            dropped = len(rest)
     fig = go.Figure()
     for i, (name, g) in enumerate(groups):
         g = g.sort_values("timestamp")
         fig.add_trace(go.Scatter(
             x=g["timestamp"], y=g[y], mode="lines", name=name,
-            line={"color": PALETTE[i % len(PALETTE)], "width": 1.8},
+            line={"color": NEUTRAL if name.startswith("other (") else PALETTE[i % len(PALETTE)],
+                  "width": 1.8},
             hovertemplate="%{y:.4g}<extra>%{fullData.name}</extra>"))
     note = f"{dropped} smaller series not shown" if dropped else ""
     return _layout(fig, title, y_title, subtitle="; ".join(s for s in (subtitle, note) if s))
+
+
+def mark_data_end(fig: go.Figure, end: pd.Timestamp | None, window_end: pd.Timestamp, *,
+                  slack: pd.Timedelta = DATA_END_SLACK) -> go.Figure:
+    """A dashed line and "data end" where the data stop, when that is more than ``slack``
+    before the window's end: a chart never seems to fall to nothing where there simply
+    are no data."""
+    if end is None or pd.Timestamp(window_end) - pd.Timestamp(end) <= slack:
+        return fig
+    fig.add_vline(x=pd.Timestamp(end), line={"color": NEUTRAL, "dash": "dash", "width": 1.2})
+    fig.add_annotation(x=pd.Timestamp(end), y=1.0, yref="paper", xanchor="right",
+                       yanchor="bottom", text="data end", showarrow=False,
+                       font={"size": 11, "color": NEUTRAL})
+    return fig
 
 
 def quantile_chart(q: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoint",),
@@ -102,7 +128,7 @@ def quantile_chart(q: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoi
         color = PALETTE[i % len(PALETTE)]
         for j, qv in enumerate(qs):
             s = g[g["quantile"] == qv].sort_values("timestamp")
-            label = f"{name} p{qv * 100:g}"
+            label = f"{name} p{qv * 100:g}" if keys else f"p{qv * 100:g}"
             if band_quantile is not None and np.isclose(qv, band_quantile) \
                     and {"lower", "upper"} <= set(s.columns):
                 upper = s["upper"].where(np.isfinite(s["upper"]))
@@ -156,20 +182,43 @@ def latency_heatmap(heat: pd.DataFrame, *, title: str = "Latency distribution",
 
 def shade_windows(fig: go.Figure, windows: pd.DataFrame, *, label: str = "episode",
                   color: str = SHADE) -> go.Figure:
-    """Shade ``start``–``end`` intervals (episodes, incidents, deploy windows)."""
-    for _, w in windows.iterrows():
+    """Shade ``start``–``end`` intervals (episodes, incidents, deploy windows); the label
+    is written once, on the first interval, so labels never pile up."""
+    for i, (_, w) in enumerate(windows.iterrows()):
         fig.add_vrect(x0=w["start"], x1=w["end"], fillcolor=color, line_width=0, layer="below",
-                      annotation_text=safe_text(label, 40), annotation_position="top left",
-                      annotation_font_size=10)
+                      annotation_text=safe_text(label, 40) if i == 0 else "",
+                      annotation_position="top left", annotation_font_size=10)
     return fig
 
 
 def error_ratio_chart(ratio: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoint",),
                       episodes: pd.DataFrame | None = None, threshold: float | None = None,
-                      title: str = "Error ratio (5xx / all requests)") -> go.Figure:
-    """Error ratio per group in percent, detected episodes shaded, threshold dashed."""
-    df = ratio.assign(percent=ratio["ratio"] * 100.0)
-    fig = line_chart(df, y="percent", by=by, title=title, y_title="Error ratio (%)")
+                      title: str = "Error ratio (5xx / all requests)", max_series: int = 8
+                      ) -> go.Figure:
+    """Error ratio per group in percent, detected episodes shaded, threshold dashed.
+
+    At most ``max_series`` lines: the groups with the most errors, and the others as one
+    ``other`` line whose ratio is their summed errors over their summed requests."""
+    keys = as_list(by)
+    df = ratio
+    if keys and {"errors", "total"} <= set(ratio.columns):
+        key = ratio[keys].astype(str).agg(" · ".join, axis=1) if len(keys) > 1 \
+            else ratio[keys[0]].astype(str)
+        order = ratio.assign(_k=key.to_numpy()).groupby("_k")["errors"].sum() \
+            .sort_values(ascending=False)
+        if len(order) > max_series:
+            top = set(order.index[: max_series - 1])
+            rest = ~key.isin(top).to_numpy()
+            merged = ratio[rest].groupby("timestamp", as_index=False)[["errors", "total"]].sum()
+            merged["ratio"] = np.where(merged["total"] > 0,
+                                       merged["errors"] / merged["total"].where(
+                                           merged["total"] > 0), np.nan)
+            label = f"other ({len(order) - len(top)})"
+            merged = merged.assign(**{k: label for k in keys})
+            df = pd.concat([ratio[~rest], merged], ignore_index=True)
+    df = df.assign(percent=df["ratio"] * 100.0)
+    fig = line_chart(df, y="percent", by=by, title=title, y_title="Error ratio (%)",
+                     max_series=max_series)
     if threshold is not None:
         fig.add_hline(y=threshold * 100.0, line={"color": BAD, "dash": "dash", "width": 1},
                       annotation_text=f"threshold {threshold:.1%}",
@@ -181,23 +230,43 @@ def error_ratio_chart(ratio: pd.DataFrame, *, by: str | Sequence[str] | None = (
 
 def burn_rate_chart(rates: pd.DataFrame, windows: Sequence[object], *,
                     title: str = "Error-budget burn rate") -> go.Figure:
-    """Burn rate per window (log scale) with each pair's factor; firing periods shaded."""
+    """Burn rate per window (log scale) with each pair's factor; firing periods shaded.
+
+    Factor lines carry one label each (``14.4× (1h/5m)``; pairs sharing a factor share the
+    label), and each pair's firing periods carry one label, placed in its own row at the
+    top: nothing piles up where pairs fire together. Windows are listed shortest first."""
     fig = go.Figure()
-    names = [c for c in rates.columns if c.startswith("burn_")]
+    names = sorted((c for c in rates.columns if c.startswith("burn_")),
+                   key=lambda c: parse_duration(c.removeprefix("burn_")))
     for i, c in enumerate(names):
         fig.add_trace(go.Scatter(x=rates.index, y=rates[c], mode="lines",
                                  name=f"{c.removeprefix('burn_')} window",
                                  line={"color": PALETTE[i % len(PALETTE)], "width": 1.6},
                                  hovertemplate="%{y:.3g}×<extra>%{fullData.name}</extra>"))
+    by_factor: dict[float, list[str]] = {}
     for w in windows:
-        factor = float(getattr(w, "factor", 1.0))
-        long, short = getattr(w, "long", ""), getattr(w, "short", "")
+        by_factor.setdefault(float(getattr(w, "factor", 1.0)), []).append(
+            f"{getattr(w, 'long', '')}/{getattr(w, 'short', '')}")
+    for factor, pairs in by_factor.items():
         fig.add_hline(y=factor, line={"color": NEUTRAL, "dash": "dot", "width": 1},
-                      annotation_text=f"{factor:g}× ({long}/{short})",
+                      annotation_text=f"{factor:g}× ({', '.join(pairs)})",
                       annotation_position="top left", annotation_font_size=10)
+    row = 0
+    for w in windows:
+        long, short = getattr(w, "long", ""), getattr(w, "short", "")
         fire = rates.get(f"fire_{long}_{short}")
-        if fire is not None and fire.any():
-            shade_windows(fig, _runs(fire), label=f"{long}/{short} fires")
+        if fire is None or not fire.any():
+            continue
+        runs = _runs(fire)
+        for j, (_, r) in enumerate(runs.iterrows()):
+            fig.add_vrect(x0=r["start"], x1=r["end"], fillcolor=SHADE, line_width=0,
+                          layer="below")
+            if j == 0:
+                fig.add_annotation(x=r["start"], y=1.0 - 0.06 * row, yref="paper",
+                                   xanchor="left", yanchor="top", showarrow=False,
+                                   text=f"{long}/{short} fires", font={"size": 10,
+                                                                       "color": BAD})
+        row += 1
     fig = _layout(fig, title, "Burn rate (× budget pace)")
     positive = rates[names].to_numpy(dtype=float)
     if np.isfinite(positive).any() and np.nanmax(positive) > 0:

@@ -1,0 +1,27 @@
+"""Each report's answer, built by package functions (never in a notebook cell).
+
+A builder takes what the notebook fetched and analysed and returns the report's
+:class:`~tributary_analysis.reports.summary.Summary`: headline tiles (value, unit, baseline,
+assessment, definition), at most five findings (what changed, what fired, what to look
+at), the SLO block, what was withheld for lack of data and the status — ``warning`` when the
+window holds no data for the selection or runs past the end of the data. The notebook then
+calls :func:`tributary_analysis.notebook.show_summary`.
+
+* :mod:`.common` — data end, the SLO block every report shows (:func:`slo_parts`), a
+  selection that matched nothing (:func:`no_data`);
+* :mod:`.daily`, :mod:`.errors`, :mod:`.latency`, :mod:`.capacity`, :mod:`.alerts` —
+  one builder per report.
+"""
+
+from __future__ import annotations
+
+from tributary_analysis.notebook.answers.common import (
+    Parts,
+    coverage_finding,
+    data_end,
+    no_data,
+    slo_parts,
+)
+from tributary_analysis.notebook.answers.daily import daily_summary
+
+__all__ = ["Parts", "coverage_finding", "daily_summary", "data_end", "no_data", "slo_parts"]
