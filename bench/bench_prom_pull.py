@@ -89,11 +89,11 @@ def child(side: str, args: argparse.Namespace) -> dict[str, Any]:
 
         from prometheus_api_client import MetricRangeDataFrame, PrometheusConnect
 
-        pc = PrometheusConnect(url=args.url)
+        connect = PrometheusConnect(url=args.url)
         gc.collect()
         base = _reset_peak()
         t = time.perf_counter()
-        result = pc.custom_query_range(args.expr, datetime.fromtimestamp(t_start, UTC),
+        result = connect.custom_query_range(args.expr, datetime.fromtimestamp(t_start, UTC),
                                        datetime.fromtimestamp(t_end, UTC), str(step))
         df = MetricRangeDataFrame(result)
         call = time.perf_counter() - t
