@@ -26,21 +26,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _requests(n: int, window: Any, prom_url: str, logs: list[str]) -> list[Any]:
+def _requests(n: int, window: Any, prom_url: str, logs: list[str], work: Path
+              ) -> list[Any]:
+    from tributary_analysis.reports.prepare import notebook_parameters
     from tributary_analysis.reports.registry import default_registry
     from tributary_analysis.reports.tenants import plan
 
     spec = default_registry()["tenant_usage"]
-    common = {"prometheus_url": prom_url, "log_files": logs}
+    # a copy: the benchmark must not see an edit of the notebook in the middle of its run
+    copy = work / spec.notebook.name
+    if not copy.exists():
+        shutil.copyfile(spec.notebook, copy)
+    spec = replace(spec, notebook=copy)
+    declared = notebook_parameters(spec.notebook)
+    common = {k: v for k, v in {"prometheus_url": prom_url, "log_files": logs}.items()
+              if k in declared}
     return plan([spec], window, tenants=["all"], top=n, common=common)
 
 
@@ -79,19 +90,21 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     os.environ["TRIBUTARY_HOME"] = str(work / "home")
-    sim_dir = args.sim_dir or work / "sim"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tributary"
+    sim_dir = args.sim_dir or cache / f"bench-sim-{args.profile}-{args.seed}"
     if not (sim_dir / "manifest.json").exists():
         simulate(profile=args.profile, seed=args.seed, out_dir=sim_dir)
     manifest = demo.read_manifest(sim_dir)
     info, _ = demo.start_prometheus(manifest, work / "prom")
     ref = procs.ProcessRef.from_dict(info["process"])
+    os.environ["TRIBUTARY_PROMETHEUS_URL"] = info["url"]  # tenant ranking, and the workers
     logs = [str(sim_dir / p) for p in manifest["files"]["logs"]]
     end = pd.Timestamp(manifest["end"])
     window = Window(end - pd.Timedelta("24h"), end)
     result: dict[str, Any] = {"profile": args.profile, "tenants": args.tenants,
                               "jobs": args.jobs, "cpus": os.cpu_count(), "rounds": []}
     try:
-        many = _requests(args.tenants, window, info["url"], logs)
+        many = _requests(args.tenants, window, info["url"], logs, work)
         one = many[:1]
         print(f"{len(many)} tenant runs planned; Prometheus at {info['url']}", flush=True)
         for rnd in range(args.rounds):
