@@ -3,9 +3,10 @@
 The runs of ``test_reports_run`` (pages, a raising notebook, the whole-notebook timeout and
 no surviving process, a hostile tenant id, canary credentials, the index) and the library
 and CLI faults of ``test_reports_faults`` (``--out`` a file, read-only, full before and
-while a notebook runs, the kernel's stderr in ``run.log``), with the batch's executor set
-to the pool: through ``$TRIBUTARY_REPORT_EXECUTOR`` for the library, through
-``--executor pool`` for the CLI. Then what is the pool's own: one worker renders many
+while a notebook runs, the kernel's stderr in ``run.log``) and the PDF of
+``test_reports_pdf_mail`` (printed in the worker), with the batch's executor set to the
+pool: through ``$TRIBUTARY_REPORT_EXECUTOR`` for the library, through ``--executor pool``
+or the variable for the CLI. Then what is the pool's own: one worker renders many
 notebooks (the interpreter is not started again), each on a kernel of its own, and the
 pages are exported in the worker.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import test_reports_faults
+import test_reports_pdf_mail
 from test_reports_faults import (
     test_disk_fills_while_a_notebook_runs,
     test_kernel_stderr_stays_off_the_page_and_in_the_run_log,
@@ -25,6 +27,7 @@ from test_reports_faults import (
     test_out_on_a_full_disk_before_anything_runs,
     test_out_on_a_read_only_file_system,
 )
+from test_reports_pdf_mail import test_format_pdf_prints_every_page
 from test_reports_run import *  # noqa: F403 - the same tests, against the pool
 from test_reports_run import FIXTURES, batch, rec  # noqa: F401 - the module's fixture
 
@@ -34,7 +37,7 @@ from tributary_analysis.reports.registry import ReportSpec
 from tributary_analysis.reports.runner import RunRequest, run_reports
 
 __all__ = [
-    "test_disk_fills_while_a_notebook_runs",
+    "test_disk_fills_while_a_notebook_runs", "test_format_pdf_prints_every_page",
     "test_kernel_stderr_stays_off_the_page_and_in_the_run_log",
     "test_out_is_an_existing_file", "test_out_on_a_full_disk_before_anything_runs",
     "test_out_on_a_read_only_file_system",
@@ -56,6 +59,12 @@ def _pool_executor() -> Iterator[None]:
         return cli(out, home, *names, extra=("--executor", "pool", *extra))
 
     mp.setattr(test_reports_faults, "_cli", pool_cli)
+    pdf_env = test_reports_pdf_mail._env
+
+    def pool_env(home: Path, **extra: str) -> dict[str, str]:  # the PDF printed in the pool
+        return pdf_env(home, **{EXECUTOR_ENV: "pool", **extra})
+
+    mp.setattr(test_reports_pdf_mail, "_env", pool_env)
     yield
     mp.undo()
 
