@@ -136,3 +136,42 @@ def test_pages_are_exported_in_the_worker_unless_the_settings_differ(
                           settings=other)
     assert [r.status for r in records] == ["ok", "ok"]
     assert sorted(calls) == ["figures0", "figures1"]
+
+
+@pytest.mark.parametrize("executor", ["local", "pool"])
+def test_a_worker_killed_mid_run_is_a_runner_failure_and_the_batch_goes_on(
+        tmp_path: Path, executor: str) -> None:
+    """A cell kills the process that runs the notebook (the kernel's parent): that run is
+    a ``runner`` failure page on both executors; the pool replaces the worker and renders
+    the next notebook."""
+    import nbformat
+
+    def notebook(name: str, code: str) -> Path:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}
+        nb.cells = [nbformat.v4.new_code_cell("start = end = None",
+                                              metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(code)]
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    pids = notebook("pids", "import os\nprint(f'pid={os.getpid()} ppid={os.getppid()}')")
+    kill = notebook("kill", "import os, signal, time\nprint('killing my runner')\n"
+                            "os.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(60)")
+    reqs = [RunRequest(ReportSpec("before", pids), WINDOW),
+            RunRequest(ReportSpec("killer", kill), WINDOW),
+            RunRequest(ReportSpec("after", pids), WINDOW)]
+    before, killer, after = run_reports(reqs, tmp_path / "out", jobs=1, timeout=120,
+                                        executor=executor)
+    assert before.status == "ok" and after.status == "ok", (before.error, after.error)
+    assert killer.status == "failed"
+    assert killer.error.startswith("the notebook runner exited with code -9 before "
+                                   "reporting"), killer.error
+    html = (tmp_path / "out" / killer.html).read_text()
+    assert 'id="tributary-failure"' in html and "Outside any cell." in html
+    if executor == "pool":  # the slot got a new worker
+        first = _kernel_pids(tmp_path / "out" / before.notebook)[0]
+        second = _kernel_pids(tmp_path / "out" / after.notebook)[0]
+        assert first != second
