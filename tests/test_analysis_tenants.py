@@ -132,3 +132,177 @@ def test_range_query_keeps_grouping_labels_on_an_empty_result(prometheus_stack):
     assert len(frame) == 0 and "tenant_id" in frame.columns
     usage = tenants.tenant_usage(requests=fetch.rates_to_counts(frame, pd.Timedelta("30min")))
     assert usage.empty
+
+
+# ------------------------------------------------------------------ the report for one tenant
+
+from tributary_analysis.analysis import tenant_report as tr  # noqa: E402
+from tributary_analysis.ground.claims import Insufficient  # noqa: E402
+from tributary_analysis.ground.time import Window  # noqa: E402
+
+LE = ("0.1", "0.5", "1.0", "+Inf")
+
+
+def test_closest_tenants_are_the_likely_typos() -> None:
+    known = ["tenant-acme", "tenant-globex", "tenant-initech", "tenant-hooli"]
+    assert tenants.closest_tenants("tenant-acmee", known)[0] == "tenant-acme"
+    assert tenants.closest_tenants("TENANT-HOOLI", known)[0] == "tenant-hooli"
+    assert tenants.closest_tenants("tenant-acme", known, n=2) == ["tenant-initech",
+                                                                 "tenant-hooli"] or \
+        "tenant-acme" not in tenants.closest_tenants("tenant-acme", known)
+    assert len(tenants.closest_tenants("x", known, n=3)) == 3
+    assert tenants.closest_tenants("x", []) == []
+
+
+def _hourly_counts(days: float, per_hour: dict[str, float], daily_growth: dict[str, float],
+                   end: pd.Timestamp) -> pd.DataFrame:
+    ts = pd.date_range(end=end, periods=int(days * 24), freq="1h")
+    rows = []
+    for t, base in per_hour.items():
+        age = np.asarray((ts - ts[0]) / pd.Timedelta(days=1))
+        diurnal = 1 + 0.5 * np.sin(2 * np.pi * np.asarray(ts.hour) / 24)
+        rows.append(pd.DataFrame({"timestamp": ts, "tenant_id": t, "value": base * diurnal
+                                  * (1 + daily_growth.get(t, 0.0)) ** age}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_week_over_week_growth_and_its_withholding() -> None:
+    end = T0 + pd.Timedelta(days=10)
+    hourly = _hourly_counts(9, {"t-a": 100.0, "t-b": 100.0}, {"t-a": 0.1}, end)
+    g = tenants.week_over_week(hourly, end)
+    assert isinstance(g, tenants.Growth)
+    by = g.per_tenant.set_index("tenant_id")
+    assert by.loc["t-a", "growth"] == pytest.approx(1.1 ** 7 - 1, rel=1e-9)
+    assert by.loc["t-b", "growth"] == pytest.approx(0.0, abs=1e-9)
+    assert g.fleet == pytest.approx(by["current"].sum() / by["earlier"].sum() - 1)
+    assert g.per_tenant["tenant_id"].iloc[0] == "t-a"
+    # a tenant that started this week is new, not "+inf %"
+    new = pd.concat([hourly, hourly[hourly["timestamp"] > end - pd.Timedelta(days=2)].assign(
+        tenant_id="t-new")], ignore_index=True)
+    row = tenants.week_over_week(new, end).of("t-new")
+    assert row is not None and row["new"] and np.isnan(row["growth"])
+    # one day of a diurnal ramp is not growth
+    short = tenants.week_over_week(hourly[hourly["timestamp"] > end - pd.Timedelta(days=1)],
+                                   end)
+    assert isinstance(short, Insufficient)
+    assert (short.have, short.need) == ("1 d of history", "8 d")
+    empty = tenants.week_over_week(hourly.iloc[0:0], end)
+    assert isinstance(empty, Insufficient) and empty.have == "no history"
+    # eight days, but the day a week back has a hole
+    holed = hourly[~((hourly["timestamp"] > end - pd.Timedelta(days=8))
+                     & (hourly["timestamp"] <= end - pd.Timedelta(days=7, hours=12)))]
+    gap = tenants.week_over_week(holed, end)
+    assert isinstance(gap, Insufficient) and "day a week earlier" in gap.have
+
+
+def _frames(tenant: str, requests: dict[str, float], errors: dict[str, float],
+            durations: dict[str, list[float]], *, remaining: list[float] | None = None,
+            hits: float = 0.0) -> dict[str, pd.DataFrame]:
+    """Report families of one tenant over two bins (values split evenly)."""
+    ts = [T0 + pd.Timedelta(hours=1), T0 + pd.Timedelta(hours=2)]
+    req = [{"timestamp": t, "tenant_id": tenant, "endpoint": ep, "status_code": code,
+            "value": v / 2} for t in ts for ep, n in requests.items()
+           for code, v in (("200", n - errors.get(ep, 0.0)), ("500", errors.get(ep, 0.0)))]
+    lat = [{"timestamp": t, "tenant_id": tenant, "le": le, "value": c / 2}
+           for t in ts for le, c in zip(LE, durations[tenant], strict=True)]
+    empty = pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
+                          "value": pd.Series(dtype=float), "tenant_id": pd.Series(dtype=object)})
+    out = {
+        "requests": pd.DataFrame(req), "latency": pd.DataFrame(lat),
+        "searches": pd.DataFrame([{"timestamp": ts[0], "tenant_id": tenant,
+                                   "search_type": "vector", "value": 10.0}]),
+        "vector_ops": empty.assign(operation=pd.Series(dtype=object)),
+        "rate_limit_hits": pd.DataFrame([{"timestamp": ts[0], "tenant_id": tenant,
+                                          "limit_type": "requests_per_minute",
+                                          "value": hits}]) if hits else
+        empty.assign(limit_type=pd.Series(dtype=object)),
+        "errors": empty.assign(error_type=pd.Series(dtype=object),
+                               error_code=pd.Series(dtype=object)),
+        "search_latency": empty.assign(search_type=pd.Series(dtype=object),
+                                       le=pd.Series(dtype=object)),
+        "rate_limit_remaining": pd.DataFrame([
+            {"timestamp": T0 + pd.Timedelta(minutes=15 * i), "tenant_id": tenant,
+             "limit_type": "requests_per_minute", "value": v}
+            for i, v in enumerate(remaining or [])]) if remaining else
+        empty.assign(limit_type=pd.Series(dtype=object)),
+        "datasets": pd.DataFrame([{"timestamp": ts[-1], "tenant_id": tenant, "value": 2.0}]),
+        "vectors": pd.DataFrame([{"timestamp": t, "tenant_id": tenant, "dataset_id": d,
+                                  "value": v + i} for i, t in enumerate(ts)
+                                 for d, v in (("d1", 100.0), ("d2", 50.0))]),
+        "requests_hourly": empty,
+    }
+    return out
+
+
+def _fleet(*parts: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    from tributary_analysis.fetch.usage import REPORT_FAMILIES
+    from tributary_analysis.fetch.usage import _fleet as fleet_of
+
+    return {f.name: fleet_of(pd.concat([p[f.name] for p in parts], ignore_index=True), f)
+            for f in REPORT_FAMILIES if f.fleet is not None}
+
+
+def _totals(*parts: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    from tributary_analysis.fetch.batch import _totals as totals_of
+
+    return {k: totals_of(pd.concat([p[k] for p in parts], ignore_index=True))
+            for k in ("requests", "searches", "vector_ops", "rate_limit_hits", "errors",
+                      "latency", "search_latency", "requests_hourly")}
+
+
+WINDOW = Window(T0, T0 + pd.Timedelta(hours=2))
+
+
+def test_tenant_report_against_the_fleet_with_estimates_withheld() -> None:
+    big = _frames("t-big", {"/a": 9000.0, "/b": 1000.0}, {"/a": 300.0},
+                  {"t-big": [5000.0, 9000.0, 9900.0, 10000.0]}, remaining=[60, 66, 12, 40],
+                  hits=25.0)
+    small = _frames("t-small", {"/a": 60.0}, {"/a": 1.0},
+                    {"t-small": [30.0, 55.0, 60.0, 60.0]}, remaining=[30, 31])
+    fleet, totals = _fleet(big, small), _totals(big, small)
+    rep = tr.tenant_report("t-big", WINDOW, big, fleet, totals)
+    assert rep.status == "ok" and (rep.rank, rep.n_tenants) == (1, 2)
+    usage = rep.usage.set_index("key")
+    assert usage.loc["requests", "tenant"] == pytest.approx(10000.0)
+    assert usage.loc["requests", "share"] == pytest.approx(10000 / 10060)
+    assert usage.loc["vectors", "tenant"] == 152.0  # last value per dataset, summed
+    assert usage.loc["datasets", "share"] == pytest.approx(0.5)
+    # 300 errors in 10,000 against a fleet ratio of 301/10,060: a clear excess
+    assert rep.error_assessment == "worse"
+    limits = rep.limits.iloc[0]
+    assert (limits["limit"], limits["least_remaining"], limits["hits"]) == (66.0, 12.0, 25.0)
+    assert limits["peak_use"] == 1.0  # refused requests: the limit was reached
+    ep = rep.endpoints.set_index("endpoint")
+    assert ep.loc["/a", "error_ratio"] == pytest.approx(300 / 9000)
+    assert ep.loc["/b", "share_of_fleet"] == pytest.approx(1.0)
+    assert all(isinstance(v, float) for v in rep.latency["tenant"])  # 10,000 requests
+    keys = [t["key"] for t in rep.headline]
+    assert keys == ["requests", "request_share", "p95_latency", "error_ratio",
+                    "rate_limit_hits", "growth", "vectors"]
+    assert len(rep.findings) <= 5 and "1st busiest of 2 tenants" in rep.findings[0]
+
+    rep = tr.tenant_report("t-small", WINDOW, small, fleet, totals)
+    lat = rep.latency.set_index("measure")
+    assert isinstance(lat.loc["p95 latency", "tenant"], Insufficient)  # 60 < 100 requests
+    assert isinstance(lat.loc["p99 latency", "tenant"], Insufficient)
+    assert isinstance(lat.loc["p50 latency", "tenant"], float)  # 60 >= 10
+    assert isinstance(lat.loc["p99 latency", "fleet"], float)  # the fleet has 10,060
+    p95 = next(t for t in rep.headline if t["key"] == "p95_latency")
+    assert p95["assessment"] == "withheld" and isinstance(p95["withheld"], Insufficient)
+    assert rep.error_assessment == "similar"  # one error in 60 is no evidence
+    assert rep.limits.iloc[0]["peak_use"] == pytest.approx(1 - 30 / 31)
+    assert {g.what for g in rep.insufficient} >= {"p95 latency of the tenant",
+                                                 "p99 latency of the tenant"}
+
+
+def test_a_tenant_without_requests_is_a_finding_with_the_closest_ids() -> None:
+    big = _frames("tenant-acme", {"/a": 100.0}, {}, {"tenant-acme": [50.0, 90.0, 99.0, 100.0]})
+    other = _frames("tenant-globex", {"/a": 100.0}, {},
+                    {"tenant-globex": [50.0, 90.0, 99.0, 100.0]})
+    fleet, totals = _fleet(big, other), _totals(big, other)
+    nothing = {k: v.iloc[0:0] for k, v in big.items()}
+    rep = tr.tenant_report("tenant-acmee", WINDOW, nothing, fleet, totals)
+    assert rep.status == "warning" and not rep.has_data
+    assert rep.closest[0] == "tenant-acme"
+    assert "No requests from this tenant" in rep.findings[0]
+    assert "tenant-acme, tenant-globex" in rep.findings[0]

@@ -9,10 +9,12 @@ tenant's number and the fleet's number always share one definition:
   window; the share is the tenant's sum over the fleet's (the fleet is every tenant, this
   one included; traffic without a tenant header — health probes — is in neither);
 * **latency** — p50/p95/p99 of the request-duration histogram summed over the window
-  (client-side ``histogram_quantile``, equal to the server's); a quantile is withheld
-  below ``ceil(5 / (1 - q))`` requests (p95: 100, p99: 500);
-* **errors** — 5xx over all requests; "worse" or "better" than the fleet only when a
-  Poisson test at the fleet's ratio says so (p < 0.01), so one error in 200 requests is not
+  (client-side ``histogram_quantile``, equal to the server's), beside the *other tenants'*
+  (the fleet without this tenant: a tenant that is half the fleet would otherwise be
+  compared with itself) and the whole fleet's; a quantile is withheld below
+  ``ceil(5 / (1 - q))`` requests (p95: 100, p99: 500);
+* **errors** — 5xx over all requests; "worse" or "better" than the other tenants only when
+  a Poisson test at their ratio says so (p < 0.01), so one error in 200 requests is not
   "ten times the fleet";
 * **rate limits** — hits (``rate_limit_hits_total``) against the limit: the seed exports
   ``rate_limit_remaining{tenant_id, limit_type}`` (capacity left in the current limit
@@ -103,6 +105,7 @@ class TenantReport:
     growth: Growth | Insufficient | None = None
     error_ratio: float = float("nan")
     fleet_error_ratio: float = float("nan")
+    others_error_ratio: float = float("nan")
     error_assessment: str = "no baseline"
     headline: list[dict[str, Any]] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
@@ -159,24 +162,39 @@ def _quantile(buckets: pd.DataFrame, q: float, by: Sequence[str] = ()) -> pd.Dat
     return res
 
 
-def _latency(tenant: pd.DataFrame, fleet: pd.DataFrame) -> pd.DataFrame:
+def _rest(fleet: pd.DataFrame, tenant: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The fleet without the tenant: the fleet's sums minus the tenant's, per ``keys``."""
+    keys = list(keys)
+    if len(fleet) == 0:
+        return fleet
+    f = fleet.assign(**{k: fleet[k].astype(str) for k in keys if k != "timestamp"})
+    whole = f.groupby(keys, observed=True)["value"].sum()
+    if len(tenant):
+        t = tenant.assign(**{k: tenant[k].astype(str) for k in keys if k != "timestamp"})
+        mine = t.groupby(keys, observed=True)["value"].sum()
+        whole = whole.sub(mine.reindex(whole.index).fillna(0.0), fill_value=0.0)
+    return whole.clip(lower=0.0).reset_index()
+
+
+def _latency(tenant: pd.DataFrame, others: pd.DataFrame, fleet: pd.DataFrame
+             ) -> pd.DataFrame:
     rows = []
     for q in QUANTILES:
         need = quantile_need(q)
-        t, f = _quantile(tenant, q), _quantile(fleet, q)
-        tn = float(t["requests"].iloc[0]) if len(t) else 0.0
-        fn = float(f["requests"].iloc[0]) if len(f) else 0.0
         label = f"p{q * 100:g}"
-        tv: float | Insufficient = float(t["value"].iloc[0]) if len(t) else float("nan")
-        fv: float | Insufficient = float(f["value"].iloc[0]) if len(f) else float("nan")
-        if tn < need:
-            tv = Insufficient(f"{label} latency of the tenant", f"{fmt.count(tn)} requests",
-                              f"{fmt.count(need)} requests")
-        if fn < need:
-            fv = Insufficient(f"{label} latency of the fleet", f"{fmt.count(fn)} requests",
-                              f"{fmt.count(need)} requests")
-        rows.append({"quantile": q, "measure": f"{label} latency", "tenant": tv,
-                     "fleet": fv, "tenant_requests": tn, "fleet_requests": fn})
+        row: dict[str, Any] = {"quantile": q, "measure": f"{label} latency"}
+        for who, frame, name in (("tenant", tenant, "the tenant"),
+                                 ("others", others, "the other tenants"),
+                                 ("fleet", fleet, "the fleet")):
+            res = _quantile(frame, q)
+            n = float(res["requests"].iloc[0]) if len(res) else 0.0
+            value: float | Insufficient = float(res["value"].iloc[0]) if len(res) else \
+                float("nan")
+            if n < need:
+                value = Insufficient(f"{label} latency of {name}", f"{fmt.count(n)} requests",
+                                     f"{fmt.count(need)} requests")
+            row[who], row[f"{who}_requests"] = value, n
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -193,7 +211,8 @@ def _latency_assessment(tv: object, fv: object) -> tuple[str, float]:
 
 
 def _error_assessment(errors: float, requests: float, fleet_ratio: float) -> str:
-    """Worse/better than the fleet only when the count is unlikely at the fleet's ratio."""
+    """Worse/better than the other tenants only when the count is unlikely at their
+    ratio."""
     if not requests or not math.isfinite(fleet_ratio):
         return "no baseline"
     expected = fleet_ratio * requests
@@ -352,11 +371,14 @@ def tenant_report(tenant: str, window: Window, frames: Mapping[str, pd.DataFrame
                                "fleet": rep.fleet_totals[k],
                                "share": _share(rep.totals[k], rep.fleet_totals[k])}
                               for label, k in usage_rows])
-    rep.latency = _latency(frames["latency"], fleet["latency"])
+    others_latency = _rest(fleet["latency"], frames["latency"], ("timestamp", "le"))
+    rep.latency = _latency(frames["latency"], others_latency, fleet["latency"])
     rep.error_ratio = _share(rep.totals["errors_5xx"], n_req)
     rep.fleet_error_ratio = _share(rep.fleet_totals["errors_5xx"], rep.fleet_totals["requests"])
+    rep.others_error_ratio = _share(rep.fleet_totals["errors_5xx"] - rep.totals["errors_5xx"],
+                                    rep.fleet_totals["requests"] - n_req)
     rep.error_assessment = _error_assessment(rep.totals["errors_5xx"], n_req,
-                                             rep.fleet_error_ratio)
+                                             rep.others_error_ratio)
 
     ep_t, ep_f = _by(req_t, "endpoint"), _by(req_f, "endpoint")
     rep.endpoints = _table(ep_t, ep_f, "endpoint", n_req)
@@ -381,7 +403,7 @@ def tenant_report(tenant: str, window: Window, frames: Mapping[str, pd.DataFrame
     rep.latency_over_time = _latency_over_time(frames["latency"], fleet["latency"])
     rep.remaining_over_time = frames["rate_limit_remaining"]
 
-    rep.insufficient = [v for v in (*rep.latency["tenant"], *rep.latency["fleet"])
+    rep.insufficient = [v for v in (*rep.latency["tenant"], *rep.latency["others"])
                         if isinstance(v, Insufficient)]
     if isinstance(rep.growth, Insufficient):
         rep.insufficient.append(rep.growth)
@@ -520,15 +542,17 @@ def _usage_sentence(rep: TenantReport) -> str:
 
 def _latency_sentence(rep: TenantReport) -> str:
     row = rep.latency[rep.latency["quantile"] == 0.95].iloc[0]
-    tv, fv = row["tenant"], row["fleet"]
+    tv, fv = row["tenant"], row["others"]
     if isinstance(tv, Insufficient):
         return f"p95 latency withheld: {tv.short()}."
     if isinstance(fv, Insufficient):
-        return f"p95 latency {fmt.human_seconds(tv)} (no fleet figure: {fv.short()})."
+        return (f"p95 latency {fmt.human_seconds(tv)} (no figure for the other tenants: "
+                f"{fv.short()}).")
     verdict, ratio = _latency_assessment(tv, fv)
-    how = {"worse": f"{fmt.multiplier(ratio)} the fleet's", "better":
-           f"faster than the fleet's ({fmt.multiplier(ratio)})",
-           "similar": "in line with the fleet's"}.get(verdict, "against the fleet's")
+    how = {"worse": f"{fmt.multiplier(ratio)} the other tenants'", "better":
+           f"faster than the other tenants' ({fmt.multiplier(ratio)})",
+           "similar": "in line with the other tenants'"}.get(verdict,
+                                                             "against the other tenants'")
     return f"p95 latency {fmt.human_seconds(tv)}, {how} {fmt.human_seconds(fv)}."
 
 
@@ -536,8 +560,8 @@ def _error_sentence(rep: TenantReport) -> str:
     words = {"worse": "higher than", "better": "lower than", "similar": "in line with"}
     how = words.get(rep.error_assessment, "against")
     return (f"{fmt.percent(rep.error_ratio)} of their requests failed with a server error "
-            f"({fmt.count(rep.totals['errors_5xx'])} 5xx), {how} the fleet's "
-            f"{fmt.percent(rep.fleet_error_ratio)}.")
+            f"({fmt.count(rep.totals['errors_5xx'])} 5xx), {how} the other tenants' "
+            f"{fmt.percent(rep.others_error_ratio)}.")
 
 
 def _limit_sentence(rep: TenantReport) -> str:
@@ -594,8 +618,8 @@ def _headline(rep: TenantReport) -> list[dict[str, Any]]:
               definition=f"of all tenants' {fmt.count(f['requests'])} requests"),
     ]
     row = rep.latency[rep.latency["quantile"] == 0.95].iloc[0]
-    tv, fv = row["tenant"], row["fleet"]
-    definition = "request duration over the window; baseline: the fleet's"
+    tv, fv = row["tenant"], row["others"]
+    definition = "request duration over the window; baseline: the other tenants'"
     if isinstance(tv, Insufficient):
         tiles.append({**_tile("p95_latency", "p95 latency", None, "s", assessment="withheld",
                               definition=definition), "withheld": tv})
@@ -605,9 +629,9 @@ def _headline(rep: TenantReport) -> list[dict[str, Any]]:
                            baseline=fv if isinstance(fv, float) else None,
                            assessment=verdict, definition=definition))
     tiles.append(_tile("error_ratio", "5xx ratio", rep.error_ratio, "ratio",
-                       baseline=rep.fleet_error_ratio, assessment=rep.error_assessment,
-                       definition=("server errors over their requests; baseline: the "
-                                   "fleet's (a difference only at Poisson p < 0.01)")))
+                       baseline=rep.others_error_ratio, assessment=rep.error_assessment,
+                       definition=("server errors over their requests; baseline: the other "
+                                   "tenants' (a difference only at Poisson p < 0.01)")))
     if not rep.limits.empty:
         lim = rep.limits.sort_values("hits", ascending=False).iloc[0]
         tiles.append(_tile(

@@ -107,7 +107,7 @@ def tenant_tables(report: Any) -> dict[str, str]:
         caption="Totals over the window; datasets and vectors at its end.")
     out["latency"] = html_table(report.latency, [
         ("Quantile", "measure", _text, False), ("This tenant", "tenant", _ms, True),
-        ("Fleet", "fleet", _ms, True)],
+        ("Other tenants", "others", _ms, True), ("Whole fleet", "fleet", _ms, True)],
         caption="Request duration over the window (the duration histogram, summed).")
     out["endpoints"] = html_table(report.endpoints.head(8), [
         ("Endpoint", "endpoint", _text, False), ("Requests", "count", _count, True),
