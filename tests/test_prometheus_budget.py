@@ -103,7 +103,7 @@ def test_long_range_is_aligned_cut_at_midnight_and_carries_the_tenant_header(
     starts = sorted(float(_params(r)["start"]) for r in reqs)
     ends = sorted(float(_params(r)["end"]) for r in reqs)
     assert all(s % 60 == 0 and e % 60 == 0 for s, e in zip(starts, ends, strict=True))
-    assert starts[0] == (NOW - 3 * DAY) // 60 * 60  # start moved down to the step
+    assert starts[0] == (NOW - 3 * DAY + 17) // 60 * 60  # start moved down to the step
     assert all(s % DAY == 0 for s in starts[1:])  # every other chunk starts at midnight
     assert all(e % DAY == DAY - 60 for e in ends[:-1])  # and ends one step before the next
     assert all(r["headers"].get("X-Scope-OrgID") == "team-a" for r in proxy.state.requests)
