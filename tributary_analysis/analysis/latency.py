@@ -134,6 +134,14 @@ def window_quantiles(
     return res.drop(columns=["timestamp"])
 
 
+def group_requests(buckets: pd.DataFrame, by: str) -> pd.Series:
+    """Requests per ``by`` group over the whole frame (its ``+Inf`` bucket), busiest first."""
+    _check_buckets(buckets, [by])
+    inf = np.isinf(_le_float(buckets["le"])) if len(buckets) else np.array([], dtype=bool)
+    return buckets[inf].groupby(buckets[by].astype(str)[inf])["value"].sum() \
+        .sort_values(ascending=False)
+
+
 def top_groups(buckets: pd.DataFrame, by: str, k: int = 7, *,
                exclude: Sequence[str] = ()) -> pd.DataFrame:
     """The buckets of the ``k`` busiest ``by`` groups, and every other group's buckets
@@ -316,9 +324,10 @@ def slo_attainment(
         frame = frame.groupby([*keys, "le"], observed=True)["value"].sum().reset_index()
     res = histograms.fraction_below(float(threshold), frame, by=keys)
     le = _le_float(frame["le"])
-    totals = frame[np.isinf(le)].groupby((["timestamp"] if over_time else []) + keys,
-                                         observed=True)["value"].sum()
     group = (["timestamp"] if over_time else []) + keys
+    inf_rows = frame[np.isinf(le)]
+    totals = (inf_rows.groupby(group, observed=True)["value"].sum() if group
+              else inf_rows["value"])
     res = res.rename(columns={"value": "attainment"})
     if group:
         res = res.merge(totals.rename("total").reset_index(), on=group, how="left")

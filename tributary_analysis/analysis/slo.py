@@ -222,8 +222,8 @@ def burn_rate_summary(rates: pd.DataFrame,
     return carry(pd.DataFrame(rows), rates)
 
 
-def budget_consumption(counts: pd.DataFrame, objective: float = 0.999, period: str = "30d"
-                       ) -> pd.DataFrame:
+def budget_consumption(counts: pd.DataFrame, objective: float = 0.999, period: str = "30d",
+                       *, end: pd.Timestamp | None = None) -> pd.DataFrame:
     """The budget-consumption curve: share of the period's budget spent by each time.
 
     ``ideal`` is the straight line of spending exactly at 1× burn; above it, the budget
@@ -235,9 +235,9 @@ def budget_consumption(counts: pd.DataFrame, objective: float = 0.999, period: s
         ``timestamp``, ``errors_cum``, ``requests_cum``, ``consumed``, ``remaining``,
         ``ideal``.
     """
-    budget = error_budget(counts, objective, period)
+    budget = error_budget(counts, objective, period, end=end)
     s = _overall(counts)
-    s = s[s.index > budget.end - budget.period]
+    s = s[(s.index > budget.end - budget.period) & (s.index <= budget.end)]
     out = pd.DataFrame({"timestamp": s.index,
                         "errors_cum": s["errors"].cumsum().to_numpy(),
                         "requests_cum": s["total"].cumsum().to_numpy()})
@@ -421,10 +421,13 @@ def slo_status(counts: pd.DataFrame, definition: SloDefinition, window: Window
                             f"no requests in the {human_duration(definition.period_span)} "
                             "before the window's end", "at least one request")
     budget = error_budget(counts, definition.objective, definition.period, end=window.end)
-    in_window = s[(s.index > window.start) & (s.index <= window.end)]
+    # the window's bins as the fetch layer returns them for a window: those ending at
+    # start … end (Prometheus's range includes both instants), as every other count on the
+    # page is summed
+    in_window = s[(s.index >= window.start) & (s.index <= window.end)]
     requests, errs = float(in_window["total"].sum()), float(in_window["errors"].sum())
     rates = burn_rates(counts, definition.objective, definition.windows)
-    rates = rates[(rates.index > window.start) & (rates.index <= window.end)]
+    rates = rates[(rates.index >= window.start) & (rates.index <= window.end)]
     burn = burn_rate_summary(rates, definition.windows)
     return SloStatus(definition=definition, window=window, requests=requests, errors=errs,
                      attainment=1.0 - errs / requests if requests else np.nan,

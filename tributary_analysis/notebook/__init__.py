@@ -36,6 +36,7 @@ from tributary_analysis.notebook.parameters import (
     Params,
     check_parameters,
     counts_step,
+    quantile_bins,
     quantile_step,
 )
 from tributary_analysis.notebook.setup import setup
@@ -45,7 +46,7 @@ from tributary_analysis.notebook.tables import show_table, table_html
 __all__ = [
     "SOURCES_MIMETYPE", "SUMMARY_MIMETYPE", "WARNINGS_MIMETYPE", "Params", "Window",
     "check_parameters", "counts_step", "human_duration", "human_seconds", "page_degraded",
-    "page_notes", "parse_duration", "quantile_step", "reader_notes", "setup",
+    "page_notes", "parse_duration", "quantile_bins", "quantile_step", "reader_notes", "setup",
     "show_source_warnings", "show_sources", "show_summary", "show_table", "table_html",
     "write_summary",
 ]

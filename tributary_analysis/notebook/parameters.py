@@ -46,6 +46,12 @@ class Params:
             return None
         return self.tenants[0] if len(self.tenants) == 1 else list(self.tenants)
 
+    def selection(self) -> str:
+        """Which tenants and endpoints the notebook covers (``all tenants · all
+        endpoints``)."""
+        tenants = ", ".join(self.tenants) if self.tenants else "all tenants"
+        return f"{tenants} · {self.endpoint or 'all endpoints'}"
+
     def describe(self, step: DurationLike | None = None) -> str:
         """One line for the notebook header (no credentials: URLs are shown without them);
         with ``step``, the bin width as a reader says it (``· bins of 2 min``)."""

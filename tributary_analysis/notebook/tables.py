@@ -30,18 +30,25 @@ __all__ = ["column_kind", "format_cell", "show_table", "table_html", "table_text
 
 #: column kinds and how a cell of each is written
 KINDS = ("text", "count", "number", "ratio", "signed_ratio", "pp", "s", "duration", "time",
-         "bytes", "rate", "×", "bool")
+         "bytes", "rate", "×", "bool", "pvalue")
 
-_RATIO = re.compile(r"(ratio|share|attainment|precision|recall|coverage|utili[sz]ation|"
-                    r"fraction|percent|probability|skill)", re.I)
-_SIGNED = re.compile(r"(change|delta|growth|diff)", re.I)
-_SECONDS = re.compile(r"(^p\d+(_|$)|_s$|^p\d+_(before|after)$|latency|seconds|duration_s)",
-                      re.I)
-_BYTES = re.compile(r"bytes", re.I)
-_RATE = re.compile(r"(req/s|per_s$|_rps$|rate$)", re.I)
-_COUNT = re.compile(r"(^n_|count|requests|errors|total|hits|points|series|evaluations|"
-                    r"times_fired|incidents|detected|rank|vectors|datasets|connections)", re.I)
-_FACTOR = re.compile(r"(burn|factor|risk_ratio|lift|×)", re.I)
+#: name tokens (split at ``_`` and spaces) that say what a numeric column holds
+_RATIO = {"ratio", "share", "attainment", "precision", "recall", "coverage", "utilisation",
+          "utilization", "fraction", "percent", "probability", "skill", "support"}
+_SIGNED = {"change", "delta", "growth", "diff", "excess"}
+_SECONDS = {"s", "seconds", "latency"}
+_BYTES = {"bytes"}
+_RATE = {"rps", "rate", "req/s"}
+_COUNT = {"n", "count", "requests", "errors", "total", "hits", "points", "series",
+          "evaluations", "fired", "incidents", "detected", "rank", "vectors", "datasets",
+          "connections", "selected", "baseline", "tenants", "origins"}
+_FACTOR = {"burn", "factor", "lift", "×", "risk"}
+_PVALUE = {"p_value", "q_value", "pvalue", "qvalue"}
+_QUANTILE = re.compile(r"^p\d+(\.\d+)?$")
+
+
+def _tokens(name: str) -> set[str]:
+    return set(re.split(r"[_\s]+", name.lower()))
 
 
 def column_kind(name: str, values: pd.Series) -> str:
@@ -77,21 +84,23 @@ def column_kind(name: str, values: pd.Series) -> str:
         return "text"
     if not pd.api.types.is_numeric_dtype(dtype):
         return "text"
-    if _SIGNED.search(name) and _RATIO.search(name):
-        return "pp"  # a difference of two shares or ratios
-    if _SIGNED.search(name):
-        return "signed_ratio"
-    if _RATIO.search(name):
-        return "ratio"
-    if _BYTES.search(name):
-        return "bytes"
-    if _SECONDS.search(name):
-        return "s"
-    if _FACTOR.search(name):
+    low, tokens = name.lower(), _tokens(name)
+    if low in _PVALUE:
+        return "pvalue"
+    if tokens & _FACTOR:
         return "×"
-    if _RATE.search(name):
+    if tokens & _SIGNED:
+        return "pp" if tokens & _RATIO or "share" in low or "excess" in tokens \
+            else "signed_ratio"
+    if tokens & _RATIO:
+        return "ratio"
+    if tokens & _BYTES:
+        return "bytes"
+    if tokens & _SECONDS or any(_QUANTILE.match(t) for t in tokens):
+        return "s"
+    if tokens & _RATE or low.endswith("/s"):
         return "rate"
-    if pd.api.types.is_integer_dtype(dtype) or _COUNT.search(name):
+    if pd.api.types.is_integer_dtype(dtype) or tokens & _COUNT:
         return "count"
     return "number"
 
@@ -126,6 +135,9 @@ def format_cell(value: Any, kind: str) -> str:
         return fmt.percent(float(value), signed=True)
     if kind == "pp":
         return fmt.points(float(value))
+    if kind == "pvalue":
+        v = float(value)
+        return "< 0.0001" if v < 1e-4 else fmt.number(v, 2)
     if kind == "rate":
         return fmt.number(float(value))
     return fmt.value(value, {"ratio": "ratio", "s": "s", "bytes": "bytes", "count": "count",

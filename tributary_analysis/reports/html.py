@@ -171,6 +171,7 @@ main{max-width:1320px;margin:0 auto;padding:0 16px;box-sizing:border-box}
   padding:.45em .7em .5em .7em;background:#fff;break-inside:avoid}
 .tr-tile-name{font-size:.86em;color:#444;font-weight:600}
 .tr-tile-value{font-size:1.55em;font-weight:700;margin:.1em 0;overflow-wrap:anywhere}
+.tr-tile-value.tr-long{font-size:1.05em;overflow-wrap:break-word}
 .tr-tile-base{font-size:.86em;color:#333}
 .tr-tile-assess{display:inline-block;font-size:.75em;font-weight:700;text-transform:uppercase;
   letter-spacing:.03em;margin-top:.2em}
@@ -289,7 +290,7 @@ _ANSWER = """
 {%- for h in tiles %}
 <div class="tr-tile tr-a-{{ h.assessment|replace(' ', '-') }}" data-key="{{ h.key or h.name }}">
 <div class="tr-tile-name">{{ h.name }}</div>
-<div class="tr-tile-value">{{ h.text }}</div>
+<div class="tr-tile-value{{ ' tr-long' if h.text|length > 13 else '' }}">{{ h.text }}</div>
 {%- if h.baseline_text %}
 <div class="tr-tile-base">{{ arrows.get(h.direction, '') }} {{ h.change }} · baseline {{
  h.baseline_text }}</div>
@@ -674,11 +675,30 @@ def prepare(nb: NotebookNode) -> Lifted:
     return lifted
 
 
+_ABS_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/:'\"()<>,;]+/)+[^\s/:'\"()<>,;]+")
+
+
+def page_text(text: str) -> str:
+    """``text`` without this machine's paths: the installation's directories shortened
+    (:func:`~.streams.strip_local_paths`) and any other path that exists here reduced to
+    its file name (``…/deeplake-api-2026-01-31.jsonl``). Paths that do not exist here —
+    endpoints like ``/api/v1/datasets/{id}`` — stay as they are."""
+    from tributary_analysis.reports.streams import strip_local_paths
+
+    def short(m: re.Match[str]) -> str:
+        path = m.group(0)
+        return f"…/{os.path.basename(path)}" if os.path.exists(path) else path
+
+    return _ABS_PATH.sub(short, strip_local_paths(text))
+
+
 def _unique_warnings(items: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Each message once (the box, the header bundle and a section may repeat one)."""
+    """Each message once (the box, the header bundle and a section may repeat one), with
+    no local path."""
     seen: set[str] = set()
     out = []
     for w in items:
+        w = {**w, "message": page_text(w["message"])}
         if w["message"] not in seen:
             seen.add(w["message"])
             out.append(w)

@@ -128,7 +128,8 @@ def quantile_chart(q: pd.DataFrame, *, by: str | Sequence[str] | None = ("endpoi
         color = PALETTE[i % len(PALETTE)]
         for j, qv in enumerate(qs):
             s = g[g["quantile"] == qv].sort_values("timestamp")
-            label = f"{name} p{qv * 100:g}" if keys else f"p{qv * 100:g}"
+            label = (f"p{qv * 100:g}" if not keys else name if len(qs) == 1
+                     else f"{name} p{qv * 100:g}")
             if band_quantile is not None and np.isclose(qv, band_quantile) \
                     and {"lower", "upper"} <= set(s.columns):
                 upper = s["upper"].where(np.isfinite(s["upper"]))

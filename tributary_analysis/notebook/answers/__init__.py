@@ -20,8 +20,12 @@ from tributary_analysis.notebook.answers.common import (
     coverage_finding,
     data_end,
     no_data,
+    selection_gap,
     slo_parts,
 )
 from tributary_analysis.notebook.answers.daily import daily_summary
+from tributary_analysis.notebook.answers.errors import errors_summary
+from tributary_analysis.notebook.answers.latency import latency_summary
 
-__all__ = ["Parts", "coverage_finding", "daily_summary", "data_end", "no_data", "slo_parts"]
+__all__ = ["Parts", "coverage_finding", "daily_summary", "data_end", "errors_summary",
+           "latency_summary", "no_data", "selection_gap", "slo_parts"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from tributary_analysis.ground.time import Window, iso
 from tributary_analysis.reports.summary import BurnPair, Headline, SloFigures
 
 __all__ = ["Parts", "coverage_finding", "data_end", "data_end_iso", "is_short", "no_data",
-           "slo_parts"]
+           "selection_gap", "slo_parts"]
 
 
 @dataclass
@@ -144,3 +144,22 @@ def no_data(what: str, values: Sequence[str], known: Iterable[str], window: Wind
     hint = (f" Closest known {what} values: {', '.join(names)}." if names
             else f" No {what} is known in the window or the week before.")
     return f"No requests for {what} {asked} in the window ({window.label()}).{hint}"
+
+
+def selection_gap(params: Any, requests: float,
+                  known: Callable[[str], Iterable[str]]) -> str | None:
+    """The no-data finding of a report filtered to tenants or an endpoint that saw no
+    request in the window (``None`` when it has data or is not filtered).
+
+    ``known(label)`` lists the values a label has (``fetch.known_values``); it is asked
+    only when the selection is empty.
+    """
+    if requests > 0:
+        return None
+    window = params.window
+    if getattr(params, "endpoint", None):
+        return no_data("endpoint", [params.endpoint], known("endpoint"), window)
+    tenants = tuple(getattr(params, "tenants", ()) or ())
+    if tenants:
+        return no_data("tenant", list(tenants), known("tenant_id"), window)
+    return None
