@@ -278,7 +278,7 @@ def test_tenant_report_against_the_fleet_with_estimates_withheld() -> None:
     assert all(isinstance(v, float) for v in rep.latency["tenant"])  # 10,000 requests
     keys = [t["key"] for t in rep.headline]
     assert keys == ["requests", "request_share", "p95_latency", "error_ratio",
-                    "rate_limit_hits", "growth", "vectors"]
+                    "rate_limit_hits", "growth"]
     assert len(rep.findings) <= 5 and "1st busiest of 2 tenants" in rep.findings[0]
 
     rep = tr.tenant_report("t-small", WINDOW, small, fleet, totals)

@@ -400,7 +400,7 @@ def tenant_report(tenant: str, window: Window, frames: Mapping[str, pd.DataFrame
     rep.error_types = _error_types(frames["errors"])
     rep.limits = _limits(frames["rate_limit_remaining"], frames["rate_limit_hits"], n_req)
     rep.over_time = _over_time(req_t, req_f)
-    rep.latency_over_time = _latency_over_time(frames["latency"], fleet["latency"])
+    rep.latency_over_time = _latency_over_time(frames["latency"], others_latency)
     rep.remaining_over_time = frames["rate_limit_remaining"]
 
     rep.insufficient = [v for v in (*rep.latency["tenant"], *rep.latency["others"])
@@ -500,13 +500,14 @@ def _over_time(req_t: pd.DataFrame, req_f: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _latency_over_time(tenant: pd.DataFrame, fleet: pd.DataFrame) -> pd.DataFrame:
-    """p95 per bin for the tenant and the fleet (bins with too few requests: NaN)."""
+def _latency_over_time(tenant: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
+    """p95 per bin for the tenant and the other tenants (``who`` = ``tenant`` /
+    ``others``; bins with too few requests: NaN)."""
     from tributary_analysis.analysis import histograms
 
     need = quantile_need(0.95)
     parts = []
-    for who, frame in (("tenant", tenant), ("fleet", fleet)):
+    for who, frame in (("tenant", tenant), ("others", others)):
         if len(frame) == 0:
             continue
         res = histograms.histogram_quantile(0.95, frame, by=["timestamp"])
@@ -649,6 +650,4 @@ def _headline(rep: TenantReport) -> list[dict[str, Any]]:
         value = mine["growth"] if mine is not None else float("nan")
         tiles.append(_tile("growth", "Growth (week over week)", value, "ratio",
                            baseline=g.fleet, assessment="info", definition=gdef))
-    tiles.append(_tile("vectors", "Vectors stored", t["vectors"], "count", definition=(
-        f"in their {fmt.count(t['datasets'])} dataset(s) at the window's end")))
     return tiles

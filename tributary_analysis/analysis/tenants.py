@@ -657,9 +657,9 @@ def _without(frame: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
     return carry(frame.loc[keep.to_numpy(dtype=bool)].reset_index(drop=True), frame)
 
 
-def fleet_report(frames: Mapping[str, pd.DataFrame], latency: pd.DataFrame,
-                 hourly: pd.DataFrame, end: pd.Timestamp, *,
-                 prices: Mapping[str, float] | None = None,
+def fleet_report(frames: Mapping[str, pd.DataFrame], counts: pd.DataFrame,
+                 latency: pd.DataFrame, end: pd.Timestamp, *,
+                 tenants: Sequence[str] = (), prices: Mapping[str, float] | None = None,
                  exclude: Sequence[str] = ("unknown",)) -> FleetReport:
     """The fleet tenant report: usage per tenant, Pareto, noisy neighbours, rate-limited
     tenants, week-over-week growth ranking, chargeback, and the answer.
@@ -667,27 +667,37 @@ def fleet_report(frames: Mapping[str, pd.DataFrame], latency: pd.DataFrame,
     Parameters
     ----------
     frames : mapping
-        :func:`tenant_usage`'s keyword frames (``fetch.tenant_usage_data(...).as_kwargs()``).
-    latency : DataFrame
-        Mean latency per bin and tenant (``fetch.mean_latency(..., by=("tenant_id",))``) on
-        the same grid as ``frames["requests"]``.
-    hourly : DataFrame
-        Requests per hour by tenant over the 8 days before ``end``
-        (``fetch.usage.growth_history``).
+        Every tenant's frames of the tenant report families
+        (``fetch.usage.fleet_report_data(...).all_frames``): the totals are then the very
+        numbers each tenant's own report shows.
+    counts, latency : DataFrame
+        Requests per bin and mean latency per bin, per tenant, on one fine grid (noisy
+        neighbours: a surge lasts an hour or two, so bins of minutes).
+    end : Timestamp
+        Where week-over-week growth is measured (the window's end).
+    tenants : sequence of str
+        Only these tenants (default: all).
     exclude : sequence of str
         Not tenants: ``unknown`` is traffic without a tenant header (health probes).
     """
-    kept = {k: _without(v, exclude) for k, v in frames.items() if v is not None}
-    usage = tenant_usage(**kept)
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = _without(frame, exclude)
+        if tenants and len(frame) and TENANT in frame.columns:
+            sel = frame[TENANT].astype(str).isin(list(tenants)).to_numpy(dtype=bool)
+            frame = carry(frame.loc[sel].reset_index(drop=True), frame)
+        return frame
+
+    usage = tenant_usage(**{k: keep(frames[k]) for k in (
+        "requests", "searches", "vector_ops", "rate_limit_hits", "datasets", "vectors",
+        "cache_hit_ratio") if k in frames})
     par = pareto(usage, "requests")
-    requests = kept["requests"]
-    lat = _without(latency, exclude)
-    noisy = noisy_neighbours(requests, lat) if len(requests) else pd.DataFrame(
+    per_bin, lat = keep(counts), keep(latency)
+    noisy = noisy_neighbours(per_bin, lat) if len(per_bin) else pd.DataFrame(
         columns=[TENANT, "score", "q_value", "overlap", "best_lag", "surge_bins",
                  "peak_ratio", "noisy"])
-    grow = week_over_week(_without(hourly, exclude), end)
+    grow = week_over_week(keep(frames["requests_hourly"]), end)
     limited = rate_limited(usage)
     charge = chargeback(usage, prices)
     return FleetReport(usage=usage, pareto=par, noisy=noisy, limited=limited, growth=grow,
                        chargeback=charge, answer=fleet_answer(usage, par, noisy, grow),
-                       requests=requests, latency=lat)
+                       requests=per_bin, latency=lat)

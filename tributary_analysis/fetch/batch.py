@@ -123,6 +123,10 @@ class FrameSet:
     def slice(self, family: str, tenant: str) -> pd.DataFrame:  # pragma: no cover
         raise NotImplementedError
 
+    def frame(self, family: str) -> pd.DataFrame:  # pragma: no cover
+        """Every tenant's rows of ``family`` (the fleet tenant report reads them all)."""
+        raise NotImplementedError
+
     def fleet(self, family: str) -> pd.DataFrame:  # pragma: no cover
         raise NotImplementedError
 
@@ -182,6 +186,9 @@ class MemoryFrameSet(FrameSet):
             part = frame.loc[keep].reset_index(drop=True)
         return set_meta(_string_labels(part), self.meta(family))
 
+    def frame(self, family: str) -> pd.DataFrame:
+        return set_meta(_string_labels(self._frame(family)), self.meta(family))
+
     def fleet(self, family: str) -> pd.DataFrame:
         if family not in self.fleet_frames:
             raise ConfigError(f"family {family!r} has no fleet aggregate")
@@ -237,6 +244,9 @@ class StoredFrameSet(FrameSet):
     def slice(self, family: str, tenant: str) -> pd.DataFrame:
         return set_meta(_read_table(self._file(family, "tenants"), str(tenant)),
                         self.meta(family))
+
+    def frame(self, family: str) -> pd.DataFrame:
+        return set_meta(_read_table(self._file(family, "tenants")), self.meta(family))
 
     def fleet(self, family: str) -> pd.DataFrame:
         path = self._file(family, "fleet")

@@ -25,9 +25,9 @@ from tributary_analysis.promql import LabelSpec, Matcher, selector
 from tributary_analysis.promql import catalog as queries
 
 __all__ = [
-    "GROWTH_HISTORY", "GROWTH_STEP", "REPORT_FAMILIES", "ReportFamily", "TenantReportData",
-    "TenantUsageData", "growth_history", "report_step", "tenant_report_data",
-    "tenant_usage_data",
+    "GROWTH_HISTORY", "GROWTH_STEP", "REPORT_FAMILIES", "FleetReportData", "ReportFamily",
+    "TenantReportData", "TenantUsageData", "fleet_report_data", "growth_history",
+    "report_step", "tenant_report_data", "tenant_usage_data",
 ]
 
 _BY = ("tenant_id",)
@@ -152,6 +152,8 @@ REPORT_FAMILIES: tuple[ReportFamily, ...] = (
                  ("dataset_id",), counts=False, replicated=True),
     ReportFamily("requests_hourly", lambda s: queries.request_rate(
         s, by=_by(), tenant=_TENANTS_ONLY), (), history=True),
+    ReportFamily("cache_hit_ratio", lambda s: queries.cache_hit_ratio(
+        by=_by(), tenant=_TENANTS_ONLY), (), counts=False, fleet=None),
 )
 
 
@@ -280,6 +282,46 @@ class TenantReportData:
         return merge_meta(*self.metas.values())
 
 
+def _frame_set(source: MetricsSource, window: Window, st: pd.Timedelta,
+               batch: str | None) -> FrameSet:
+    # one batch runs under one set of settings (server, scope headers), so the server's URL,
+    # the window, the step and the queries identify the question
+    server = str(getattr(source, "url", "")) or type(source).__name__
+    parts = [server, window.start.isoformat(), window.end.isoformat(), st.isoformat(),
+             *[f.query(st if not f.history else GROWTH_STEP) for f in REPORT_FAMILIES]]
+    return shared_frames(lambda: _build(source, window, st), parts, batch=batch)
+
+
+@dataclass(frozen=True)
+class FleetReportData:
+    """Every tenant's frames of the report families: the same numbers the reports for
+    one tenant show (one definition), for the fleet tenant report."""
+
+    window: Window
+    step: pd.Timedelta
+    all_frames: Mapping[str, pd.DataFrame]
+    shared: bool = False
+
+    def frames(self) -> list[pd.DataFrame]:
+        """One frame per family, for the page's warning box."""
+        return list(self.all_frames.values())
+
+
+def fleet_report_data(source: MetricsSource, window: Window, *,
+                      step: DurationLike | None = None, batch: str | None = None
+                      ) -> FleetReportData:
+    """Every tenant's frames of :data:`REPORT_FAMILIES` over ``window`` — from the batch's
+    shared cache when the tenant reports of the same batch filled it (no query at all),
+    else queried once per family."""
+    st = parse_step(step) if step is not None else report_step(window)
+    fs = _frame_set(source, window, st, batch)
+    try:
+        frames = {f.name: fs.frame(f.name) for f in REPORT_FAMILIES}
+    finally:
+        fs.close()
+    return FleetReportData(window=window, step=st, all_frames=frames, shared=fs.shared)
+
+
 def tenant_report_data(source: MetricsSource, window: Window, tenant: str, *,
                        step: DurationLike | None = None, batch: str | None = None
                        ) -> TenantReportData:
@@ -306,13 +348,7 @@ def tenant_report_data(source: MetricsSource, window: Window, tenant: str, *,
         Default ``$TRIBUTARY_REPORT_BATCH``.
     """
     st = parse_step(step) if step is not None else report_step(window)
-    server = str(getattr(source, "url", "")) or type(source).__name__
-    # one batch runs under one set of settings (server, scope headers), so the server's URL,
-    # the window, the step and the queries identify the question
-    parts = [server, window.start.isoformat(),
-             window.end.isoformat(), st.isoformat(),
-             *[f.query(st if not f.history else GROWTH_STEP) for f in REPORT_FAMILIES]]
-    fs: FrameSet = shared_frames(lambda: _build(source, window, st), parts, batch=batch)
+    fs = _frame_set(source, window, st, batch)
     try:
         tenant_frames = {f.name: fs.slice(f.name, tenant) for f in REPORT_FAMILIES}
         fleet_frames = {f.name: fs.fleet(f.name) for f in REPORT_FAMILIES

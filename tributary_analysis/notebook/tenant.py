@@ -153,24 +153,16 @@ def whole_service(params: Any) -> None:
 
 
 def noisy_figures(fleet: Any) -> list[Any]:
-    """For a flagged noisy neighbour: its requests per bin and the other tenants' mean
-    latency; nothing when no tenant is flagged (the table says so)."""
-    from tributary_analysis import viz
+    """For a flagged noisy neighbour: its requests per bin over the other tenants'
+    latency; a sentence when no tenant is flagged."""
+    from tributary_analysis.viz import tenant as tviz
 
     noisy = fleet.noisy
     if not len(noisy) or not bool(noisy["noisy"].iloc[0]):
         return ["<p>No tenant's surge coincides with the other tenants' latency in this "
                 "window.</p>"]
     suspect = str(noisy["tenant_id"].iloc[0])
-    req, lat = fleet.requests, fleet.latency
-    mine = req[req["tenant_id"].astype(str) == suspect]
-    others = lat[lat["tenant_id"].astype(str) != suspect].assign(
-        ms=lambda d: d["value"] * 1000)
-    return [viz.line_chart(mine, by="tenant_id", title="The noisy neighbour's requests",
-                           y_title="Requests per bin"),
-            viz.line_chart(others, y="ms", by="tenant_id",
-                           title="The other tenants' mean latency",
-                           y_title="Mean latency (ms)")]
+    return [tviz.noisy_neighbour_chart(fleet.requests, fleet.latency, suspect)]
 
 
 def export_chargeback(fleet: Any, path: str | None) -> str:

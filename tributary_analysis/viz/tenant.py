@@ -129,7 +129,8 @@ def tenant_tables(report: Any) -> dict[str, str]:
         ("Error type", "error_type", _text, False), ("Code", "error_code", _text, False),
         ("Errors", "count", _count, True)],
         empty="No application errors in this window.",
-        caption=_more(report.error_types, 10, "error code"))
+        caption="Application errors of this tenant (errors_total) by type and code. "
+                + _more(report.error_types, 10, "error code"))
     out["datasets"] = html_table(report.datasets.head(20), [
         ("Dataset", "dataset_id", _text, False), ("Vectors", "vectors", _count, True),
         ("At the window's start", "vectors_at_start", _count, True),
@@ -197,22 +198,23 @@ def requests_over_time_chart(over_time: pd.DataFrame, step: pd.Timedelta, *,
 
 
 def latency_vs_fleet_chart(lat: pd.DataFrame, step: pd.Timedelta) -> go.Figure:
-    """p95 latency per bin, the tenant against the fleet (bins with fewer than 100
-    requests are left out: their p95 would be a guess)."""
+    """p95 latency per bin, the tenant against the other tenants (bins with fewer than
+    100 requests are left out: their p95 would be a guess)."""
     fig = go.Figure()
-    for who, color, dash in (("tenant", TENANT_COLOR, "solid"), ("fleet", FLEET_COLOR, "dot")):
+    for who, color, dash in (("tenant", TENANT_COLOR, "solid"),
+                             ("others", FLEET_COLOR, "dot")):
         part = lat[lat["who"] == who].sort_values("timestamp") if len(lat) else lat
         if part is None or len(part) == 0:
             continue
         fig.add_trace(go.Scatter(
             x=part["timestamp"], y=part["value"], mode="lines", connectgaps=False,
-            name="this tenant" if who == "tenant" else "fleet",
+            name="this tenant" if who == "tenant" else "the other tenants",
             line={"color": color, "dash": dash, "width": 2},
             customdata=[fmt.human_seconds(v) if np.isfinite(v) else fmt.MISSING
                         for v in part["value"].to_numpy(dtype=float)],
             hovertemplate="%{customdata}<extra>%{fullData.name}</extra>"))
     bins = fmt.human_duration(step)
-    fig = _layout(fig, "p95 latency against the fleet", "p95 latency (log scale)",
+    fig = _layout(fig, "p95 latency against the other tenants", "p95 latency (log scale)",
                   subtitle=f"{bins} bins; bins with fewer than 100 requests are not drawn")
     return set_log_axis(fig)
 
@@ -293,10 +295,19 @@ def fleet_tables(usage: pd.DataFrame, noisy: pd.DataFrame, limited: pd.DataFrame
             cols.append((name, col, f, True))
     out = {"usage": html_table(u.head(top), cols, caption=_more(u, top, "tenant"),
                                empty="No tenant sent a request in this window.")}
-    out["noisy"] = html_table(noisy.head(top), [
+    surged = noisy["surge_bins"] > 0 if len(noisy) else pd.Series(dtype=bool)
+    shown = noisy.assign(
+        score_text=[fmt.number(float(v)) if s and np.isfinite(v) else "no surge"
+                    for v, s in zip(noisy["score"], surged, strict=True)],
+        q_text=[_p_value(v) if s and np.isfinite(v) else "—"
+                for v, s in zip(noisy["q_value"], surged, strict=True)],
+        overlap_text=[fmt.percent(float(v)) if s else "—"
+                      for v, s in zip(noisy["overlap"], surged, strict=True)]) \
+        if len(noisy) else noisy
+    out["noisy"] = html_table(shown.head(top), [
         ("Tenant", "tenant_id", _text, False), ("Flagged", "noisy", _yes, False),
-        ("Score", "score", lambda v: fmt.number(float(v)), True),
-        ("q-value", "q_value", _p_value, True), ("Overlap", "overlap", _pct, True),
+        ("Score", "score_text", _text, True),
+        ("q-value", "q_text", _text, True), ("Overlap", "overlap_text", _text, True),
         ("Best lag (bins)", "best_lag", _count, True),
         ("Surge bins", "surge_bins", _count, True),
         ("Peak / expected", "peak_ratio", lambda v: fmt.multiplier(float(v)), True)],
@@ -338,3 +349,32 @@ def fleet_tables(usage: pd.DataFrame, noisy: pd.DataFrame, limited: pd.DataFrame
                                    caption=_more(charge, top, "tenant"),
                                    empty="No usage to charge in this window.")
     return out
+
+
+def noisy_neighbour_chart(requests: pd.DataFrame, latency: pd.DataFrame, suspect: str
+                          ) -> go.Figure:
+    """The suspect's requests per bin (top) over the other tenants' latency (bottom: the
+    median over the other tenants of their mean latency per bin) on one time axis."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        row_heights=[0.5, 0.5])
+    mine = requests[requests["tenant_id"].astype(str) == suspect]
+    per = pd.to_numeric(mine["value"], errors="coerce").groupby(
+        pd.to_datetime(mine["timestamp"], utc=True)).sum().sort_index()
+    fig.add_trace(go.Scatter(x=per.index, y=per.to_numpy(), mode="lines",
+                             name=f"requests of {safe_text(suspect)}",
+                             line={"color": BAD, "width": 1.5}), row=1, col=1)
+    others = latency[latency["tenant_id"].astype(str) != suspect]
+    med = pd.to_numeric(others["value"], errors="coerce").groupby(
+        pd.to_datetime(others["timestamp"], utc=True)).median().sort_index() * 1000
+    fig.add_trace(go.Scatter(x=med.index, y=med.to_numpy(), mode="lines",
+                             name="the other tenants' latency (median of their means)",
+                             line={"color": TENANT_COLOR, "width": 1.5},
+                             hovertemplate="%{y:.0f} ms<extra></extra>"), row=2, col=1)
+    fig.update_layout(template=THEME, height=520, legend={"orientation": "h", "y": -0.15},
+                      title={"text": f"{safe_text(suspect)} against the other tenants"})
+    fig.update_yaxes(title_text="Requests per bin", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text="Latency (ms)", row=2, col=1, rangemode="tozero")
+    fig.update_xaxes(title_text=TIME_TITLE, row=2, col=1)
+    return fig
