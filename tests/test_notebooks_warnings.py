@@ -112,7 +112,14 @@ def test_partial_response_and_warning_reach_the_rendered_report(
     [run] = [r for r in records if r.report == "errors_slo"]
     assert code in (0, 2) and run.html, run.error
     html = (out / run.html).read_text()
-    assert html.count(INJECTED) >= 2  # the header's list and the page's box
-    assert PARTIAL in html
+    # one warnings box, at the top of the page (the notebook's own box is not repeated)
+    assert html.count('id="tributary-warnings"') == 1
+    box = html[html.index('id="tributary-warnings"'):]
+    box = box[:box.index("</div>")]
+    assert INJECTED in box and PARTIAL in box
+    assert html.index('id="tributary-warnings"') < html.index('class="tr-section')
+    # the partial response makes the run a warning, and summary.json lists the notes
+    summary = json.loads((out / run.run_dir / "summary.json").read_text())
+    assert summary["status"] == "warning" and INJECTED in summary["warnings"]
     book = nbformat.read(out / run.notebook, as_version=4)
     assert len(boxes(book)) == 1

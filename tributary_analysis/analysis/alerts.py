@@ -380,6 +380,42 @@ def score(backtest: AlertBacktest, incidents: pd.DataFrame, *,
     }
 
 
+def incident_detection(backtests: Mapping[str, AlertBacktest], incidents: pd.DataFrame, *,
+                       start: pd.Timestamp, end: pd.Timestamp,
+                       grace: pd.Timedelta | str = "15m") -> pd.DataFrame:
+    """Per incident in ``[start, end]``: the rules meant for it, which of them fired
+    during it (up to ``grace`` after its end) and how soon.
+
+    Returns
+    -------
+    DataFrame
+        ``name``, ``start``, ``end``, ``meant_for`` (rules), ``detected_by`` (rules that
+        fired), ``time_to_detect`` (first firing − incident start; NaT when missed).
+    """
+    g = parse_duration(grace, name="grace", allow_zero=True)
+    inc = incidents_frame(incidents)
+    inc = inc[(inc["end"] >= _utc(start)) & (inc["start"] <= _utc(end))]
+    rows = []
+    for r in inc.to_dict("records"):
+        meant = list(r["alerts"]) if r["alerts"] is not None else list(backtests)
+        hits: dict[str, pd.Timestamp] = {}
+        for name in meant:
+            bt = backtests.get(name)
+            if bt is None or bt.intervals.empty:
+                continue
+            iv = bt.intervals
+            hit = iv[(iv["start"] <= r["end"] + g) & (iv["end"] >= r["start"])]
+            if len(hit):
+                hits[name] = hit["start"].min()
+        first = min(hits.values()) if hits else None
+        rows.append({"name": r["name"], "start": r["start"], "end": r["end"],
+                     "meant_for": meant, "detected_by": sorted(hits),
+                     "time_to_detect": max(first - r["start"], pd.Timedelta(0))
+                     if first is not None else pd.NaT})
+    cols = ["name", "start", "end", "meant_for", "detected_by", "time_to_detect"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def review(backtests: Iterable[AlertBacktest], incidents: pd.DataFrame | None = None, *,
            grace: pd.Timedelta | str = "15m",
            base_names: Mapping[str, str] | None = None) -> pd.DataFrame:

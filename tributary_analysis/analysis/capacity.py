@@ -31,6 +31,8 @@ from tributary_analysis.analysis.forecast import (
 )
 from tributary_analysis.errors import DataError
 from tributary_analysis.frames.meta import FrameMeta
+from tributary_analysis.ground import format as fmt
+from tributary_analysis.ground.claims import Insufficient
 from tributary_analysis.ground.time import DurationLike, parse_duration
 
 Agg = Literal["max", "sum", "mean", "min"]
@@ -154,13 +156,107 @@ def fleet_adjust(frame: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series
 
 @dataclass(frozen=True)
 class Resource:
-    """A resource to plan: its history, its limit, and how it grows towards the limit."""
+    """A resource to plan: its history, its limit, and how it grows towards the limit.
+
+    ``seasonal`` marks a quantity with a daily cycle (the request rate): its forecast
+    needs two full days of history (:func:`forecast_claim`)."""
 
     name: str
     history: pd.Series
     limit: float | None = None
     unit: str = ""
     direction: Literal["up", "down"] = "up"
+    seasonal: bool = False
+
+
+# ------------------------------------------------------------------ what the data must hold
+
+#: a trend (vectors, memory) is not forecast from less history than this
+MIN_TREND_HISTORY = pd.Timedelta(hours=12)
+#: a quantity with a daily cycle needs two full cycles (STL's minimum) before a forecast
+MIN_SEASONAL_HISTORY = pd.Timedelta(days=2)
+#: a trend is extrapolated at most this many times its observed span
+HORIZON_PER_HISTORY = 3.0
+
+
+def history_span(y: pd.Series) -> pd.Timedelta:
+    """The time the values that hold data cover: first to last, plus one step (each value
+    stands for its bin), so a day of 5-minute bins is one day."""
+    v = y.dropna()
+    if len(v) < 2:
+        return pd.Timedelta(0)
+    idx = pd.DatetimeIndex(v.index)
+    step = pd.Timedelta(np.median(np.diff(idx.asi8)), unit=idx.unit)
+    return pd.Timedelta(idx[-1] - idx[0]) + step
+
+
+def forecast_claim(y: pd.Series, horizon: DurationLike, *, seasonal: bool = False,
+                   what: str = "") -> Insufficient | None:
+    """:class:`Insufficient` when ``y`` holds too little history to forecast ``horizon``
+    ahead: less than 12 h (a trend) or two full days (a daily cycle: the request rate), or
+    less than a third of the horizon (a trend extrapolated further is a guess).
+
+    Examples
+    --------
+    >>> idx = pd.date_range("2026-01-01", periods=24, freq="1h", tz="UTC")
+    >>> y = pd.Series(range(24), index=idx, dtype=float)
+    >>> forecast_claim(y, "14d").short()
+    'not enough data (have 1 d of history, need 4.7 d of history for a 14 d horizon)'
+    >>> forecast_claim(y, "3d") is None, forecast_claim(y, "1d", seasonal=True).need
+    (True, '2 d of history: two daily cycles')
+    """
+    span = history_span(y)
+    name = what or f"{y.name} forecast"
+    have = f"{fmt.approx_duration(span)} of history" if span > pd.Timedelta(0) \
+        else "no history"
+    if seasonal and span < MIN_SEASONAL_HISTORY:
+        return Insufficient(name, have, f"{fmt.approx_duration(MIN_SEASONAL_HISTORY)} of "
+                                        "history: two daily cycles")
+    if span < MIN_TREND_HISTORY:
+        return Insufficient(name, have, f"{fmt.approx_duration(MIN_TREND_HISTORY)} of history")
+    h = parse_duration(horizon, name="horizon")
+    need = h / HORIZON_PER_HISTORY
+    if span < need:
+        return Insufficient(name, have, f"{fmt.approx_duration(need)} of history for a "
+                                        f"{fmt.approx_duration(h)} horizon")
+    return None
+
+
+def backtest_claim(y: pd.Series, *, seasonal: bool = False, what: str = "") -> Insufficient | None:
+    """:class:`Insufficient` when a rolling-origin backtest (MASE) cannot be trusted: its
+    first origin trains on half the history, which must itself hold what a forecast needs
+    (twice the minimum of :func:`forecast_claim`)."""
+    span = history_span(y)
+    need = 2 * (MIN_SEASONAL_HISTORY if seasonal else MIN_TREND_HISTORY)
+    if span >= need:
+        return None
+    have = f"{fmt.approx_duration(span)} of history" if span > pd.Timedelta(0) \
+        else "no history"
+    return Insufficient(what or f"{y.name} forecast accuracy (MASE)", have,
+                        f"{fmt.approx_duration(need)} of history: half of it trains the "
+                        "first origin")
+
+
+def plan_claimed(resources: Sequence[Resource], *, horizon: pd.Timedelta | str = "14d",
+                 level: float = 0.95, step: pd.Timedelta | str | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, Forecast], dict[str, Insufficient]]:
+    """:func:`plan` for the resources whose history carries a forecast; the others get a
+    row without numbers and their :class:`Insufficient` (third value, by resource)."""
+    gaps = {r.name: g for r in resources
+            if (g := forecast_claim(r.history, horizon, seasonal=r.seasonal,
+                                    what=f"{r.name} forecast")) is not None}
+    ok = [r for r in resources if r.name not in gaps]
+    table, forecasts = plan(ok, horizon=horizon, level=level, step=step) if ok else (
+        pd.DataFrame(columns=["resource"]), {})
+    if gaps:
+        rows = [{"resource": r.name, "unit": r.unit,
+                 "last": float(r.history.dropna().iloc[-1]) if r.history.notna().any()
+                 else np.nan, "limit": r.limit, "withheld": gaps[r.name].short()}
+                for r in resources if r.name in gaps]
+        table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    order = {r.name: i for i, r in enumerate(resources)}
+    table = table.sort_values("resource", key=lambda c: c.map(order)).reset_index(drop=True)
+    return table, forecasts, gaps
 
 
 def plan(resources: Sequence[Resource], *, horizon: pd.Timedelta | str = "14d",
@@ -204,19 +300,73 @@ def plan(resources: Sequence[Resource], *, horizon: pd.Timedelta | str = "14d",
 
 
 def describe_range(ttl: TimeToLimit | Mapping[str, object]) -> str:
-    """``"in 1.2 d (0.9 – 1.6 d)"`` style text; ``"not within 14 d"`` when beyond."""
+    """``"in 1.2 d (range 0.9 d – 1.6 d)"`` style text; ``"beyond horizon"`` for a bound
+    that does not reach the limit (pages say it better with :func:`limit_sentence`)."""
     d = ttl.as_dict() if isinstance(ttl, TimeToLimit) else dict(ttl)
-    if d.get("already_at_limit"):
+    if d.get("already_at_limit") is True:
         return "already at the limit"
 
-    def fmt(x: object) -> str:
-        if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NaT:
+    def when(x: object) -> str:
+        if fmt.is_missing(x):
             return "beyond horizon"
         td = pd.Timedelta(x)  # type: ignore[arg-type]
         hours = td / pd.Timedelta(hours=1)
         return f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.1f} h"
 
-    return f"in {fmt(d['likely'])} (range {fmt(d['earliest'])} – {fmt(d['latest'])})"
+    return f"in {when(d['likely'])} (range {when(d['earliest'])} – {when(d['latest'])})"
+
+
+def limit_sentence(ttl: TimeToLimit | Mapping[str, object]) -> str:
+    """When a limit is reached, for a page: ``in 1.2 d (range 0.9 d – 1.6 d)``, ``not
+    within the horizon``, ``not likely within the horizon (earliest in 9 d)``."""
+    d = ttl.as_dict() if isinstance(ttl, TimeToLimit) else dict(ttl)
+    if d.get("already_at_limit") is True:
+        return "already at the limit"
+
+    def when(x: object) -> str | None:
+        if fmt.is_missing(x):
+            return None
+        return fmt.approx_duration(pd.Timedelta(x))  # type: ignore[arg-type]
+
+    likely, early, late = when(d.get("likely")), when(d.get("earliest")), when(d.get("latest"))
+    if likely is None and early is None:
+        return "not within the horizon"
+    if likely is None:
+        return f"not likely within the horizon (earliest in {early})"
+    return f"in {likely} (range {early} – {late or 'beyond the horizon'})"
+
+
+def limits_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The planning table as a reader reads it: per resource the last value, the forecast
+    at the horizon with its interval, the limit and the time to reach it as a range — or,
+    for a forecast the history cannot carry, why it is withheld (bytes in GiB, counts as
+    integers, through :mod:`tributary_analysis.ground.format`)."""
+    units = {"bytes": "bytes", "req/s": "req/s", "connections": "connections"}
+    rows = []
+    for rec in table.to_dict("records"):
+        r = {str(k): x for k, x in rec.items()}
+        unit = units.get(str(r.get("unit") or ""), "count")
+        withheld = r.get("withheld")
+        has_fc = not (isinstance(withheld, str) and withheld)
+
+        def v(x: object, unit: str = unit) -> str:
+            return fmt.value(x, unit) if unit != "count" else fmt.count(x)  # type: ignore[arg-type]
+
+        if has_fc:
+            interval = f"{v(r.get('forecast_lower'))} – {v(r.get('forecast_upper'))}"
+            ttl = ("no limit set" if r.get("limit") is None or fmt.is_missing(r.get("limit"))
+                   else limit_sentence(r))
+        else:
+            interval, ttl = fmt.MISSING, str(withheld)
+        limit = r.get("limit")
+        rows.append({"resource": r["resource"], "last": v(r.get("last")),
+                     "forecast at horizon": v(r.get("forecast_mean")) if has_fc
+                     else fmt.MISSING,
+                     "interval": interval,
+                     "limit": fmt.MISSING if limit is None or fmt.is_missing(limit) else v(limit),
+                     "time to limit": ttl,
+                     "model": r.get("method") if has_fc else fmt.MISSING})
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------ what-if
@@ -323,6 +473,79 @@ def scenario_table(results: Sequence[Mapping[str, object]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def growth_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per resource of a :func:`plan_claimed` table: the last value, the forecast at the
+    horizon with its interval and the growth to the horizon — fastest first — or why the
+    forecast is withheld (those rows last)."""
+    t = table.copy()
+    if "forecast_mean" not in t:
+        t["forecast_mean"] = np.nan
+    t["growth_to_horizon"] = t["forecast_mean"] / t["last"].where(t["last"] != 0) - 1
+    t = t.sort_values("growth_to_horizon", ascending=False, na_position="last")
+    cols = ["resource", "last", "forecast_mean", "forecast_lower", "forecast_upper",
+            "growth_to_horizon", "withheld"]
+    out = t[[c for c in cols if c in t.columns]].reset_index(drop=True)
+    if "withheld" in out:
+        out["withheld"] = out["withheld"].fillna("")
+    return out.rename(columns={"forecast_mean": "forecast", "forecast_lower": "lower",
+                               "forecast_upper": "upper", "growth_to_horizon": "growth"})
+
+
+def what_if_table(scenarios: Sequence[Scenario], totals: Mapping[str, Forecast],
+                  per_tenant: Mapping[str, Mapping[str, Forecast]],
+                  limits: Mapping[str, float | None],
+                  gaps: Mapping[str, Insufficient] | None = None) -> pd.DataFrame:
+    """Every scenario against every resource: :func:`scenario_table` rows, and for a
+    resource whose forecast was withheld (``gaps``) or whose tenant has none, a row that
+    says so (``withheld``) instead of a number."""
+    rows: list[dict[str, object]] = []
+    for sc in scenarios:
+        for res in totals.keys() | (gaps or {}).keys():
+            gap = (gaps or {}).get(res)
+            tenant = sc.tenant if isinstance(sc, TenantGrows) else sc.like
+            if gap is None and res in totals and (tenant is None
+                                                  or tenant in per_tenant.get(res, {})):
+                out = what_if(totals[res], per_tenant.get(res, {}), sc, limit=limits.get(res),
+                              resource=res)
+                row = {str(k): v for k, v in scenario_table([out]).iloc[0].to_dict().items()}
+            else:
+                why = gap.short() if gap is not None else f"no forecast for {tenant}"
+                row = {"scenario": sc.describe(), "delta_at_horizon": np.nan,
+                       "withheld": why}
+            row["resource"] = res
+            rows.append(row)
+    order = list(totals) + [r for r in (gaps or {}) if r not in totals]
+    out_df = pd.DataFrame(rows)
+    if len(out_df):
+        out_df = out_df.sort_values(["scenario", "resource"], key=lambda c: c.map(
+            {n: i for i, n in enumerate(order)}) if c.name == "resource" else c,
+            kind="stable").reset_index(drop=True)
+    return out_df
+
+
+def accuracy_table(histories: Mapping[str, tuple[pd.Series, bool]], *, horizon: int,
+                   origins: int = 4) -> pd.DataFrame:
+    """Rolling-origin MASE of each history's forecast (``name → (history, seasonal)``),
+    or why it is withheld (:func:`backtest_claim`): ``resource``, ``mase``, ``mase_naive``,
+    ``skill``, ``m``, ``horizon``, ``origins``, ``withheld``."""
+    from tributary_analysis.analysis.forecast import rolling_origin_backtest
+
+    rows: list[dict[str, object]] = []
+    for name, (y, seasonal) in histories.items():
+        gap = backtest_claim(y, seasonal=seasonal, what=f"{name} forecast accuracy (MASE)")
+        if gap is None:
+            try:
+                bt = rolling_origin_backtest(y, min(horizon, len(y) // 4), origins=origins)
+                rows.append({"resource": name, **bt.attrs["summary"], "withheld": ""})
+                continue
+            except DataError as exc:
+                gap = Insufficient(f"{name} forecast accuracy (MASE)", f"{len(y)} points",
+                                   str(exc))
+        rows.append({"resource": name, "mase": np.nan, "mase_naive": np.nan,
+                     "skill": np.nan, "withheld": gap.short(), "gap": gap})
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------ resolution and peaks
 
 _NICE_STEPS = tuple(parse_duration(s) for s in ("1m", "2m", "5m", "10m", "15m", "30m", "1h",
@@ -417,7 +640,7 @@ class CapacityData:
                    dataset_limit: float | None, connection_limit: float | None,
                    memory_limit: float | None, fleet_adjusted: bool) -> list[Resource]:
         out = [Resource("request rate (req/s)", self.request_rate["total"], request_limit,
-                        "req/s"),
+                        "req/s", seasonal=True),
                Resource("vectors", self.vectors_total, vector_limit, "vectors"),
                Resource("datasets", self.datasets_total, dataset_limit, "datasets")]
         for inst in self.memory_used.columns:

@@ -32,6 +32,7 @@ from tributary_analysis.notebook.display import (
     show_source_warnings,
     show_sources,
 )
+from tributary_analysis.notebook.figures import show_forecast
 from tributary_analysis.notebook.parameters import (
     Params,
     check_parameters,
@@ -47,6 +48,6 @@ __all__ = [
     "SOURCES_MIMETYPE", "SUMMARY_MIMETYPE", "WARNINGS_MIMETYPE", "Params", "Window",
     "check_parameters", "counts_step", "human_duration", "human_seconds", "page_degraded",
     "page_notes", "parse_duration", "quantile_bins", "quantile_step", "reader_notes", "setup",
-    "show_source_warnings", "show_sources", "show_summary", "show_table", "table_html",
-    "write_summary",
+    "show_forecast", "show_source_warnings", "show_sources", "show_summary", "show_table",
+    "table_html", "write_summary",
 ]

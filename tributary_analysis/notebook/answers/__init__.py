@@ -15,6 +15,8 @@ calls :func:`tributary_analysis.notebook.show_summary`.
 
 from __future__ import annotations
 
+from tributary_analysis.notebook.answers.alerts import alerts_summary, flapping_claim
+from tributary_analysis.notebook.answers.capacity import capacity_summary, soonest_limit
 from tributary_analysis.notebook.answers.common import (
     Parts,
     coverage_finding,
@@ -27,5 +29,7 @@ from tributary_analysis.notebook.answers.daily import daily_summary
 from tributary_analysis.notebook.answers.errors import errors_summary
 from tributary_analysis.notebook.answers.latency import latency_summary
 
-__all__ = ["Parts", "coverage_finding", "daily_summary", "data_end", "errors_summary",
-           "latency_summary", "no_data", "selection_gap", "slo_parts"]
+__all__ = ["Parts", "alerts_summary", "capacity_summary", "coverage_finding", "daily_summary",
+           "data_end", "errors_summary", "flapping_claim", "latency_summary", "no_data",
+           "selection_gap",
+           "slo_parts", "soonest_limit"]
