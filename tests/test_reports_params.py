@@ -115,10 +115,14 @@ def test_groups_expand_in_order_and_unknown_names_fail() -> None:
     from tributary_analysis.reports.registry import default_registry, expand
 
     reg = default_registry()
-    assert expand([], reg) == ["daily_operations", "latency", "errors_slo", "capacity",
-                               "alert_review", "tenant_usage"]
+    # every registered report is in a group: a run without names renders all of them
+    assert expand([], reg) == ["daily_operations", "latency", "traces", "dashboard_overview",
+                               "errors_slo", "capacity", "alert_review", "tenant_fleet",
+                               "dashboard_business", "tenant_usage"]
+    assert set(expand([], reg)) == set(reg)
     assert expand(["weekly", "errors_slo", "daily"], reg) == [
-        "errors_slo", "capacity", "alert_review", "daily_operations", "latency"]
+        "errors_slo", "capacity", "alert_review", "tenant_fleet", "dashboard_business",
+        "daily_operations", "latency", "traces", "dashboard_overview"]
     assert "latency" in reg and "daily" not in reg
     with pytest.raises(ConfigError, match="unknown report 'nightly'"):
         expand(["nightly"], reg)

@@ -24,7 +24,8 @@ from tributary_analysis.ground.time import Window, iso
 from tributary_analysis.reports.summary import Headline, Summary
 
 __all__ = [
-    "SECTIONS", "closest_html", "describe_window", "export_chargeback", "fleet_summary",
+    "SECTIONS", "closest_html", "describe_window", "export_chargeback", "fleet_figures",
+    "fleet_frame", "fleet_summary",
     "growth_html", "no_data_html", "noisy_figures", "one_tenant", "page_blocks", "show",
     "tenant_summary", "tiles", "whole_service",
 ]
@@ -163,6 +164,27 @@ def noisy_figures(fleet: Any) -> list[Any]:
                 "window.</p>"]
     suspect = str(noisy["tenant_id"].iloc[0])
     return [tviz.noisy_neighbour_chart(fleet.requests, fleet.latency, suspect)]
+
+
+def fleet_figures(fleet: Any, data: Any) -> dict[str, Any]:
+    """The fleet report's figures by section: ``usage`` (who carries the load),
+    ``limits`` (refused requests over time, or a sentence when nobody was refused)."""
+    from tributary_analysis.viz import tenant as tviz
+
+    hits = fleet_frame(data, "rate_limit_hits", fleet)
+    limits = tviz.rate_limit_hits_chart(hits, data.step)
+    return {"usage": [tviz.top_tenants_chart(fleet_frame(data, "requests", fleet),
+                                             data.step)] if len(fleet.usage) else [],
+            "limits": [limits] if limits is not None else []}
+
+
+def fleet_frame(data: Any, family: str, fleet: Any) -> pd.DataFrame:
+    """A family's all-tenant frame, restricted to the tenants of the fleet report."""
+    frame = data.all_frames[family]
+    if len(frame) == 0:
+        return frame
+    keep = frame["tenant_id"].astype(str).isin([str(t) for t in fleet.usage.index])
+    return frame.loc[keep.to_numpy(dtype=bool)]
 
 
 def export_chargeback(fleet: Any, path: str | None) -> str:

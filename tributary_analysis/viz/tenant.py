@@ -378,3 +378,54 @@ def noisy_neighbour_chart(requests: pd.DataFrame, latency: pd.DataFrame, suspect
     fig.update_yaxes(title_text="Latency (ms)", row=2, col=1, rangemode="tozero")
     fig.update_xaxes(title_text=TIME_TITLE, row=2, col=1)
     return fig
+
+
+def top_tenants_chart(counts: pd.DataFrame, step: pd.Timedelta, *, top: int = 7
+                      ) -> go.Figure:
+    """Requests per bin of the ``top`` busiest tenants and of all the others together,
+    stacked: who carries the load, and when."""
+    d = counts.assign(value=pd.to_numeric(counts["value"], errors="coerce").fillna(0.0),
+                      tenant_id=counts["tenant_id"].astype(str))
+    order = d.groupby("tenant_id")["value"].sum().sort_values(ascending=False)
+    leaders = list(order.index[:top])
+    d["who"] = d["tenant_id"].where(d["tenant_id"].isin(leaders), "other tenants")
+    wide = d.pivot_table(index="timestamp", columns="who", values="value", aggfunc="sum",
+                         fill_value=0.0).sort_index()
+    fig = go.Figure()
+    names = [*leaders, *(["other tenants"] if "other tenants" in wide.columns else [])]
+    for i, name in enumerate(names):
+        color = NEUTRAL if name == "other tenants" else PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(
+            x=wide.index, y=wide[name], mode="lines", stackgroup="one",
+            name=safe_text(name) if name != "other tenants" else
+            f"other tenants ({len(order) - len(leaders)})",
+            line={"width": 0.5, "color": color},
+            hovertemplate="%{y:,.0f}<extra>%{fullData.name}</extra>"))
+    bins = fmt.human_duration(step)
+    fig.update_layout(legend={"orientation": "v"})
+    return _layout(fig, f"Requests per tenant, the {min(top, len(order))} busiest and the rest",
+                   f"Requests per {bins}", subtitle=f"{bins} bins, stacked")
+
+
+def rate_limit_hits_chart(hits: pd.DataFrame, step: pd.Timedelta) -> go.Figure | None:
+    """Refused requests per bin of each rate-limited tenant; ``None`` when nobody was
+    refused (the page says so instead of an empty axis)."""
+    if hits is None or len(hits) == 0:
+        return None
+    d = hits.assign(value=pd.to_numeric(hits["value"], errors="coerce").fillna(0.0),
+                    tenant_id=hits["tenant_id"].astype(str))
+    totals = d.groupby("tenant_id")["value"].sum()
+    limited = list(totals[totals.round() > 0].sort_values(ascending=False).index[:8])
+    if not limited:
+        return None
+    fig = go.Figure()
+    for i, t in enumerate(limited):
+        part = d[d["tenant_id"] == t].groupby("timestamp")["value"].sum().sort_index()
+        fig.add_trace(go.Bar(x=part.index, y=part.to_numpy(), name=safe_text(t),
+                             marker={"color": PALETTE[i % len(PALETTE)]},
+                             hovertemplate="%{y:,.0f}<extra>%{fullData.name}</extra>"))
+    bins = fmt.human_duration(step)
+    fig.update_layout(barmode="stack", bargap=0.05)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, "Requests refused by a rate limit", f"Refused requests per {bins}",
+                   subtitle=f"{bins} bins; {len(limited)} tenant(s) refused")
