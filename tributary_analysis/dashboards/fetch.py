@@ -1,16 +1,16 @@
-"""Run a panel's planned queries through the safe Prometheus client.
+"""Run a panel's planned queries and turn the answers into series.
 
-The only code of the dashboard report that calls a server: every expression goes through
-:class:`~tributary_analysis.sources.prometheus.PrometheusSource` (``query_range`` with the
-plan's step, or ``query`` at the window's end for instant targets), so retries, splitting
-of long ranges, error mapping and the server's warnings are the suite's usual ones. A query
-the server rejects becomes the panel's error, not the report's.
+The server calls themselves (the panel's queries, variable options, the review's probes)
+live in :mod:`tributary_analysis.fetch.dashboards`, the fetch layer, and are re-exported
+here; this module holds what the dashboard report makes of the answers (series named by
+the legend, the server's notes). A query the server rejects becomes the panel's error, not
+the report's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +19,22 @@ import pandas as pd
 
 from tributary_analysis.dashboards.plan import PanelPlan, PlannedQuery
 from tributary_analysis.errors import AuthenticationError, SourceError, SourceUnreachable
+from tributary_analysis.fetch.dashboards import (
+    ReplicaProbe,
+    instant_number,
+    label_names_of,
+    label_values,
+    metric_type,
+    metrics_present,
+    replica_probe,
+    run_query,
+)
 from tributary_analysis.frames.meta import reader_notes
+from tributary_analysis.promql import catalog
 
-__all__ = ["PanelData", "Series", "distinct_names", "fetch_panel", "frame_series",
-           "server_notes"]
+__all__ = ["PanelData", "ReplicaProbe", "Series", "distinct_names", "fetch_panel",
+           "frame_series", "instant_number", "label_names_of", "label_values", "max_across",
+           "metric_type", "metrics_present", "replica_probe", "run_query", "server_notes"]
 
 _LEGEND = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 #: frame columns that are not labels
@@ -128,19 +140,6 @@ def frame_series(df: pd.DataFrame, q: PlannedQuery) -> list[Series]:
     return out
 
 
-def run_query(source: Any, q: PlannedQuery) -> pd.DataFrame:
-    """One planned query: ``query`` at the end for instant targets, else ``query_range``."""
-    if q.instant:
-        return source.query(q.expr, time=q.end)
-    return source.query_range(q.expr, q.start, q.end, q.step.to_pytimedelta())
-
-
-def label_values(source: Any, label: str, match: str | None, start: pd.Timestamp,
-                 end: pd.Timestamp) -> list[str]:
-    """A query variable's options: the label values API over the window."""
-    return list(source.label_values(label, match=match, start=start, end=end))
-
-
 def fetch_panel(source: Any, plan: PanelPlan) -> PanelData:
     """Run every query of ``plan``; a query the server rejects or times out is the panel's
     error (collected, not raised); an unreachable server or refused credentials raise."""
@@ -167,73 +166,6 @@ def fetch_panel(source: Any, plan: PanelPlan) -> PanelData:
 # ------------------------------------------------------------------ review probes
 
 
-@dataclass(frozen=True)
-class ReplicaProbe:
-    """How a gauge's copies compare across replicas at one instant."""
-
-    total: float | None  # series
-    groups: float | None  # label sets once the replica labels are removed
-    differing: float | None  # label sets whose copies differ
-    nonzero: float | None  # label sets with a non-zero value
-
-
 def max_across(selector: str, replica_labels: Iterable[str]) -> str:
     """``max without (instance) (selector)``: one copy of a replicated gauge."""
-    return f"max without ({', '.join(replica_labels)}) ({selector})"
-
-
-def replica_probe(source: Any, selector: str, replica_labels: Sequence[str],
-                  at: pd.Timestamp) -> ReplicaProbe:
-    """Count series, label sets, differing and non-zero label sets of ``selector``."""
-    wo = f"without ({', '.join(replica_labels)})"
-    high, low = f"max {wo} ({selector})", f"min {wo} ({selector})"
-    return ReplicaProbe(
-        total=instant_number(source, f"count({selector})", at),
-        groups=instant_number(source, f"count(count {wo} ({selector}))", at),
-        differing=instant_number(source, f"count(({high}) != ({low}))", at),
-        nonzero=instant_number(source, f"count(({high}) != 0)", at))
-
-
-def instant_number(source: Any, expr: str, at: pd.Timestamp) -> float | None:
-    """The single value of a scalar-like instant query (``count(...)``), ``None`` if empty."""
-    df = source.query(expr, time=at)
-    if df is None or len(df) == 0:
-        return None
-    return float(pd.to_numeric(df["value"], errors="coerce").sum())
-
-
-def label_names_of(source: Any, selector: str, start: pd.Timestamp, end: pd.Timestamp
-                   ) -> list[str]:
-    """Label names of the series ``selector`` matches in the window."""
-    return list(source.label_names(selector, start=start, end=end))
-
-
-def metrics_present(source: Any, names: Iterable[str], start: pd.Timestamp,
-                    end: pd.Timestamp) -> dict[str, bool]:
-    """Whether each metric name has any series in the window (the series API)."""
-    from tributary_analysis.promql import selector
-
-    out = {}
-    for name in names:
-        try:
-            df = source.series(selector(name), start=start, end=end)
-        except SourceError:
-            out[name] = False
-            continue
-        out[name] = len(df) > 0
-    return out
-
-
-def metric_type(source: Any, name: str) -> str:
-    """``counter``/``gauge``/… from the server's metadata, else the seed's families, else
-    ``""`` (backfilled TSDB blocks carry no metadata)."""
-    try:
-        meta = source.metadata(name)
-    except SourceError:
-        meta = None
-    if meta is not None and len(meta) and str(meta["type"].iloc[0] or ""):
-        return str(meta["type"].iloc[0])
-    from tributary_analysis.seed import FAMILIES_BY_NAME
-
-    fam = FAMILIES_BY_NAME.get(name)
-    return fam.type if fam is not None else ""
+    return catalog.replicas_max(selector, replica_labels)

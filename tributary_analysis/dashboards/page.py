@@ -41,7 +41,6 @@ TILE_TYPES = ("stat", "gauge")
 DEFAULT_POINTS = 720
 
 CSS = """
-.tributary-figure{min-height:0}
 .td-answer{font-family:system-ui,sans-serif;border:1px solid #ccd;background:#f7f8fb;
   padding:.7em 1.2em;margin:.5em 0 1em 0;border-radius:6px}
 .td-answer h2{margin:.1em 0 .4em 0;font-size:1.25em}

@@ -270,6 +270,30 @@ def up(job: str = JOB) -> str:
     return selector("up", job=job)
 
 
+def replicas_max(sel: str, replica_labels: Iterable[str]) -> str:
+    """``max without (instance) (sel)``: one copy of a gauge every replica reports (the
+    dashboard review's corrected query for a ``sum`` over such a gauge).
+
+    Examples
+    --------
+    >>> replicas_max('datasets_total{job="x"}', ["instance"])
+    'max without (instance) (datasets_total{job="x"})'
+    """
+    labels = [check_label_name(n) for n in replica_labels]
+    return f"max without ({', '.join(labels)}) ({sel})"
+
+
+def replica_probe(sel: str, replica_labels: Sequence[str]) -> dict[str, str]:
+    """Instant queries that tell whether ``sel``'s copies across replicas are one gauge
+    reported several times: ``total`` series, label ``groups`` once the replica labels are
+    removed, groups whose copies ``differ``, groups with a ``nonzero`` value."""
+    labels = [check_label_name(n) for n in replica_labels]
+    wo = f"without ({', '.join(labels)})"
+    high, low = f"max {wo} ({sel})", f"min {wo} ({sel})"
+    return {"total": f"count({sel})", "groups": f"count(count {wo} ({sel}))",
+            "differing": f"count(({high}) != ({low}))", "nonzero": f"count(({high}) != 0)"}
+
+
 def _check_q(q: float) -> None:
     if not 0 <= q <= 1:
         raise DataError(f"quantile {q!r} must be between 0 and 1 (e.g. 0.95)")

@@ -221,10 +221,10 @@ details.tr-section:not([open])>summary h2::before{content:"\\25B8  "}
 .tributary-figure-error{color:#b00020}
 @media print{
   .jp-Cell-inputWrapper,.jp-Cell-outputWrapper{display:block}
-  details.tr-section{break-before:page}
-  details.tr-section.tr-first{break-before:auto}
+  details.tr-section,.jp-MarkdownCell h2,h2.td-section{break-before:page}
+  details.tr-section.tr-first,.tr-print-first{break-before:auto}
   .tributary-figure,.jp-OutputArea-output table,.tr-warnings,.tr-failure,.tr-answer,
-  .tr-tile{break-inside:avoid}
+  .tr-tile,.td-note,.td-table-wrap tr,.td-answer{break-inside:avoid}
   h1,h2,h3,summary{break-after:avoid}
   .modebar-container{display:none !important}
   .tr-run{display:none}
