@@ -140,3 +140,30 @@ def test_jobs_spread_over_both_workers_and_records_come_back(
     with Client(dask_cluster.address, set_as_default=False) as client:
         info = client.scheduler_info()["workers"]
     assert len(info) == 2
+
+
+def test_notebooks_on_the_cluster_do_not_inherit_dasks_malloc_tuning(
+        dask_cluster: DaskCluster, tmp_path: Path) -> None:
+    import nbformat
+
+    assert dask_executor.notebook_environment(
+        {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1", "X": "y"}) == {
+        "OMP_NUM_THREADS": "1", "X": "y"}
+    # a value the operator chose (not Dask's) is kept
+    assert dask_executor.notebook_environment({"MALLOC_TRIM_THRESHOLD_": "1048576"}) == {
+        "MALLOC_TRIM_THRESHOLD_": "1048576"}
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    nb.cells = [nbformat.v4.new_code_cell("start = end = None",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import os\nprint('trim', os.environ.get("
+                                          "'MALLOC_TRIM_THRESHOLD_'), 'omp', "
+                                          "os.environ.get('OMP_NUM_THREADS'))")]
+    path = tmp_path / "env.ipynb"
+    nbformat.write(nb, path)
+    [record] = run_reports([RunRequest(ReportSpec("env", path), WINDOW)], tmp_path / "out",
+                           timeout=300)
+    assert record.status == "ok", record.error
+    html = (tmp_path / "out" / record.html).read_text()
+    assert "trim None omp 1" in html

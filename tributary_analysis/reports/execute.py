@@ -141,15 +141,18 @@ class LocalExecutor:
     ``kill -9``; the job's work directory is removed as soon as its files are read.
     """
 
-    def __init__(self, session: WorkSession, python: str = sys.executable) -> None:
+    def __init__(self, session: WorkSession, python: str = sys.executable,
+                 base_env: Mapping[str, str] | None = None) -> None:
         self.session = session
         self.python = python
+        #: the environment workers start from (default: this process's, when each starts)
+        self.base_env = base_env
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._stopping = False
 
     def _env(self, job: ExecutionJob) -> dict[str, str]:
-        env = job_environment(job.env, os.environ)
+        env = job_environment(job.env, os.environ if self.base_env is None else self.base_env)
         env[PARENT_ENV] = str(os.getpid())
         return env
 
