@@ -550,11 +550,13 @@ def _latency_sentence(rep: TenantReport) -> str:
         return (f"p95 latency {fmt.human_seconds(tv)} (no figure for the other tenants: "
                 f"{fv.short()}).")
     verdict, ratio = _latency_assessment(tv, fv)
-    how = {"worse": f"{fmt.multiplier(ratio)} the other tenants'", "better":
-           f"faster than the other tenants' ({fmt.multiplier(ratio)})",
-           "similar": "in line with the other tenants'"}.get(verdict,
-                                                             "against the other tenants'")
-    return f"p95 latency {fmt.human_seconds(tv)}, {how} {fmt.human_seconds(fv)}."
+    mine, theirs = fmt.human_seconds(tv), fmt.human_seconds(fv)
+    if verdict == "worse":
+        return f"p95 latency {mine}, {fmt.multiplier(ratio)} the other tenants' {theirs}."
+    if verdict == "better":
+        return (f"p95 latency {mine}, faster than the other tenants' {theirs} "
+                f"({fmt.multiplier(ratio)}).")
+    return f"p95 latency {mine}, in line with the other tenants' {theirs}."
 
 
 def _error_sentence(rep: TenantReport) -> str:

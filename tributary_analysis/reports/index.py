@@ -35,6 +35,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from tributary_analysis.ground import format as fmt
 from tributary_analysis.reports import ledger
 from tributary_analysis.reports.prepare import tenant_slug
 
@@ -197,11 +198,22 @@ def _groups(runs: Sequence[Run]) -> list[ReportGroup]:
     return groups
 
 
+def _when(text: str) -> str:
+    """``2026-01-31 12:00 UTC`` (the formatting layer's instants), or the text itself."""
+    return fmt.timestamp(text) if text else fmt.MISSING
+
+
+def _window(start: str, end: str) -> str:
+    """``2026-01-30 12:00 → 2026-01-31 12:00 UTC``."""
+    a, b = _when(start), _when(end)
+    return f"{a.removesuffix(' UTC')} → {b}" if a.endswith(" UTC") else f"{a} → {b}"
+
+
 def _row(r: Run, prefix: str) -> dict[str, Any]:
     rec = r.record
-    return {"started_at": rec.started_at, "title": rec.title, "schedule": rec.schedule,
-            "tenant": rec.tenant, "status": r.status, "error": rec.error,
-            "window_start": rec.window_start, "window_end": rec.window_end,
+    return {"started_at": _when(rec.started_at), "title": rec.title,
+            "schedule": rec.schedule, "tenant": rec.tenant, "status": r.status,
+            "error": rec.error, "window": _window(rec.window_start, rec.window_end),
             "duration_s": rec.duration_s, "warnings": rec.warnings,
             "html": prefix + rec.html,
             "notebook": prefix + rec.notebook if rec.notebook else "",
@@ -217,8 +229,9 @@ def _card(group: ReportGroup, prefix: str, *, tenant: str | None = None) -> dict
     runs = group.of(tenant) if tenant is not None else group.runs
     newest = runs[0]
     return {"name": group.name, "title": group.title, "status": newest.status,
-            "started_at": newest.started, "window_start": newest.record.window_start,
-            "window_end": newest.record.window_end, "html": prefix + newest.record.html,
+            "started_at": _when(newest.started),
+            "window": _window(newest.record.window_start, newest.record.window_end),
+            "html": prefix + newest.record.html,
             "tenant": tenant, "runs": len(runs),
             "tiles": _tiles_with_trend(newest, group.chronological(newest.record.tenant)),
             "findings": newest.findings[:2],
@@ -231,7 +244,7 @@ def _tenant_card(group: ReportGroup, prefix: str, *, limit: int | None) -> dict[
         if newest.record.batch else [newest]
     latest = {t: rs[0] for t, rs in group.by_tenant.items() if t is not None and rs}
     counts: dict[str, int] = {}
-    for r in batch:
+    for r in latest.values():  # each tenant's newest run
         counts[r.status] = counts.get(r.status, 0) + 1
     shown = [t for t in dict.fromkeys(r.record.tenant for r in batch) if t is not None]
     shown += [t for t in latest if t not in shown]
@@ -244,7 +257,7 @@ def _tenant_card(group: ReportGroup, prefix: str, *, limit: int | None) -> dict[
             r, group.chronological(t))[:ROW_TILES + 1]})
     return {"name": group.name, "title": group.title, "tenants": len(latest),
             "batch_runs": len(batch), "counts": sorted(counts.items()),
-            "started_at": newest.started, "rows": rows,
+            "started_at": _when(newest.started), "rows": rows,
             "history_href": f"{prefix}{INDEX_DIR}/report-{group.name}.html"}
 
 
@@ -284,6 +297,7 @@ th{background:#f0f2f7}
 svg.spark{display:block;margin-top:2px}
 .pages{margin:.8em 0;font-size:.9em}
 code{overflow-wrap:anywhere}
+td.when{white-space:nowrap}
 </style></head>
 <body>
 <h1>{{ heading }}</h1>
@@ -313,7 +327,7 @@ _TILES = """{%- macro tiles(ts, cls='') -%}<div class="tiles {{ cls }}">{% for t
 <tbody>
 {% for r in rows %}
 <tr class="run run-{{ r.status }}">
-<td>{{ r.started_at }}</td>
+<td class="when">{{ r.started_at }}</td>
 <td>{{ r.title }}{% if r.schedule %}<br><small>schedule {{ r.schedule }}</small>{% endif %}</td>
 <td>{% if r.tenant is not none %}<a href="{{ r.tenant_href }}"><code>{{ r.tenant }}</code>
 </a>{% endif %}</td>
@@ -322,7 +336,7 @@ _TILES = """{%- macro tiles(ts, cls='') -%}<div class="tiles {{ cls }}">{% for t
 <td>{% if r.answer %}<div class="tiles mini">{% for t in r.answer %}<div class="tile t-{{
  t.assessment }}">{{ t.name }}<div class="v">{{ t.text }}</div></div>{% endfor %}</div>{% endif %}
 </td>
-<td>{{ r.window_start }}<br>{{ r.window_end }}</td>
+<td class="when">{{ r.window }}</td>
 <td>{{ '%.1f' % r.duration_s }} s</td>
 <td>{{ r.warnings }}</td>
 <td><a href="{{ r.html }}">report</a>{% if r.notebook_exists %} · <a href="{{ r.notebook
@@ -336,7 +350,7 @@ _TILES = """{%- macro tiles(ts, cls='') -%}<div class="tiles {{ cls }}">{% for t
 {%- macro card(c) -%}<div class="card"><h3><a href="{{ c.history_href }}">{{ c.title }}</a>
 {% if c.tenant is not none %}· <code>{{ c.tenant }}</code>{% endif %}</h3>
 <div class="meta"><span class="{{ c.status }}">{{ c.status }}</span> · {{ c.started_at }} ·
- window {{ c.window_start }} → {{ c.window_end }} · <a href="{{ c.html }}">newest report</a> ·
+ window {{ c.window }} · <a href="{{ c.html }}">newest report</a> ·
  {{ c.runs }} run{{ 's' if c.runs != 1 }}</div>
 {% if c.tiles %}{{ tiles(c.tiles) }}{% else %}<p class="meta">No headline in its summary.
 </p>{% endif %}
@@ -346,7 +360,8 @@ _TILES = """{%- macro tiles(ts, cls='') -%}<div class="tiles {{ cls }}">{% for t
 {%- macro tenant_card(c, more) -%}<div class="card" style="grid-column:1/-1">
 <h3><a href="{{ c.history_href }}">{{ c.title }}
 </a> · {{ c.tenants }} tenant{{ 's' if c.tenants != 1 }}</h3>
-<div class="meta">newest batch {{ c.started_at }}: {% for s, n in c.counts %}
+<div class="meta">newest run {{ c.started_at }} · each tenant's newest run:
+ {% for s, n in c.counts %}
 <span class="{{ s }}">{{ n }} {{ s }}</span>{{ ', ' if not loop.last }}{% endfor %}</div>
 <table class="tenants"><thead><tr><th>Tenant</th><th>Status</th>
 <th>Newest answer (trend over its runs)</th><th>Links</th></tr></thead><tbody>
@@ -524,7 +539,7 @@ def _tenant_pages(site: _Site, sub: Path) -> list[Path]:
         written.append(path)
         listing.append({"tenant": tenant, "href": f"tenant-{slug}.html",
                         "reports": ", ".join(sorted({r.record.title for r in runs})),
-                        "started_at": runs[0].started, "status": runs[0].status})
+                        "started_at": _when(runs[0].started), "status": runs[0].status})
     n_pages = max(1, math.ceil(len(listing) / (TENANTS_PER_PAGE * 5)))
     per = TENANTS_PER_PAGE * 5
     for i in range(1, n_pages + 1):
