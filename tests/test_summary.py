@@ -90,7 +90,8 @@ def test_free_form_summaries_are_mapped_onto_the_schema() -> None:
               "findings": [{"panel": "Datasets", "message": "sum over replicas"}] * 7,
               "panels": [{"title": "Datasets"}]}
     s = sm.coerce(legacy, report="overview")
-    assert s.report == "dashboard" and s.status == "warning"
+    assert s.report == "dashboard" and s.status == "ok"
+    assert s.details["notebook_status"] == "findings"
     assert s.window_start == WINDOW[0] and s.headline[0].assessment == "ok"
     assert s.findings[0] == "Datasets: sum over replicas" and len(s.findings) == 5
     assert s.details["panels"] == [{"title": "Datasets"}]

@@ -493,7 +493,9 @@ def coerce(doc: Mapping[str, Any], *, report: str = "report") -> Summary:
         findings = findings[:MAX_FINDINGS]
     warnings = [str(w) for w in rest.pop("warnings", None) or [] if str(w)]
     status = str(rest.pop("status", "ok"))
-    status = status if status in STATUSES else ("warning" if status else "ok")
+    if status not in STATUSES:  # a notebook's own word ("findings"): content, not the run's
+        rest["notebook_status"] = status
+        status = "ok"
     gaps = []
     for g in rest.pop("insufficient", None) or []:
         if isinstance(g, Mapping) and {"what", "have", "need"} <= set(g):
