@@ -54,7 +54,10 @@ def run_notebook(name: str, out_dir: Path, params: dict[str, Any]) -> tuple[floa
     pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"),
                         str(out_dir / f"{name}-{params['_tag']}.ipynb"), parameters=p,
                         cwd=str(out_dir), progress_bar=False, log_output=False)
-    return time.perf_counter() - t0, json.loads(summary.read_text())
+    doc = json.loads(summary.read_text())
+    # summary.json's schema fields with the report-specific details beside them
+    return time.perf_counter() - t0, ({**doc.get("details", {}), **doc}
+                                      if doc.get("schema") else doc)
 
 
 def check(name: str, s: dict[str, Any], inc: dict[str, Any]) -> dict[str, bool]:
