@@ -7,13 +7,24 @@ Every error says what failed, with which input (query, URL, index, file) and wha
     ├── DataError                malformed input data (files, frames, rule files)
     ├── StackError               the local demo stack could not start/stop
     ├── ReportError              a report failed to render (carries the failing cell)
-    │   └── OutputError          the reports directory cannot be written (read-only, full, a file)
+    │   ├── OutputError          the reports directory cannot be written (read-only, full, a file)
+    │   ├── PdfError             a page could not be printed to PDF
+    │   │   ├── ChromiumError    Chromium exited, answered with an error or timed out
+    │   │   └── ChromiumNotFound no Chromium binary on this machine
+    │   └── MailError            a report could not be mailed
+    │       ├── MailConnectionError  the SMTP server could not be reached
+    │       ├── MailTLSError     STARTTLS not offered, or the certificate did not verify
+    │       └── MailAuthError    the SMTP server refused the credentials
     └── SourceError              a data source refused or failed a request
         ├── SourceUnreachable    connection refused / DNS / TLS; retried, then raised
+        │   └── ResponseTruncated  the connection dropped mid-body (fewer bytes than
+        │                        Content-Length); retried on read requests, then raised
         ├── AuthenticationError  401/403: wrong or missing credentials, or not allowed
         ├── QueryError           the server rejected the query (PromQL bad_data, ES 400)
         ├── QueryTimeout         the server gave up (Prometheus ``timeout``, ES timed out)
         ├── TooManySamples       the query would load too many samples or points
+        │   └── BudgetExceeded   refused *before sending*: the estimated requests or samples
+        │                        exceed the budget (``estimate`` holds the figures)
         ├── ServerUnavailable    503/429/502 after the retry budget was spent
         ├── NotFoundError        a missing index, field, metric or endpoint
         └── UnexpectedResponse   a body that is not what the API documents (a proxy page)
@@ -22,6 +33,8 @@ Library code raises these; the CLI turns any of them into one readable line and 
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class TributaryError(Exception):
@@ -115,3 +128,47 @@ class NotFoundError(SourceError):
 
 class UnexpectedResponse(SourceError):
     """The server answered with something that is not the documented API (e.g. a proxy)."""
+
+
+class ResponseTruncated(SourceUnreachable):
+    """The server (or a proxy) closed the connection before the whole body arrived."""
+
+
+class BudgetExceeded(TooManySamples):
+    """A range query would need more requests or samples than the budget allows.
+
+    ``estimate`` holds the figures (``requests``, ``points``, ``series``, ``samples``).
+    """
+
+    def __init__(self, message: str, *, estimate: dict[str, Any] | None = None,
+                 **ctx: Any) -> None:
+        super().__init__(message, **ctx)
+        self.estimate = dict(estimate or {})
+
+
+class PdfError(ReportError):
+    """The page could not be printed (Chromium failed, timed out or drew no figures)."""
+
+
+class ChromiumError(PdfError):
+    """Chromium exited, answered with an error or did not answer in time."""
+
+
+class ChromiumNotFound(PdfError):
+    """No Chromium binary on this machine."""
+
+
+class MailError(ReportError):
+    """A report could not be mailed."""
+
+
+class MailConnectionError(MailError):
+    """The SMTP server could not be reached."""
+
+
+class MailTLSError(MailError):
+    """STARTTLS was not offered, or the server's certificate did not verify."""
+
+
+class MailAuthError(MailError):
+    """The SMTP server refused the credentials."""

@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from tributary_analysis.config import Secret
-from tributary_analysis.errors import ConfigError, ReportError
+from tributary_analysis.errors import (
+    ConfigError,
+    MailAuthError,
+    MailConnectionError,
+    MailError,
+    MailTLSError,
+)
 
 __all__ = ["MailAuthError", "MailConfig", "MailConnectionError", "MailError", "MailTLSError",
            "build_message", "send_report"]
@@ -41,20 +47,8 @@ ASSESSMENT_COLORS = {"ok": "#176d2b", "good": "#176d2b", "warning": "#8a6100",
                      "critical": "#b00020", "bad": "#b00020"}
 
 
-class MailError(ReportError):
-    """A report could not be mailed."""
 
 
-class MailConnectionError(MailError):
-    """The SMTP server could not be reached."""
-
-
-class MailTLSError(MailError):
-    """STARTTLS was not offered, or the server's certificate did not verify."""
-
-
-class MailAuthError(MailError):
-    """The SMTP server refused the credentials."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tributary_analysis.errors import ReportError
+from tributary_analysis.errors import ChromiumError, ChromiumNotFound, PdfError
 
 __all__ = ["PAPER", "Chromium", "ChromiumError", "ChromiumNotFound", "PdfError",
            "find_chromium", "html_to_pdf"]
@@ -114,16 +114,7 @@ Promise.all(Array.from(document.querySelectorAll('.js-plotly-plot')).map(
 """
 
 
-class PdfError(ReportError):
-    """The page could not be printed (Chromium failed, timed out or drew no figures)."""
 
-
-class ChromiumError(PdfError):
-    """Chromium exited, answered with an error or did not answer in time."""
-
-
-class ChromiumNotFound(PdfError):
-    """No Chromium binary on this machine."""
 
 
 def find_chromium(explicit: str | os.PathLike[str] | None = None) -> str:

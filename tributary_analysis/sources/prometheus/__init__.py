@@ -5,11 +5,11 @@ See ``docs/prometheus.md`` for the frame contract, the budgets and the version r
 
 from __future__ import annotations
 
+from tributary_analysis.errors import BudgetExceeded, ResponseTruncated
 from tributary_analysis.sources.prometheus.budget import Estimate
 from tributary_analysis.sources.prometheus.cache import FrameCache, cache_key
 from tributary_analysis.sources.prometheus.chunking import MAX_POINTS, Chunk, plan_chunks
 from tributary_analysis.sources.prometheus.client import LabelList, PrometheusSource
-from tributary_analysis.sources.prometheus.errors import BudgetExceeded, ResponseTruncated
 from tributary_analysis.sources.prometheus.frames import (
     RawResult,
     build_frame,

@@ -10,7 +10,7 @@ pull hundreds of millions of samples into a notebook. Before a range query goes 
   in one request is left to the server's own ``--query.max-samples`` guard.
 
 ``samples ≈ series × points``. Over ``max_requests`` or ``max_samples`` the query is
-refused with :class:`~tributary_analysis.sources.prometheus.errors.BudgetExceeded`
+refused with :class:`~tributary_analysis.errors.BudgetExceeded`
 naming the estimate and how to proceed: a coarser step (the message computes one that
 fits), a shorter window, or a larger budget (``max_samples=`` / ``--max-samples``).
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from tributary_analysis.errors import BudgetExceeded
 from tributary_analysis.ground.time import format_duration, parse_duration
-from tributary_analysis.sources.prometheus.errors import BudgetExceeded
 
 #: defaults: a 50M-sample frame is ~1 GB in memory; 1,000 requests is a long pull
 MAX_SAMPLES = 50_000_000

@@ -447,7 +447,7 @@ class PrometheusSource:
         sample for sample. Before anything is sent the cost is estimated and checked
         against ``max_requests`` and ``max_samples`` (``True`` = the source's budget,
         ``None`` = no limit); over budget raises
-        :class:`~tributary_analysis.sources.prometheus.errors.BudgetExceeded`.
+        :class:`~tributary_analysis.errors.BudgetExceeded`.
 
         Parameters
         ----------

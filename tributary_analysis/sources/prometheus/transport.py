@@ -56,13 +56,13 @@ from tributary_analysis.errors import (
     NotFoundError,
     QueryError,
     QueryTimeout,
+    ResponseTruncated,
     ServerUnavailable,
     SourceError,
     SourceUnreachable,
     TooManySamples,
     UnexpectedResponse,
 )
-from tributary_analysis.sources.prometheus.errors import ResponseTruncated
 
 log = logging.getLogger(__name__)
 
