@@ -136,8 +136,8 @@ def expand(names: list[str] | tuple[str, ...], registry: Registry) -> list[str]:
     for name in names or DEFAULT_SET:
         members = GROUPS.get(name, (name,)) if name not in registry else (name,)
         for member in members:
-            if member not in registry and member in OPTIONAL:
-                continue  # registered only when its notebook is there
+            if member not in registry and member in OPTIONAL and name in GROUPS:
+                continue  # a group's member registered only when its notebook is there
             registry[member]  # raises ConfigError for an unknown name
             if member not in out:
                 out.append(member)
