@@ -220,3 +220,24 @@ def test_hostile_names_are_inert_in_html(tmp_path: Path) -> None:
     data = json.loads(tviz.trace_duration_chart(tf).to_json())
     assert all("<img" not in json.dumps(t.get("customdata")) for t in data["data"])
     assert np.isfinite(tf["duration_s"]).all()
+
+
+def test_duration_chart_of_a_day_draws_every_failed_and_the_slowest_and_says_so() -> None:
+    n = 13_000
+    rng = np.random.default_rng(1)
+    tf = pd.DataFrame({
+        "start": pd.date_range("2026-12-01", periods=n, freq="6s", tz="UTC"),
+        "duration_s": rng.lognormal(-4, 1, n), "error": rng.random(n) < 0.01,
+        "trace_id": [f"{i:032x}" for i in rng.integers(0, 2**62, n)],
+        "root_operation": "GET /x", "tenant_id": "tenant-a"})
+    fig = tviz.trace_duration_chart(tf, max_points=2_000)
+    drawn = {tid for t in fig.data for tid in (c[3] for c in t.customdata)}
+    assert len(drawn) <= 2_000
+    assert set(tf.loc[tf["error"], "trace_id"]) <= drawn
+    ok = tf[~tf["error"]]
+    assert set(ok.nlargest(100, "duration_s")["trace_id"]) <= drawn
+    n_failed = int(tf["error"].sum())
+    assert f"13,000 traces; drawn: all {n_failed:,} failed" in fig.layout.title.text
+    assert len(fig.to_json()) < 400_000
+    small = tviz.trace_duration_chart(tf.head(50))
+    assert sum(len(t.x) for t in small.data) == 50 and "50 traces</sup>" in small.layout.title.text

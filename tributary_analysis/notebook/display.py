@@ -15,6 +15,7 @@ The box is a ``text/html`` output (escaped: notes can quote tenant ids) plus the
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,10 @@ def show_source_warnings(*items: object, source: str = "") -> None:
     _PAGE.add(*items, source=source)
 
 
-def show_sources(prometheus: Any = None, logs: Any = None) -> None:
-    """Record which sources fed the notebook (kind and URL; never credentials)."""
+def show_sources(prometheus: Any = None, logs: Any = None,
+                 other: Sequence[tuple[str, str]] = ()) -> None:
+    """Record which sources fed the notebook (kind and URL; never credentials); ``other``
+    adds ``(kind, where)`` pairs, e.g. a trace source and its description."""
     from IPython.display import display
 
     items = []
@@ -131,6 +134,7 @@ def show_sources(prometheus: Any = None, logs: Any = None) -> None:
         if pruned:
             where += f"; {pruned} dated file(s) outside the window not read"
         items.append({"kind": kind, "url": str(where)})
+    items.extend({"kind": str(kind), "url": str(where)} for kind, where in other)
     if items:
         text = "\n".join(f"source: {i['kind']} {i['url']}" for i in items)
         display({SOURCES_MIMETYPE: items, "text/plain": text}, raw=True)

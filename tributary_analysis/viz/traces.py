@@ -29,7 +29,6 @@ __all__ = [
     "operation_profile_chart",
     "profile_table",
     "slow_table",
-    "source_bundle",
     "trace_duration_chart",
     "trace_id_label",
     "trace_link",
@@ -119,14 +118,43 @@ def operation_profile_chart(profile: pd.DataFrame, *, top: int = 12,
     return fig
 
 
-def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations") -> go.Figure:
-    """Each trace as a point (start time, duration, log scale); failed traces in red."""
+#: points a trace-duration chart draws at most (each carries its hover text: ~150 bytes)
+MAX_TRACE_POINTS = 2500
+
+
+def _points_to_draw(traces: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, str]:
+    """Every failed trace and the slowest, the rest sampled by trace id, with the sentence
+    that says so: a day of traces as points would make a page of megabytes."""
+    if len(traces) <= max_points:
+        return traces, f"{len(traces):,} traces"
+    failed = traces[traces["error"].astype(bool)]
+    ok = traces[~traces["error"].astype(bool)]
+    room = max(max_points - len(failed), 0)
+    slowest = ok.nlargest(room // 5, "duration_s")
+    rest = ok.drop(slowest.index)
+    k = room - len(slowest)
+    stride = max(1, -(-len(rest) // k)) if k > 0 else len(rest) + 1
+    sampled = rest.sort_values("trace_id").iloc[::stride]
+    shown = pd.concat([failed, slowest, sampled]).sort_values("start")
+    return shown, (f"{len(traces):,} traces; drawn: all {len(failed):,} failed, the "
+                   f"{len(slowest):,} slowest and {len(sampled):,} of the other "
+                   f"{len(rest):,} (every {stride:,}th by trace id)")
+
+
+def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations",
+                         max_points: int = MAX_TRACE_POINTS) -> go.Figure:
+    """Each trace as a point (start time, duration, log scale); failed traces in red.
+
+    Beyond ``max_points`` traces, every failed trace and the slowest fifth of the room are
+    drawn and the others sampled by trace id; the subtitle says how many of each.
+    """
     for c in ("start", "duration_s", "error", "trace_id"):
         if c not in traces.columns:
             raise DataError(f"trace frame lacks {c!r}; build it with trace_frame()")
+    drawn, sub = _points_to_draw(traces, max_points)
     fig = go.Figure()
     for failed, color, name in ((False, PALETTE[0], "ok"), (True, BAD, "failed")):
-        part = traces[traces["error"].astype(bool) == failed]
+        part = drawn[drawn["error"].astype(bool) == failed]
         if part.empty:
             continue
         custom = np.column_stack([safe_list(part["root_operation"], 80),
@@ -140,7 +168,7 @@ def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations"
                                    hovertemplate="%{customdata[0]} · %{customdata[1]}<br>"
                                                  "%{customdata[2]} · trace %{customdata[3]}"
                                                  "<extra></extra>"))
-    fig.update_layout(template=THEME, title=_title(title, f"{len(traces):,} traces"),
+    fig.update_layout(template=THEME, title=_title(title, sub),
                       hovermode="closest")
     set_log_axis(fig)
     fig.update_yaxes(title_text="Duration (log scale)")
@@ -151,14 +179,6 @@ def trace_duration_chart(traces: pd.DataFrame, *, title: str = "Trace durations"
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
     return fig
-
-
-def source_bundle(kind: str, where: str) -> dict[str, object]:
-    """The report header's sources entry for a trace source (display it ``raw=True``)."""
-    from tributary_analysis.notebook.display import SOURCES_MIMETYPE
-
-    return {SOURCES_MIMETYPE: [{"kind": kind, "url": where}],
-            "text/plain": f"source: {kind} {where}"}
 
 
 def trace_id_label(trace_id: str) -> str:
