@@ -73,13 +73,17 @@ def test_files_source_over_the_error_spike(sim: Any, trace_files: list[Path],
                                            tmp_path: Path) -> None:
     spike = next(i for i in sim.incidents if i.kind == "error_spike")
     logs = [str(sim.out_dir / p) for p in sim.manifest["files"]["logs"]]
+    # half an hour either side: the 40-minute spike alone holds ~17-30 slow traces,
+    # depending on the hour of day the session's simulation puts it at (the comparison
+    # needs 20; that it is withheld below is tested in test_traces_analysis)
+    start = pd.Timestamp(spike.start) - pd.Timedelta("30min")
+    end = pd.Timestamp(spike.end) + pd.Timedelta("30min")
     summary, book = _run(tmp_path, {
-        "start": spike.start.isoformat(), "end": spike.end.isoformat(),
+        "start": start.isoformat(), "end": end.isoformat(),
         "trace_files": [str(p) for p in trace_files], "log_files": logs})
     truth = pd.DataFrame(sim.spans)
     roots = truth[truth["parent_span_id"].isna()]
-    in_w = roots[(roots["start"] >= pd.Timestamp(spike.start))
-                 & (roots["start"] < pd.Timestamp(spike.end))]
+    in_w = roots[(roots["start"] >= start) & (roots["start"] < end)]
     assert summary["traces"] == len(in_w) and summary["failed_traces"] == int(
         (in_w["status"] == "error").sum())
     assert summary["error_groups"][0]["exception_type"] == \
