@@ -5,15 +5,20 @@ than the 5-minute lookback) and rules with ``for:``, ``keep_firing_for:``, an ag
 and rule labels, we
 
 1. evaluate each expression at every evaluation time with Prometheus's instant-query rules
-   (lookback 5m inclusive, a staleness marker ends the series) — the frame a real
-   ``query_range`` would return;
+   (a staleness marker ends the series; the 5m lookback is closed ``[t-5m, t]`` on 2.x and
+   left-open ``(t-5m, t]`` on 3.x, so a sample exactly 5m old counts only on 2.x) — the
+   frame a real ``query_range`` of that version would return;
 2. replay the rule manager with :func:`replay_alert`;
 3. write a ``promtool test rules`` file from the same data (input series in expanding
    notation) whose ``alert_rule_test`` expects, at *every* evaluation time and for every
    rule, exactly the alerts our replay says are firing — and run promtool on it.
 
 promtool passing means our firing intervals equal Prometheus's at every evaluation. A copy
-with one expectation deliberately changed must fail, so the test can fail.
+with one expectation deliberately changed must fail, so the test can fail. Everything runs
+against both promtools: Debian's 2.42 and the project's Go build of 3.16 (``promtool``
+fixture), each with its own lookback; the generated data hold samples exactly 5m before an
+evaluation with nothing newer, so evaluating with the other version's lookback makes promtool
+fail (checked too).
 
 The rule loader reads YAML as Prometheus does (go-yaml v3 into string fields): unquoted
 label values such as ``no``, ``on``, ``1.10``, ``0x1F``, ``012`` stay the strings written,
@@ -26,23 +31,27 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from prom_local import prometheus3_binary
 
 from tributary_analysis.analysis.alerts import evaluation_times, replay_alert
 from tributary_analysis.errors import DataError
 from tributary_analysis.promql.rules import load_rules
 
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-pytestmark = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed")
+#: Debian's promtool 2.42 (the system package ``.ci/system-deps.sh`` installs)
+PROMTOOL2 = shutil.which("promtool") or "/usr/bin/promtool"
 
 STALE = "stale"
 MINUTES = 75  # evaluations at 0m, 1m, ..., 74m
-LOOKBACK = 5  # minutes; Prometheus 2.x includes a sample exactly 5m old
+LOOKBACK = 5  # minutes
+#: does the lookback include a sample exactly LOOKBACK old? 2.x: closed, 3.x: left-open
+LOOKBACK_CLOSED = {"2": True, "3": False}
 
 RULES = {
     "groups": [{
@@ -107,9 +116,28 @@ def expanding(values: list[object]) -> str:
     return " ".join(parts)
 
 
-def instant_value(values: list[object], minute: int) -> float | None:
+@dataclass(frozen=True)
+class Promtool:
+    """One promtool and the lookback semantics of its Prometheus version."""
+
+    version: str
+    path: str
+
+
+@pytest.fixture(scope="module", params=["2", "3"], ids=["promtool2", "promtool3"])
+def promtool(request: pytest.FixtureRequest) -> Promtool:
+    """Debian's promtool 2.42, then the Go build of promtool 3.16 (built if not cached)."""
+    path = PROMTOOL2 if request.param == "2" else prometheus3_binary("promtool")
+    assert Path(path).exists(), f"promtool {request.param} not found at {path}"
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
+    assert f"version {request.param}." in out.stdout, out.stdout
+    return Promtool(request.param, path)
+
+
+def instant_value(values: list[object], minute: int, version: str) -> float | None:
     """The value an instant selector sees at ``minute``: lookback and staleness applied."""
-    for k in range(min(minute, len(values) - 1), minute - LOOKBACK - 1, -1):
+    oldest = minute - LOOKBACK if LOOKBACK_CLOSED[version] else minute - LOOKBACK + 1
+    for k in range(min(minute, len(values) - 1), oldest - 1, -1):
         if k < 0:
             break
         v = values[k]
@@ -120,13 +148,14 @@ def instant_value(values: list[object], minute: int) -> float | None:
 
 
 def evaluate(expr: str, series: dict[str, list[object]],
-             times: pd.DatetimeIndex) -> pd.DataFrame:
-    """What ``query_range(expr)`` returns on ``times`` for the supported expression shapes."""
+             times: pd.DatetimeIndex, version: str) -> pd.DataFrame:
+    """What ``query_range(expr)`` returns on ``times`` for the supported expression shapes,
+    on a server of ``version``."""
     aggregate, op, thr = EXPRS[expr]
     cmp = {">": lambda x: x > thr, "<": lambda x: x < thr}[op]
-    rows = []
+    rows: list[dict[str, object]] = []
     for m, t in enumerate(times):
-        seen = {name: instant_value(vals, m) for name, vals in series.items()}
+        seen = {name: instant_value(vals, m, version) for name, vals in series.items()}
         present = {k: v for k, v in seen.items() if v is not None}
         if aggregate:
             if present and cmp(sum(present.values())):
@@ -141,15 +170,17 @@ def evaluate(expr: str, series: dict[str, list[object]],
     return df
 
 
-def expected_alerts(seed: int, rules_path: Path) -> tuple[dict[str, list[object]], list[dict]]:
-    """Replay every rule and turn the firing sets into promtool ``alert_rule_test`` entries."""
+def expected_alerts(seed: int, rules_path: Path, version: str
+                    ) -> tuple[dict[str, list[object]], list[dict]]:
+    """Replay every rule on ``version``'s evaluation and turn the firing sets into promtool
+    ``alert_rule_test`` entries."""
     series = make_series(seed)
     rules = load_rules(rules_path)
     times = evaluation_times(pd.Timestamp(0, tz="UTC"),
                              pd.Timestamp(0, tz="UTC") + pd.Timedelta(minutes=MINUTES - 1), "1m")
     tests: list[dict] = []
     for rule in rules.alerts:
-        bt = replay_alert(evaluate(rule.expr, series, times), times, for_=rule.for_,
+        bt = replay_alert(evaluate(rule.expr, series, times, version), times, for_=rule.for_,
                           keep_firing_for=rule.keep_firing_for, name=rule.name,
                           rule_labels=rule.labels)
         assert not bt.notes, bt.notes
@@ -182,16 +213,16 @@ def write_test_file(tmp: Path, series: dict[str, list[object]], tests: list[dict
     return path
 
 
-def run_promtool(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMTOOL, "test", "rules", path.name], cwd=path.parent,
+def run_promtool(path: Path, promtool: str = PROMTOOL2) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, "test", "rules", path.name], cwd=path.parent,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture()
-def rules_file(tmp_path: Path) -> Path:
+def rules_file(tmp_path: Path, promtool: Promtool) -> Path:
     p = tmp_path / "rules.yml"
     p.write_text(yaml.safe_dump(RULES, sort_keys=False))
-    check = subprocess.run([PROMTOOL, "check", "rules", str(p)], capture_output=True,
+    check = subprocess.run([promtool.path, "check", "rules", str(p)], capture_output=True,
                            text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     return p
@@ -199,35 +230,53 @@ def rules_file(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_replay_matches_promtool_at_every_evaluation(tmp_path: Path, rules_file: Path,
-                                                      seed: int) -> None:
-    series, tests = expected_alerts(seed, rules_file)
+                                                      promtool: Promtool, seed: int) -> None:
+    series, tests = expected_alerts(seed, rules_file, promtool.version)
     firing = sum(len(t["exp_alerts"]) for t in tests)
     # the generated data must exercise the interesting cases, or the test proves little
     assert firing > 50
     assert any(t["exp_alerts"] and t["alertname"] == "ForKeep" for t in tests)
     assert any(t["exp_alerts"] and t["alertname"] == "SumHigh" for t in tests)
     assert any(v == STALE for vals in series.values() for v in vals)
-    proc = run_promtool(write_test_file(tmp_path, series, tests))
+    proc = run_promtool(write_test_file(tmp_path, series, tests), promtool.path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "SUCCESS" in proc.stdout
 
 
-def test_a_wrong_expectation_makes_promtool_fail(tmp_path: Path, rules_file: Path) -> None:
-    series, tests = expected_alerts(1, rules_file)
+def test_a_wrong_expectation_makes_promtool_fail(tmp_path: Path, rules_file: Path,
+                                                 promtool: Promtool) -> None:
+    series, tests = expected_alerts(1, rules_file, promtool.version)
     # drop the alerts of the first evaluation where ForKeep fires: the test must now fail
     victim = next(t for t in tests if t["alertname"] == "ForKeep" and t["exp_alerts"])
     victim["exp_alerts"] = []
-    proc = run_promtool(write_test_file(tmp_path, series, tests))
+    proc = run_promtool(write_test_file(tmp_path, series, tests), promtool.path)
     assert proc.returncode != 0
     assert f"alertname: ForKeep, time: {victim['eval_time']}" in proc.stdout + proc.stderr
 
 
-def test_ignoring_keep_firing_for_is_caught(tmp_path: Path, rules_file: Path) -> None:
+def test_the_other_versions_lookback_is_caught(tmp_path: Path, rules_file: Path,
+                                               promtool: Promtool) -> None:
+    """Expectations evaluated with the other line's lookback disagree with this promtool:
+    the closed/left-open switch is what makes each version pass."""
+    other = "3" if promtool.version == "2" else "2"
+    series, own = expected_alerts(1, rules_file, promtool.version)
+    _, wrong = expected_alerts(1, rules_file, other)
+    differ = [w for o, w in zip(own, wrong, strict=True) if o != w]
+    assert differ  # a sample exactly 5m old decides some evaluation in this data
+    proc = run_promtool(write_test_file(tmp_path, series, wrong), promtool.path)
+    assert proc.returncode != 0
+    assert f"alertname: {differ[0]['alertname']}, time: {differ[0]['eval_time']}" \
+        in proc.stdout + proc.stderr
+
+
+def test_ignoring_keep_firing_for_is_caught(tmp_path: Path, rules_file: Path,
+                                            promtool: Promtool) -> None:
     """Expectations from a replay that ignores keep_firing_for disagree with promtool."""
-    series, tests = expected_alerts(1, rules_file)
+    series, tests = expected_alerts(1, rules_file, promtool.version)
     times = evaluation_times(pd.Timestamp(0, tz="UTC"),
                              pd.Timestamp(0, tz="UTC") + pd.Timedelta(minutes=MINUTES - 1), "1m")
-    naive = replay_alert(evaluate("sig > 0.5", series, times), times, for_="2m", name="ForKeep")
+    naive = replay_alert(evaluate("sig > 0.5", series, times, promtool.version), times,
+                         for_="2m", name="ForKeep")
     changed = 0
     for t in tests:
         if t["alertname"] != "ForKeep":
@@ -237,7 +286,7 @@ def test_ignoring_keep_firing_for_is_caught(tmp_path: Path, rules_file: Path) ->
         changed += exp != t["exp_alerts"]
         t["exp_alerts"] = exp
     assert changed > 0  # keep_firing_for made a difference somewhere in this data
-    proc = run_promtool(write_test_file(tmp_path, series, tests))
+    proc = run_promtool(write_test_file(tmp_path, series, tests), promtool.path)
     assert proc.returncode != 0
     assert "alertname: ForKeep" in proc.stdout + proc.stderr
 
@@ -272,9 +321,10 @@ def _typed_test(labels: dict[str, str], annotations: dict[str, str]) -> str:
             "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}]}]}]})
 
 
-def test_label_values_stay_the_strings_written_as_promtool_keeps_them(tmp_path: Path) -> None:
+def test_label_values_stay_the_strings_written_as_promtool_keeps_them(
+        tmp_path: Path, promtool: Promtool) -> None:
     (tmp_path / "rules.yml").write_text(TYPED_RULES)
-    check = subprocess.run([PROMTOOL, "check", "rules", "rules.yml"], cwd=tmp_path,
+    check = subprocess.run([promtool.path, "check", "rules", "rules.yml"], cwd=tmp_path,
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     rule = load_rules(tmp_path / "rules.yml").rule("Typed")
@@ -285,14 +335,14 @@ def test_label_values_stay_the_strings_written_as_promtool_keeps_them(tmp_path: 
     # promtool's own rule manager agrees with what we loaded, label for label
     test = tmp_path / "t.yml"
     test.write_text(_typed_test(dict(rule.labels), dict(rule.annotations)))
-    proc = run_promtool(test)
+    proc = run_promtool(test, promtool.path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # ... and refuses what YAML 1.1 would have made of them (the old loader's reading)
     old = {k: str(v) for k, v in yaml.safe_load(TYPED_RULES)["groups"][0]["rules"][0]
            ["labels"].items() if v is not None}
     assert old["a"] == "False" and old["c"] == "1.1" and old["d"] == "31" and old["e"] == "10"
     test.write_text(_typed_test(old, dict(rule.annotations)))
-    proc = run_promtool(test)
+    proc = run_promtool(test, promtool.path)
     assert proc.returncode != 0 and "alertname: Typed" in proc.stdout + proc.stderr
 
 
@@ -302,21 +352,22 @@ def test_label_values_stay_the_strings_written_as_promtool_keeps_them(tmp_path: 
     ("    expr: up\n    for: 30m1h\n", "largest first"),
     ("    expr: up\n    for: 300\n", r"for: '300' is not a Prometheus duration"),
 ])
-def test_what_promtool_refuses_the_loader_refuses(tmp_path: Path, body: str, match: str) -> None:
+def test_what_promtool_refuses_the_loader_refuses(tmp_path: Path, promtool: Promtool, body: str,
+                                                  match: str) -> None:
     p = tmp_path / "bad.yml"
     p.write_text("groups:\n- name: g\n  rules:\n  - alert: A\n" + body)
-    check = subprocess.run([PROMTOOL, "check", "rules", str(p)], capture_output=True,
+    check = subprocess.run([promtool.path, "check", "rules", str(p)], capture_output=True,
                            text=True, check=False)
     assert check.returncode != 0, check.stdout
     with pytest.raises(DataError, match=match):
         load_rules(p)
 
 
-def test_numbers_where_prometheus_takes_numbers(tmp_path: Path) -> None:
+def test_numbers_where_prometheus_takes_numbers(tmp_path: Path, promtool: Promtool) -> None:
     p = tmp_path / "ok.yml"
     p.write_text("groups:\n- name: g\n  limit: 0x1F\n  interval: 1m30s\n  rules:\n"
                  "  - alert: 012\n    expr: 1.10\n    for: 0\n")
-    check = subprocess.run([PROMTOOL, "check", "rules", str(p)], capture_output=True,
+    check = subprocess.run([promtool.path, "check", "rules", str(p)], capture_output=True,
                            text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     rf = load_rules(p)
