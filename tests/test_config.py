@@ -67,3 +67,59 @@ def test_missing_explicit_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(env={"TRIBUTARY_HOME": str(tmp_path),
                            "TRIBUTARY_CONFIG": str(tmp_path / "nope.toml")})
+
+
+# ---------------------------------------------------------------- trace settings
+
+def test_trace_settings_from_env_file_and_stack_state(tmp_path: Path) -> None:
+    env = {"TRIBUTARY_HOME": str(tmp_path)}
+    s = load_settings(env=env)
+    assert (s.jaeger_url, s.trace_files) == (None, None)
+    (tmp_path / "stack.json").write_text(json.dumps({
+        "jaeger": {"url": "http://127.0.0.1:16001"},
+        "traces": {"files": "/data/sim/traces/*.jsonl"}}))
+    s = load_settings(env=env)
+    assert (s.jaeger_url, s.trace_files) == ("http://127.0.0.1:16001", "/data/sim/traces/*.jsonl")
+    (tmp_path / "config.toml").write_text(
+        '[traces]\njaeger_url = "http://127.0.0.1:16002"\nfiles = "/t/*.jsonl"\n')
+    s = load_settings(env=env)
+    assert (s.jaeger_url, s.trace_files) == ("http://127.0.0.1:16002", "/t/*.jsonl")
+    env.update(TRIBUTARY_JAEGER_URL="http://127.0.0.1:16003", TRIBUTARY_TRACE_FILES="/e/*.json")
+    s = load_settings(env=env)
+    assert (s.jaeger_url, s.trace_files) == ("http://127.0.0.1:16003", "/e/*.json")
+    assert s.describe()["jaeger_url"] == "http://127.0.0.1:16003"
+    assert s.describe()["trace_files"] == "/e/*.json"
+
+
+def test_an_older_stack_state_gives_the_simulations_trace_files(tmp_path: Path) -> None:
+    (tmp_path / "stack.json").write_text(json.dumps({"sim_dir": "/d/sim"}))
+    s = load_settings(env={"TRIBUTARY_HOME": str(tmp_path)})
+    assert s.trace_files == "/d/sim/traces/*.jsonl"
+
+
+def test_jaeger_url_with_credentials_is_refused_without_showing_them(tmp_path: Path) -> None:
+    env = {"TRIBUTARY_HOME": str(tmp_path),
+           "TRIBUTARY_JAEGER_URL": "http://admin:canary-77@127.0.0.1:16686"}
+    with pytest.raises(ConfigError, match=r"jaeger_url from environment variable "
+                                          r"TRIBUTARY_JAEGER_URL.*user:password") as err:
+        load_settings(env=env)
+    assert "canary-77" not in str(err.value)
+    (tmp_path / "config.toml").write_text('[traces]\nurl = "http://127.0.0.1:1"\n')
+    with pytest.raises(ConfigError, match=r"unknown setting traces.url"):
+        load_settings(env={"TRIBUTARY_HOME": str(tmp_path)})
+
+
+def test_config_show_prints_the_trace_settings(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from tributary_analysis.cli import cli
+
+    monkeypatch.setenv("TRIBUTARY_HOME", str(tmp_path))
+    monkeypatch.setenv("TRIBUTARY_JAEGER_URL", "http://127.0.0.1:16686")
+    monkeypatch.setenv("TRIBUTARY_TRACE_FILES", "/sim/traces/*.jsonl")
+    result = CliRunner().invoke(cli, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.output.splitlines() if line.strip())
+    assert lines["jaeger_url"] == "http://127.0.0.1:16686"
+    assert lines["trace_files"] == "/sim/traces/*.jsonl"

@@ -73,13 +73,12 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory, sim: Any) -> Iterator[d
 def cut_sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, int]:
     """The small profile simulated past now with the live cut at now (no servers)."""
     from tributary_analysis.demo import simulate
-    from tributary_analysis.demo.aggregate import live_cut
 
     now = int(time.time()) // 30 * 30
-    with live_cut(now) as cut:
-        res = simulate("small", seed=7, end=_dt(now + 3600),
-                       out_dir=tmp_path_factory.mktemp("cut-sim"))
-    return res, cut, now
+    res = simulate("small", seed=7, end=_dt(now + 3600), history_end=_dt(now + 29),
+                   out_dir=tmp_path_factory.mktemp("cut-sim"))
+    assert res.live is not None
+    return res, res.live, now
 
 
 def test_exposition_continues_the_backfill_and_parses_with_promtool(

@@ -502,3 +502,154 @@ def test_metrics_dir_puts_the_parts_elsewhere_and_marks_them_final(tmp_path: Pat
     assert not (tmp_path / "out" / "logs.tmp").exists()
     assert len(res.manifest["files"]["logs"]) >= 1
     assert all((tmp_path / "out" / p).is_file() for p in res.manifest["files"]["logs"])
+
+
+# ------------------------------------------------------------------ small stays as it was
+
+#: sha256 prefixes of every file the ``small`` profile writes for seed 7 ending at END, as
+#: written before the ``large`` profile and ``history_end`` existed: the incident checks of
+#: the whole suite were calibrated on these exact files
+SMALL_SEED7_FILES = {
+    "incidents.json": "5620cf5554410d8d",
+    "logs/deeplake-api-2026-11-19.jsonl": "e8118f8295ad5a9f",
+    "logs/deeplake-api-2026-11-20.jsonl": "5b721e4799e1adaa",
+    "manifest.json": "7f2eafe73d6d7ba6",
+    "metrics/part-000.om": "977be19efd0756b7",
+    "metrics/part-001.om": "35575b74b28a70f6",
+    "metrics/parts.json": "b50df1e69faa8dce",
+    "traces/deeplake-api-2026-11-19.jsonl": "1c8c71bb90c408a4",
+    "traces/deeplake-api-2026-11-20.jsonl": "7930b24238e9c190",
+}
+
+
+def test_small_profile_files_are_byte_identical_to_before(sim: SimulationResult) -> None:
+    got = {k: v[:16] for k, v in _digest(sim.out_dir).items()}
+    assert got == SMALL_SEED7_FILES
+
+
+# ------------------------------------------------------------------ history / live split
+
+TINY = Profile(name="tiny", days=0.25, n_tenants=3, datasets_per_tenant=(1, 2), n_replicas=2,
+               scrape_interval_s=60)
+
+
+def _samples_of(res: SimulationResult) -> pd.DataFrame:
+    frames = [pd.read_csv(Path(p) if Path(p).is_absolute() else res.out_dir / p, sep=" ",
+                          header=None, comment="#", names=["series", "value", "ts"])
+              for p in res.manifest["files"]["metrics"]]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def split_runs(tmp_path_factory: pytest.TempPathFactory,
+               ) -> tuple[SimulationResult, SimulationResult, int]:
+    """The tiny profile simulated plain and split 2 h before its end, same incidents."""
+    end_s = int(END.timestamp())
+    cut_s = end_s - 7200
+
+    def at(s: int) -> str:
+        return datetime.fromtimestamp(s, tz=UTC).isoformat()
+
+    incidents = [
+        {"id": "gap-history", "kind": "scrape_gap", "start": at(end_s - 4 * 3600),
+         "end": at(end_s - 4 * 3600 + 900), "affects": {"instance": "deeplake-api-0:9090"}},
+        {"id": "spike-live", "kind": "error_spike", "start": at(end_s - 3600),
+         "end": at(end_s - 1200), "affects": {"endpoint": "/api/v1/datasets/{id}/search"}},
+        {"id": "regression-across", "kind": "latency_regression", "start": at(cut_s - 1800),
+         "end": at(cut_s + 1800), "affects": {"endpoints": ["/api/v1/datasets/{id}/search"]}},
+    ]
+    root = tmp_path_factory.mktemp("split")
+    plain = simulate(TINY, seed=3, end=END, out_dir=root / "plain", incidents=incidents)
+    split = simulate(TINY, seed=3, end=END, out_dir=root / "split", incidents=incidents,
+                     history_end=datetime.fromtimestamp(cut_s + 17, tz=UTC))
+    return plain, split, cut_s
+
+
+def test_history_end_stops_the_backfill_at_the_cut_and_keeps_the_rest_for_live(
+    split_runs: tuple[SimulationResult, SimulationResult, int],
+) -> None:
+    plain, split, cut_s = split_runs
+    assert plain.live is None
+    assert split.live is not None and split.live.cutoff_s == cut_s  # floored to the grid
+    got, want = _samples_of(split), _samples_of(plain)
+    assert got["ts"].max() == cut_s
+    want = want[want["ts"] <= cut_s]
+    key = ["series", "ts", "value"]
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                  want.sort_values(key).reset_index(drop=True))
+    assert split.manifest["counts"]["samples"] == len(got)
+    # the live families are the whole run: every sample the plain run wrote
+    assert split.live.times is not None and int(split.live.times[-1]) == plain.manifest[
+        "end_unix"]
+    assert sum(f.n_samples for f in split.live.families) == plain.manifest["counts"][
+        "samples"]
+    # logs and traces cover the whole run in both (the stack splits the logs at the cut)
+    for kind in ("logs", "traces"):
+        assert _digest(plain.out_dir / kind) == _digest(split.out_dir / kind)
+
+
+def test_manifest_and_incidents_say_the_history_end_and_the_live_period(
+    split_runs: tuple[SimulationResult, SimulationResult, int],
+) -> None:
+    plain, split, cut_s = split_runs
+    m = split.manifest
+    assert m["history_end_unix"] == cut_s and m["history_end"] == "2026-11-20T10:00:00Z"
+    assert m["live"]["start_unix"] == cut_s and m["live"]["end_unix"] == m["end_unix"]
+    assert m["live"]["end"] == m["end"] == "2026-11-20T12:00:00Z"
+    assert "history_end" not in plain.manifest and "live" not in plain.manifest
+    periods = {d["id"]: d["period"] for d in json.loads(
+        (split.out_dir / "incidents.json").read_text())}
+    assert periods == {"gap-history": "history", "spike-live": "live",
+                       "regression-across": "history+live"}
+    assert all("period" not in d for d in json.loads(
+        (plain.out_dir / "incidents.json").read_text()))
+
+
+@pytest.mark.parametrize(("history_end", "message"), [
+    (datetime(2026, 11, 20, 10, 0), "has no time zone"),
+    (datetime(2026, 11, 21, 0, 0, tzinfo=UTC), "outside the simulated window"),
+    (datetime(2026, 11, 20, 6, 0, tzinfo=UTC), "outside the simulated window"),
+])
+def test_bad_history_end_names_the_parameter(tmp_path: Path, history_end: datetime,
+                                             message: str) -> None:
+    with pytest.raises(DataError, match=f"history_end=.*{message}"):
+        simulate(TINY, seed=3, end=END, out_dir=tmp_path, incidents=[],
+                 history_end=history_end)
+
+
+# ------------------------------------------------------------------ parts split by series
+
+def test_families_larger_than_a_part_are_split_by_series_and_promtool_reads_them(
+    tmp_path: Path,
+) -> None:
+    """More parts than families of similar size: the big histograms are cut by series,
+    every part keeps TYPE/HELP before its samples, and the samples are exactly the same."""
+    two = simulate(TINY, seed=3, end=END, out_dir=tmp_path / "two", incidents=[])
+    many = simulate(TINY, seed=3, end=END, out_dir=tmp_path / "many", incidents=[],
+                    n_metric_files=6)
+    files = [many.out_dir / p for p in many.manifest["files"]["metrics"]]
+    assert len(files) == 6
+    typed: dict[str, int] = {}
+    for path in files:
+        text = path.read_text()
+        assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+        declared = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        for fam in declared:
+            typed[fam] = typed.get(fam, 0) + 1
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name = line.split("{", 1)[0].split(" ", 1)[0]
+                assert any(name == f or name.startswith(f + "_") for f in declared), line
+    assert typed["http_request_duration_seconds"] >= 2  # split over several parts
+    key = ["series", "ts", "value"]
+    pd.testing.assert_frame_equal(
+        _samples_of(many).sort_values(key).reset_index(drop=True),
+        _samples_of(two).sort_values(key).reset_index(drop=True))
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is not installed: apt-get install prometheus"
+    for path in files:
+        proc = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
+                               "--max-block-duration=720h", str(path),
+                               str(tmp_path / "tsdb" / path.stem)],
+                              capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]

@@ -180,6 +180,26 @@ def test_malformed_envelopes_are_data_errors(line: str) -> None:
         es_logs.envelope_to_doc(line)
 
 
+def test_batch_timestamps_mean_what_parse_time_says() -> None:
+    """The loader parses a batch's times at once; every line gets parse_time's instant."""
+    from tributary_analysis.ground.time import parse_time
+
+    stamps = ["2025-03-04T23:59:59.123456", "2025-03-04T23:30:00-02:00",
+              "2025-03-04T10:00:00Z", "2025-03-04 10:00:00.5", "2025-03-04",
+              "1741082400", "1741082400.25", " 2025-03-04T10:00:00+01:00 ",
+              "2025-03-04T10:00:00.123456789", "9999-12-31T00:00:00"]
+    lines = [_envelope(timestamp=t, level="INFO") for t in stamps]
+    got = es_logs.envelopes_or_errors([*lines, "garbage", _envelope(timestamp="yesterday")])
+    for text, item in zip(stamps, got, strict=False):
+        assert not isinstance(item, DataError), (text, item)
+        want = parse_time(text, name="t")
+        assert item[2]["@timestamp"] == want.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), text
+        assert item[1] == f"tributary-logs-{want:%Y.%m.%d}"
+        assert item == es_logs.envelope_to_doc(lines[stamps.index(text)])
+    assert [type(x) for x in got[-2:]] == [DataError, DataError]
+    assert "not a time" in str(got[-1]) and "JSONDecodeError" in str(got[-2])
+
+
 # ---------------------------------------------------------------- Elasticsearch (real)
 
 

@@ -241,6 +241,10 @@ class Settings:
     es_verify: bool = True
     es_index: str = "tributary-logs-*"
     log_files: str | None = None
+    #: Jaeger's query server (``/api/v3``), e.g. ``http://127.0.0.1:16686``; no userinfo
+    jaeger_url: str | None = None
+    #: OTLP JSON-lines trace files (a glob), read with DuckDB when no Jaeger is asked for
+    trace_files: str | None = None
     cache_dir: Path | None = None
     #: extra header names whose values are credentials (``[secrets] headers``)
     secret_headers: tuple[str, ...] = ()
@@ -391,6 +395,8 @@ ENV_VARS: dict[str, str] = {
     "TRIBUTARY_ES_VERIFY": "es_verify",
     "TRIBUTARY_ES_INDEX": "es_index",
     "TRIBUTARY_LOG_FILES": "log_files",
+    "TRIBUTARY_JAEGER_URL": "jaeger_url",
+    "TRIBUTARY_TRACE_FILES": "trace_files",
     "TRIBUTARY_CACHE_DIR": "cache_dir",
     "TRIBUTARY_SECRET_HEADERS": "secret_headers",
     "TRIBUTARY_REPORT_WEBHOOK_URL": "webhook_url",
@@ -410,10 +416,11 @@ _BOOL_FIELDS = {"prometheus_verify", "es_verify", "smtp_starttls"}
 _LIST_FIELDS = {"secret_headers", "smtp_to"}
 #: keys of the stack state file that may set defaults (never secrets)
 _STATE_KEYS = {("prometheus", "url"): "prometheus_url", ("elasticsearch", "url"): "es_url",
-               ("logs", "files"): "log_files"}
+               ("logs", "files"): "log_files", ("jaeger", "url"): "jaeger_url",
+               ("traces", "files"): "trace_files"}
 #: config-file table → prefix of its keys' field names
 _TABLES = {"prometheus": "prometheus_", "elasticsearch": "es_", "logs": "", "cache": "cache_",
-           "secrets": "secret_", "reports": "", "smtp": "smtp_"}
+           "secrets": "secret_", "reports": "", "smtp": "smtp_", "traces": ""}
 
 
 def _as_list(raw: Any) -> tuple[str, ...]:
@@ -466,6 +473,13 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
             return _as_list(raw)
         if name in {"home", "cache_dir"}:
             return Path(str(raw)).expanduser()
+        if name == "jaeger_url":
+            url = str(raw).strip()
+            if _userinfo(url)[0] != url:
+                raise ValueError("the URL carries user:password@; the Jaeger source sends no "
+                                 "credentials, so give the URL without them (put an "
+                                 "authenticating proxy on loopback if Jaeger needs them)")
+            return url
         return str(raw)
     except (ValueError, TypeError) as exc:
         raise ConfigError(
@@ -508,6 +522,9 @@ def load_settings(
         sect = state.get(section)
         if isinstance(sect, dict) and sect.get(key):
             values[name] = _coerce(name, sect[key], f"stack state {home / 'stack.json'}")
+    if "trace_files" not in values and isinstance(state.get("sim_dir"), str):
+        # a stack recorded before it wrote ``traces.files``: the simulation's trace files
+        values["trace_files"] = str(Path(state["sim_dir"]) / "traces" / "*.jsonl")
 
     path = Path(config_file) if config_file else (
         Path(env["TRIBUTARY_CONFIG"]) if env.get("TRIBUTARY_CONFIG") else home / "config.toml"
@@ -526,10 +543,10 @@ def load_settings(
 def _read_config_file(path: Path) -> dict[str, Any]:
     """Flatten the config file's tables into field names.
 
-    Tables: ``[prometheus]``, ``[elasticsearch]``, ``[logs]`` (``files``), ``[cache]``
-    (``dir``), ``[secrets]`` (``headers``), ``[reports]`` (``webhook_url``), ``[smtp]``
-    (``host``, ``port``, ``username``, ``password``, ``from``, ``to``, ``starttls``,
-    ``ca_bundle``).
+    Tables: ``[prometheus]``, ``[elasticsearch]``, ``[logs]`` (``files``), ``[traces]``
+    (``jaeger_url``, ``files``), ``[cache]`` (``dir``), ``[secrets]`` (``headers``),
+    ``[reports]`` (``webhook_url``), ``[smtp]`` (``host``, ``port``, ``username``,
+    ``password``, ``from``, ``to``, ``starttls``, ``ca_bundle``).
     """
     try:
         data = tomllib.loads(path.read_text())
@@ -551,6 +568,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             name = f"{prefix}{key}"
             if table == "logs" and key in {"files", "log_files"}:
                 name = "log_files"
+            elif table == "traces" and key in {"files", "trace_files"}:
+                name = "trace_files"
             elif table == "reports" and key != "webhook_url":
                 name = f"reports_{key}"
             if name not in valid:

@@ -22,8 +22,10 @@ def group() -> None:
 
 
 @group.command("up")
-@click.option("--profile", type=click.Choice(["small", "demo"]), default="demo",
-              show_default=True, help="small: ~1 day, 5 tenants; demo: 7 days, 20 tenants.")
+@click.option("--profile", type=click.Choice(["small", "demo", "large"]), default="demo",
+              show_default=True, help="small: 1 day, 5 tenants; demo: 7 days, 20 tenants; "
+              "large: 1 day, 1,000 tenants of heavy-tailed sizes (~17 GB of OpenMetrics "
+              "written to disk, several minutes).")
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulator seed.")
 @click.option("--prom-port", type=int, default=None, help="Prometheus port (default: free).")
 @click.option("--es-port", type=int, default=None, help="Elasticsearch port (default: free).")
@@ -83,6 +85,9 @@ def _print_usage(home: Path, st: dict[str, Any]) -> None:
         click.echo(f"Live service   {', '.join(live['targets'])}  (until "
                    f"{window.get('live_until')}; history from {window.get('start')})")
     click.echo(f"Log files      {st['logs']['files']}")
+    traces = (st.get("traces") or {}).get("files")
+    if traces:
+        click.echo(f"Trace files    {traces}  (OTLP JSON lines)")
     click.echo(f"State          {home / 'stack.json'} (the suite's default URLs)")
     click.echo("")
     click.echo("Environment for another shell or machine user:")
@@ -92,6 +97,10 @@ def _print_usage(home: Path, st: dict[str, Any]) -> None:
         click.echo(f"  export TRIBUTARY_ES_URL={es['url']}")
         click.echo(f"  export TRIBUTARY_ES_USERNAME={es['reader_username']}")
         click.echo("  export TRIBUTARY_ES_PASSWORD=...   # from config.toml [elasticsearch]")
+    if jg:
+        click.echo(f"  export TRIBUTARY_JAEGER_URL={jg['url']}")
+    if traces:
+        click.echo(f"  export TRIBUTARY_TRACE_FILES='{traces}'")
     click.echo("Stop with: tributary demo down")
 
 

@@ -18,9 +18,7 @@ manifest and the simulation result.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -109,10 +107,11 @@ class FamilyData:
 
 @dataclass
 class LiveCut:
-    """A history/live split of one simulation (see :func:`live_cut`).
+    """A history/live split of one simulation (``simulate(history_end=...)``).
 
-    ``families`` receives every family whole (all scrapes); what the simulator writes for
-    promtool stops at the last scrape at or before ``cutoff_s``.
+    ``families`` holds every family whole (all scrapes, ``times``); the OpenMetrics parts
+    the simulator writes for promtool stop at the last scrape at or before ``cutoff_s``, and
+    the live demo service serves the rest of the same simulation in real time.
     """
 
     cutoff_s: int
@@ -120,31 +119,12 @@ class LiveCut:
     times: np.ndarray | None = None
 
 
-_LIVE_CUT: contextvars.ContextVar[LiveCut | None] = contextvars.ContextVar(
-    "tributary_live_cut", default=None)
-
-
-@contextlib.contextmanager
-def live_cut(cutoff_s: int) -> Iterator[LiveCut]:
-    """Simulate past *and* future in one run: history up to ``cutoff_s``, the rest kept.
-
-    Inside this context :meth:`Aggregator.families` hands the whole families to the
-    returned :class:`LiveCut` and returns them masked after ``cutoff_s``, so the OpenMetrics
-    parts (the backfill) end at the cut while the live demo service serves the rest of the
-    same simulation in real time: same tenants, trends and incident schedule. The context is
-    per thread; run the simulation with ``contextvars.copy_context().run`` in a pool.
-    """
-    cut = LiveCut(int(cutoff_s))
-    token = _LIVE_CUT.set(cut)
-    try:
-        yield cut
-    finally:
-        _LIVE_CUT.reset(token)
-
-
-def _cut_family(fam: FamilyData, keep: np.ndarray) -> FamilyData:
-    blocks = [replace(b, mask=b.mask & keep[None, :]) for b in fam.blocks]
-    return replace(fam, blocks=blocks)
+def cut_families(families: list[FamilyData], times: np.ndarray,
+                 cutoff_s: int) -> list[FamilyData]:
+    """The families masked after ``cutoff_s`` (what the backfill gets; values shared)."""
+    keep = times <= cutoff_s
+    return [replace(fam, blocks=[replace(b, mask=b.mask & keep[None, :]) for b in fam.blocks])
+            for fam in families]
 
 
 def _om_name(fam: seed.MetricFamily) -> str:
@@ -286,11 +266,6 @@ class Aggregator:
             self.info(f["deeplake_api_info"]),
             self.up(),
         ]
-        cut = _LIVE_CUT.get()
-        if cut is not None:
-            cut.families, cut.times = out, self.g.times
-            keep = self.g.times <= cut.cutoff_s
-            return [_cut_family(fam, keep) for fam in out]
         return out
 
     def http_requests(self, fam: seed.MetricFamily) -> FamilyData:
@@ -419,8 +394,11 @@ class Aggregator:
         t_k = self.g.times
         w_start = (t_k - LIMIT_PHASE_S) // LIMIT_WINDOW_S * LIMIT_WINDOW_S + LIMIT_PHASE_S
         rem = np.empty((len(self.w.tenants), t_k.size))
+        adm = np.nonzero(admitted & (r.tenant >= 0))[0]
+        by_tenant = adm[np.argsort(r.tenant[adm], kind="stable")]  # time order kept
+        bounds = np.searchsorted(r.tenant[by_tenant], np.arange(len(self.w.tenants) + 1))
         for t in range(len(self.w.tenants)):
-            ts = r.t_us[admitted & (r.tenant == t)]
+            ts = r.t_us[by_tenant[bounds[t]:bounds[t + 1]]]
             used = (np.searchsorted(ts, t_k * US, side="left")
                     - np.searchsorted(ts, w_start * US, side="left"))
             rem[t] = np.maximum(self.w.rate_limit[t] - used, 0)

@@ -1,14 +1,15 @@
 """The live demo service: the simulation goes on in real time after the backfill.
 
-``tributary demo up`` simulates the history *and* a live horizon in one run (see
-:func:`tributary_analysis.demo.aggregate.live_cut`): the backfill stops at the cut, and this
-service serves the rest in real time, so tenants, trends and the incident schedule simply
-continue. One HTTP listener per replica (127.0.0.1 only) serves ``/metrics`` in the service's
-``prometheus_client`` text format with the cumulative values of the latest scrape-grid time
-at or before now; a replica inside an injected scrape gap answers 503 (Prometheus records
-``up == 0``); the injected restart resets its counters as in the history. Log lines are
-appended to the day's ``deeplake-api-YYYY-MM-DD.jsonl`` as their time comes and loaded into
-Elasticsearch through the stack's loader.
+``tributary demo up`` simulates the history *and* a live horizon in one run
+(``simulate(history_end=now)``, whose ``result.live`` holds the whole families): the
+backfill stops at the cut, and this service serves the rest in real time, so tenants,
+trends and the incident schedule simply continue. One HTTP listener per replica (127.0.0.1
+only) serves ``/metrics`` in the service's ``prometheus_client`` text format with the
+cumulative values of the latest scrape-grid time at or before now; a replica inside an
+injected scrape gap answers 503 (Prometheus records ``up == 0``); the injected restart
+resets its counters as in the history. Log lines are appended to the day's
+``deeplake-api-YYYY-MM-DD.jsonl`` as their time comes and loaded into Elasticsearch through
+the stack's loader.
 
 Files in the state directory (written by :func:`save_state`)::
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tributary_analysis.demo import traces as tr
-from tributary_analysis.demo.aggregate import Aggregator, FamilyData, Grid
+from tributary_analysis.demo.aggregate import Aggregator, FamilyData, Grid, LiveCut, cut_families
 from tributary_analysis.demo.incidents import (
     Incident,
     from_unix,
@@ -78,6 +78,9 @@ class SimulationResult:
         Background jobs (index builds, backups) with their instance and duration.
     timings : dict
         Seconds spent per stage.
+    live : LiveCut or None
+        With ``history_end``: every metric family whole (all scrapes) and the cut, for the
+        live demo service (:mod:`~tributary_analysis.demo.live`); ``None`` otherwise.
     spans : pandas.DataFrame or None
         The exported spans as written (:meth:`~tributary_analysis.demo.traces.SpanTable.
         frame`): ``request_row`` (row of ``requests``), ids, ``operation``, ``kind``,
@@ -93,6 +96,7 @@ class SimulationResult:
     jobs: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     spans: pd.DataFrame | None = None
+    live: LiveCut | None = None
 
 
 def _default_end(step: int) -> datetime:
@@ -138,6 +142,7 @@ def _jobs(world: World, rng: np.random.Generator, start_s: int, end_s: int,
     days = (end_s - start_s) / 86400
     n_d = len(world.datasets)
     size = np.clip(world.share[world.ds_tenant] * len(world.tenants), 0.1, 3.0)
+    size[world.share[world.ds_tenant] == 0] = 0.0  # idle tenants (heavy_tail) write nothing
     n_b = rng.poisson(np.where(world.ds_writable, BUILDS_PER_DAY * size, 0.0) * days)
     b_ds = np.repeat(np.arange(n_d), n_b)
     b_t = rng.integers(start_s * US, end_s * US, b_ds.size)
@@ -265,9 +270,10 @@ def _requests_frame(world: World, req: Requests, ids: list[str], paths: list[str
 def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | None = None,
              out_dir: Path | str = Path("demo-data"),
              incidents: list[Incident] | list[dict[str, Any]] | str | Path | None = None,
-             progress: bool = False, n_metric_files: int = 2,
+             progress: bool = False, n_metric_files: int | None = None,
              metrics_dir: Path | str | None = None,
-             trace_sample: float | None = None) -> SimulationResult:
+             trace_sample: float | None = None,
+             history_end: datetime | None = None) -> SimulationResult:
     """Simulate the service's telemetry and write metrics, logs and ground truth to ``out_dir``.
 
     Parameters
@@ -284,8 +290,9 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         Inject these instead of the seed's default set (validated; times snap to scrapes).
     progress : bool
         Print each stage's duration.
-    n_metric_files : int
-        Number of OpenMetrics part files (at least 2).
+    n_metric_files : int, optional
+        Number of OpenMetrics part files (at least 2; default the profile's
+        ``metric_parts``).
     metrics_dir : Path, optional
         Where the OpenMetrics parts go (default ``out_dir/metrics``), e.g. a tmpfs such as
         ``/dev/shm/...``: the parts are throwaway input for promtool and the bulk of the bytes.
@@ -293,7 +300,17 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         part is final.
     trace_sample : float, optional
         Share of API requests whose traces are exported (head sampling by trace id);
-        default 1/8 for ``small``, 1/16 for ``demo``. It changes only the trace files.
+        default 1/8 for ``small``, 1/16 for ``demo``, 1/64 for ``large``. It changes only the
+        trace files.
+    history_end : datetime, optional
+        Split the run into history and a live period: the OpenMetrics parts (the backfill)
+        stop at the last scrape at or before this time, while ``result.live`` keeps every
+        family whole for the live demo service, so the live data continues the same tenants,
+        trends and incidents. The manifest then says ``history_end`` and ``live`` (the live
+        horizon, up to ``end``) and each incident in ``incidents.json`` its ``period``
+        (``history``, ``live`` or ``history+live``). Logs and traces are written for the
+        whole run (the stack splits them at the cut). Without it nothing of this is written
+        and the outputs are those of earlier versions, byte for byte.
 
     Returns
     -------
@@ -332,6 +349,7 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         end_dt = from_unix(e - e % step)
     end_s = int(end_dt.timestamp())
     start_s = end_s - prof.duration_s
+    hist_s = _history_end(history_end, start_s, end_s, step)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -387,11 +405,16 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     agg = Aggregator(world, grid, req, jobs, incs, versions, memory,
                      prof.memory_limit_bytes, r_metrics)
     families = agg.families()
+    live = None
+    if hist_s is not None:
+        live = LiveCut(hist_s, families, times)
+        families = cut_families(families, times, hist_s)
     vectors = agg.vector_counts()
     mark("aggregate")
     m_dir = Path(metrics_dir) if metrics_dir is not None else out / "metrics"
     metric_files, log_files, n_lines, writers, traced = _write_outputs(
-        world, req, ids, paths, families, times, out, m_dir, n_metric_files, progress,
+        world, req, ids, paths, families, times, out, m_dir,
+        n_metric_files if n_metric_files is not None else prof.metric_parts, progress,
         tids, trace_job)
     mark("write")
 
@@ -418,9 +441,13 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
         "not_traced": "GET /health (an excluded URL of the FastAPI instrumentation)",
         "format": "OTLP JSON lines as the OpenTelemetry Collector file exporter writes them",
     }
+    inc_json = [i.to_json() for i in incs]
+    if hist_s is not None:
+        manifest.update(_split_manifest(hist_s, end_s))
+        for doc, inc in zip(inc_json, incs, strict=True):
+            doc["period"] = incident_period(inc, hist_s)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (out / "incidents.json").write_text(
-        json.dumps([i.to_json() for i in incs], indent=2) + "\n")
+    (out / "incidents.json").write_text(json.dumps(inc_json, indent=2) + "\n")
     jobs_frame = pd.DataFrame({
         "time": pd.to_datetime(jobs["t_us"], unit="us", utc=True),
         "kind": np.where(jobs["kind"] == 0, "index_build", "backup"),
@@ -433,7 +460,45 @@ def simulate(profile: str | Profile = "small", seed: int = 7, end: datetime | No
     timings.update(writers)
     timings["total"] = round(time.perf_counter() - t_begin, 3)
     timings["cpu"] = round(time.process_time() - cpu_begin, 3)
-    return SimulationResult(out, manifest, incs, frame, jobs_frame, timings, spans)
+    return SimulationResult(out, manifest, incs, frame, jobs_frame, timings, spans, live)
+
+
+def _history_end(history_end: datetime | None, start_s: int, end_s: int,
+                 step: int) -> int | None:
+    """``history_end`` as unix seconds on the scrape grid (floored), checked in the window."""
+    if history_end is None:
+        return None
+    if history_end.tzinfo is None:
+        raise DataError(f"history_end={history_end!r} has no time zone: pass an aware UTC "
+                        "datetime")
+    h = int(history_end.timestamp())
+    h -= (h - start_s) % step
+    if not start_s < h <= end_s:
+        raise DataError(
+            f"history_end={iso_z(history_end)} is outside the simulated window "
+            f"{iso_z(from_unix(start_s))} .. {iso_z(from_unix(end_s))}: give a time after "
+            "its start and not after 'end'")
+    return h
+
+
+def _split_manifest(hist_s: int, end_s: int) -> dict[str, Any]:
+    """The manifest's history/live keys (only written when the run is split)."""
+    return {
+        "history_end": iso_z(from_unix(hist_s)), "history_end_unix": hist_s,
+        "live": {"start": iso_z(from_unix(hist_s)), "end": iso_z(from_unix(end_s)),
+                 "start_unix": hist_s, "end_unix": end_s,
+                 "note": "the OpenMetrics parts end at history_end; the live demo service "
+                         "serves the simulation from there to live.end in real time"},
+    }
+
+
+def incident_period(inc: Incident, hist_s: int) -> str:
+    """``history``, ``live`` or ``history+live``: where an incident falls around the cut."""
+    if inc.end_s <= hist_s and inc.start_s < hist_s:
+        return "history"
+    if inc.start_s >= hist_s:
+        return "live"
+    return "history+live"
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -537,4 +602,4 @@ def _manifest(prof: Profile, seed: int, start_s: int, end_s: int, world: World,
     }
 
 
-__all__ = ["EP", "SimulationResult", "simulate"]
+__all__ = ["EP", "SimulationResult", "incident_period", "simulate"]

@@ -78,7 +78,7 @@ SERVICE = "deeplake-api"
 NAMESPACE = "tributary"
 ENVIRONMENT = "production"
 #: head-sampling ratio per profile name (others: :data:`DEFAULT_SAMPLE_RATIO`)
-SAMPLE_RATIO: dict[str, float] = {"small": 1 / 8, "demo": 1 / 16}
+SAMPLE_RATIO: dict[str, float] = {"small": 1 / 8, "demo": 1 / 16, "large": 1 / 64}
 DEFAULT_SAMPLE_RATIO = 1 / 8
 SDK_VERSION = "1.38.0"
 INSTRUMENTATION_VERSION = "0.59b0"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tributary_analysis.demo.profiles import Profile
+from tributary_analysis.demo.profiles import HEAVY_TAIL, Profile
 
 TENANT_NAMES = (
     "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell",
@@ -56,8 +56,10 @@ PODS3_SHARE, PODS2_SHARE = 0.2, 0.1
 #: tenant calls each, ``a + b * share`` (small tenants run simple search-and-insert apps)
 OPTIONAL_ROUTES = ("get", "delete", "dataset", "list")
 OPTIONAL_USE = np.array([[0.45, 5.0], [0.2, 3.0], [0.3, 5.0], [0.55, 5.0]])
-#: the largest tenants (this fraction of them) are on plans with nightly backups
+#: the largest tenants (this fraction of them) are on plans with nightly backups; with
+#: heavy-tailed sizes (many tenants) only the largest 10 % are
 BACKUP_PLAN_SHARE = 0.4
+BACKUP_PLAN_SHARE_HEAVY = 0.1
 #: tenants above this share write to 2 "live" datasets, the others to 1
 LIVE2_SHARE = 0.2
 #: share of a tenant's API requests per endpoint (health excluded), before per-tenant noise
@@ -101,15 +103,45 @@ class World:
         return list(self.datasets[self.ds_offset[t]:self.ds_offset[t + 1]])
 
 
+def tenant_names(n_t: int) -> tuple[str, ...]:
+    """``tenant-acme``, ``tenant-globex``, …, then ``tenant-0025``, ``tenant-0026``, …"""
+    named = [f"tenant-{n}" for n in TENANT_NAMES[:n_t]]
+    return tuple(named + [f"tenant-{i:04d}" for i in range(len(named) + 1, n_t + 1)])
+
+
+def _heavy_tail_shares(n_t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Shares from :data:`~tributary_analysis.demo.profiles.HEAVY_TAIL` and the size ranks.
+
+    A Zipf head (rank r ∝ r^-zipf) times log-normal noise, so neighbouring ranks differ and
+    the tail spans orders of magnitude; a fraction of the tenants outside the ten largest is
+    idle (share 0: datasets, limits and gauges, but no API traffic in the window).
+    """
+    ranks = rng.permutation(n_t) + 1
+    weight = ranks.astype(float) ** -HEAVY_TAIL["zipf"] * np.exp(
+        rng.normal(0.0, HEAVY_TAIL["sigma"], n_t))
+    idle = (ranks > 10) & (rng.random(n_t) < HEAVY_TAIL["idle"])
+    weight[idle] = 0.0
+    share = weight / weight.sum()
+    order = np.argsort(-share, kind="stable")
+    size_rank = np.empty(n_t, np.int64)
+    size_rank[order] = np.arange(1, n_t + 1)
+    return share, size_rank
+
+
 def build_world(profile: Profile, rng: np.random.Generator) -> World:
     """Draw tenants, their sizes and habits, datasets and replicas for ``profile``."""
     n_t = profile.n_tenants
-    if n_t > len(TENANT_NAMES):
-        raise ValueError(f"at most {len(TENANT_NAMES)} tenants are supported")
-    names = tuple(f"tenant-{n}" for n in TENANT_NAMES[:n_t])
-    ranks = rng.permutation(n_t) + 1  # the largest tenant is not always the first name
-    share = ranks.astype(float) ** -1.1
-    share /= share.sum()
+    heavy = profile.sizes == "heavy_tail"
+    if not heavy and n_t > len(TENANT_NAMES):
+        raise ValueError(f"at most {len(TENANT_NAMES)} tenants are supported with Zipf sizes; "
+                         "use sizes='heavy_tail' for more")
+    names = tenant_names(n_t)
+    if heavy:
+        share, ranks = _heavy_tail_shares(n_t, rng)
+    else:
+        ranks = rng.permutation(n_t) + 1  # the largest tenant is not always the first name
+        share = ranks.astype(float) ** -1.1
+        share /= share.sum()
     growth = np.clip(rng.normal(0.05, 0.04, n_t), -0.03, 0.15)
 
     mix = np.empty((n_t, len(ENDPOINT_MIX)))
@@ -127,7 +159,12 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
     endpoint_cum[:, -1] = 1.0
 
     lo, hi = profile.datasets_per_tenant
-    n_ds = rng.integers(lo, hi + 1, n_t)
+    if heavy:  # about one dataset more per tenfold size (an average tenant has 1-2)
+        rel = np.maximum(share * n_t, 1e-9)
+        n_ds = np.clip(1 + np.floor(np.log10(rel)).astype(np.int64)
+                       + rng.integers(0, 2, n_t), lo, hi)
+    else:
+        n_ds = rng.integers(lo, hi + 1, n_t)
     datasets: list[str] = []
     ds_tenant: list[int] = []
     ds_cum: list[float] = []
@@ -169,7 +206,7 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
         cache_hit_p=rng.uniform(0.55, 0.9, n_t),
         rate_limit=rate_limit,
         user_agent=tuple(sdk[i] for i in rng.integers(0, len(sdk), n_t)),
-        client_ip=tuple(f"10.{20 + t}.{rng.integers(0, 255)}.{rng.integers(1, 255)}"
+        client_ip=tuple(f"10.{(20 + t) % 256}.{rng.integers(0, 255)}.{rng.integers(1, 255)}"
                         for t in range(n_t)),
         datasets=tuple(datasets),
         ds_tenant=np.array(ds_tenant),
@@ -183,7 +220,8 @@ def build_world(profile: Profile, rng: np.random.Generator) -> World:
         ds_index_type=rng.choice(len(INDEX_TYPES), size=n_d, p=[0.7, 0.3]),
         ds_initial_vectors=np.round(np.exp(rng.uniform(np.log(2e4), np.log(3e6), n_d))),
         instances=tuple(f"deeplake-api-{i}:9090" for i in range(profile.n_replicas)),
-        backup_plan=ranks <= max(1, round(BACKUP_PLAN_SHARE * n_t)),
+        backup_plan=ranks <= max(1, round((BACKUP_PLAN_SHARE_HEAVY if heavy
+                                           else BACKUP_PLAN_SHARE) * n_t)),
         backup_instance=np.arange(n_t) % profile.n_replicas,
         backup_offset_s=rng.uniform(0, 7200, n_t),
         tenant_pods=pods,

@@ -18,14 +18,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tributary_analysis.demo.aggregate import LiveCut, live_cut
+from tributary_analysis.demo.aggregate import LiveCut
 from tributary_analysis.demo.profiles import get_profile
 from tributary_analysis.errors import StackError
 from tributary_analysis.ground.time import iso, parse_time
@@ -208,15 +208,20 @@ def metric_parts_complete(metrics_dir: Path) -> list[Path] | None:
     return [metrics_dir / name for name in names] or None
 
 
-#: free memory needed before the throwaway OpenMetrics parts go to a tmpfs (demo: ~6 GB)
+#: free memory needed before the throwaway OpenMetrics parts go to a tmpfs, besides the
+#: parts themselves (the simulator, promtool and the servers need the rest)
 SCRATCH_MIN_AVAILABLE = 12 * 1024**3
+SCRATCH_MARGIN = 6 * 1024**3
 
 
-def scratch_metrics_dir(data_dir: Path) -> Path | None:
+def scratch_metrics_dir(data_dir: Path, parts_gb: float = 6.0) -> Path | None:
     """A directory on ``/dev/shm`` for the OpenMetrics parts when memory allows, else None.
 
     The parts are read once by promtool and deleted after the backfill; writing gigabytes of
-    them to disk is what made the demo profile slow (disk-bound at ~100 MB/s).
+    them to disk is what made the demo profile slow (disk-bound at ~100 MB/s). ``parts_gb``
+    is the profile's size of them (``Profile.parts_gb``): memory must hold them plus
+    :data:`SCRATCH_MARGIN`, and at least :data:`SCRATCH_MIN_AVAILABLE` (the ``large``
+    profile's ~17 GB go to disk on a 24 GB machine).
     """
     shm = Path("/dev/shm")
     if not shm.is_dir() or not os.access(shm, os.W_OK):
@@ -227,7 +232,7 @@ def scratch_metrics_dir(data_dir: Path) -> Path | None:
                       if line.startswith("MemAvailable:")))
     except (OSError, StopIteration, ValueError):
         return None
-    if kb * 1024 < SCRATCH_MIN_AVAILABLE:
+    if kb * 1024 < max(SCRATCH_MIN_AVAILABLE, parts_gb * 1024**3 + SCRATCH_MARGIN):
         return None
     digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
     return shm / f"tributary-metrics-{digest}"
@@ -249,20 +254,12 @@ class _LoadProgress:
                   f"documents, {report.docs_per_s:,.0f} docs/s)")
 
 
-def _simulate_plain(kw: dict[str, Any]) -> LiveCut | None:
+def _simulate(kw: dict[str, Any]) -> LiveCut | None:
+    """Run the simulator; with ``history_end`` the parts stop there and the whole families
+    come back for the live service (the rest of the result is dropped: it is on disk)."""
     from tributary_analysis.demo import simulate
 
-    simulate(**kw)
-    return None
-
-
-def _simulate_cut(cutoff: int, kw: dict[str, Any]) -> LiveCut | None:
-    """Simulate history and live horizon in one run; the backfill's parts end at ``cutoff``."""
-    from tributary_analysis.demo import simulate
-
-    with live_cut(cutoff) as cut:
-        simulate(**kw)
-    return cut
+    return simulate(**kw).live
 
 
 def _load_spans(server: jaeger_mod.JaegerServer, manifest: dict[str, Any],
@@ -386,21 +383,22 @@ def up(
         else:
             shutil.rmtree(sim_dir, ignore_errors=True)
             sim_dir.mkdir(parents=True)
-            scratch = scratch_metrics_dir(data_dir)
+            prof = get_profile(profile)
+            scratch = scratch_metrics_dir(data_dir, prof.parts_gb)
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
             metrics_dir = scratch or sim_dir / "metrics"
             sim_kw: dict[str, Any] = {"profile": profile, "seed": seed, "out_dir": sim_dir,
                                       "metrics_dir": scratch, "incidents": incidents}
             sim_fut: Future[LiveCut | None]
-            if live:
-                step = get_profile(profile).scrape_interval_s
+            if live:  # the profile's whole history, then the live horizon
+                step = prof.scrape_interval_s
                 cutoff = int(time.time()) // step * step
                 horizon = int(live_hours * 3600) // step * step
+                sim_kw["profile"] = replace(prof, days=prof.days + horizon / 86400)
                 sim_kw["end"] = datetime.fromtimestamp(cutoff + horizon, tz=UTC)
-                sim_fut = pool.submit(_simulate_cut, cutoff, sim_kw)
-            else:
-                sim_fut = pool.submit(_simulate_plain, sim_kw)
+                sim_kw["history_end"] = datetime.fromtimestamp(cutoff, tz=UTC)
+            sim_fut = pool.submit(_simulate, sim_kw)
             while not sim_fut.done():
                 parts = metric_parts_complete(metrics_dir)
                 if parts is not None and backfill_fut is None:
@@ -430,6 +428,10 @@ def up(
             "logs": {"files": str(Path(manifest["files"]["logs"][0]).parent / "*.jsonl")
                      if manifest["files"]["logs"] else None},
             "window": {"start": manifest.get("start"), "end": manifest.get("end")},
+            # the OTLP files of the whole run (history and live horizon: trace files need
+            # no split, a question's window selects the spans)
+            "traces": {"files": str(Path(manifest["files"]["traces"][0]).parent / "*.jsonl")
+                       if manifest["files"].get("traces") else None},
         }
         if plan is not None:
             st["window"]["end"] = iso(pd.Timestamp(plan.state.cutoff_s, unit="s"))

@@ -23,14 +23,17 @@ import functools
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
+import pandas as pd
 from elastic_transport import ConnectionError, ConnectionTimeout, TransportError
 from elasticsearch import (
     ApiError,
@@ -118,6 +121,43 @@ def _utc(text: str) -> datetime:
         raise ValueError(str(exc)) from None
 
 
+def _decode(raw: bytes) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The envelope's outer and inner objects and the inner ``timestamp`` text.
+
+    Raises ``ValueError`` (or orjson's, ``KeyError``, ``TypeError``) when it is no envelope.
+    """
+    outer = orjson.loads(raw)
+    inner_raw = outer["message"] if isinstance(outer, dict) else None
+    inner = orjson.loads(inner_raw) if isinstance(inner_raw, str) else inner_raw
+    if not isinstance(inner, dict):
+        raise ValueError("'message' is not a JSON object string")
+    return outer, inner, str(inner["timestamp"])
+
+
+def _flat_doc(raw: bytes, outer: dict[str, Any], inner: dict[str, Any],
+              at: str) -> tuple[str, str, dict[str, Any]]:
+    """``(_id, index, document)`` from a decoded envelope and its ``@timestamp`` text
+    (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, UTC)."""
+    doc: dict[str, Any] = dict(inner)
+    qp = doc.get("query_params")
+    if qp is not None and not isinstance(qp, str):
+        doc["query_params"] = orjson.dumps(qp, option=orjson.OPT_SORT_KEYS).decode()
+    doc["@timestamp"] = at
+    path = doc.get("path")
+    if isinstance(path, str) and path:
+        doc["endpoint"] = _endpoint(path)
+    doc["log"] = {"logger": outer.get("name")}
+    return hashlib.sha1(raw).hexdigest(), f"{INDEX_PREFIX}{at[:10].replace('-', '.')}", doc
+
+
+def _not_envelope(raw: bytes, exc: Exception) -> DataError:
+    return DataError(f"not a service log envelope ({type(exc).__name__}: {exc}): "
+                     f"{raw[:120]!r}")
+
+
+_DECODE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError)
+
+
 def envelope_to_doc(line: str | bytes) -> tuple[str, str, dict[str, Any]]:
     """Decode one envelope line into ``(_id, index, flat document)``.
 
@@ -134,28 +174,77 @@ def envelope_to_doc(line: str | bytes) -> tuple[str, str, dict[str, Any]]:
     >>> index, doc["endpoint"], doc["@timestamp"], doc["log"]["logger"]
     ('tributary-logs-2025.01.02', '/api/v1/datasets/{id}', '2025-01-02T03:04:05.600000Z', 'deeplake-api')
     """  # noqa: E501
-    raw = line.encode() if isinstance(line, str) else line
-    raw = raw.rstrip(b"\r\n")
+    return envelopes_to_docs([line])[0]
+
+
+def envelopes_to_docs(lines: Sequence[str | bytes],
+                      ) -> list[tuple[str, str, dict[str, Any]]]:
+    """:func:`envelope_to_doc` for many lines; a bad line raises its :class:`DataError`.
+
+    See :func:`envelopes_or_errors` (the loader's path, which counts bad lines instead).
+    """
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for item in envelopes_or_errors(lines):
+        if isinstance(item, DataError):
+            raise item
+        out.append(item)
+    return out
+
+
+def envelopes_or_errors(lines: Sequence[str | bytes],
+                        ) -> list[tuple[str, str, dict[str, Any]] | DataError]:
+    """Decode envelope lines; the timestamps of the whole batch are parsed at once.
+
+    Parsing each line's time on its own (``parse_time``) cost ~60 µs a line, a minute per
+    million lines; here the batch's ISO 8601 texts go through one vectorised
+    ``pandas.to_datetime`` (naive means UTC, offsets are converted: the meaning of
+    :func:`~tributary_analysis.ground.time.parse_time`), and only the texts it cannot read
+    (UNIX seconds, odd forms) take ``parse_time`` one by one, so every line gets exactly
+    the instant ``parse_time`` gives. Returns, per line, ``(_id, index, document)`` or the
+    :class:`DataError` saying why it is no envelope.
+    """
+    raws = [(ln.encode() if isinstance(ln, str) else ln).rstrip(b"\r\n") for ln in lines]
+    out: list[tuple[str, str, dict[str, Any]] | DataError | None] = [None] * len(raws)
+    decoded: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    texts: list[str] = []
+    for i, raw in enumerate(raws):
+        try:
+            outer, inner, text = _decode(raw)
+        except _DECODE_ERRORS as exc:
+            out[i] = _not_envelope(raw, exc)
+            continue
+        decoded.append((i, outer, inner))
+        texts.append(text)
+    stamps = _iso_utc(texts)
+    for (i, outer, inner), text, at in zip(decoded, texts, stamps, strict=True):
+        if at is None:
+            try:
+                at = _utc(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            except ValueError as exc:
+                out[i] = _not_envelope(raws[i], exc)
+                continue
+        out[i] = _flat_doc(raws[i], outer, inner, at)
+    return [o for o in out if o is not None]
+
+
+def _iso_utc(texts: list[str]) -> list[str | None]:
+    """``@timestamp`` texts (UTC, microseconds, ``Z``) of ISO 8601 times, in one pass;
+    ``None`` where pandas cannot read the text (the caller asks ``parse_time``)."""
+    if not texts:
+        return []
     try:
-        outer = orjson.loads(raw)
-        inner_raw = outer["message"] if isinstance(outer, dict) else None
-        inner = orjson.loads(inner_raw) if isinstance(inner_raw, str) else inner_raw
-        if not isinstance(inner, dict):
-            raise ValueError("'message' is not a JSON object string")
-        ts = _utc(str(inner["timestamp"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"not a service log envelope ({type(exc).__name__}: {exc}): "
-                        f"{raw[:120]!r}") from exc
-    doc: dict[str, Any] = dict(inner)
-    qp = doc.get("query_params")
-    if qp is not None and not isinstance(qp, str):
-        doc["query_params"] = orjson.dumps(qp, option=orjson.OPT_SORT_KEYS).decode()
-    doc["@timestamp"] = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    path = doc.get("path")
-    if isinstance(path, str) and path:
-        doc["endpoint"] = _endpoint(path)
-    doc["log"] = {"logger": outer.get("name")}
-    return hashlib.sha1(raw).hexdigest(), index_for(ts), doc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unreadable texts become NaT and are retried
+            ts = pd.to_datetime(pd.Series(texts, dtype=object), utc=True, format="ISO8601",
+                                errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        return [None] * len(texts)  # every line through parse_time
+    ok = ts.notna().to_numpy()
+    # in the unit pandas chose (seconds for far years, ns when in range), then to µs
+    us = ts.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    iso = np.datetime_as_string(us, unit="us")
+    return [f"{s}Z" if good else None for s, good in zip(iso.tolist(), ok.tolist(),
+                                                          strict=True)]
 
 
 @dataclass
@@ -222,34 +311,55 @@ class _Chunk:
     bytes_read: int
 
 
+#: lines decoded (and their timestamps parsed) together
+BATCH_LINES = 8192
+
+
+def _batches(files: list[Path]) -> Iterator[tuple[Path, list[tuple[int, int, bytes]]]]:
+    """``(file, [(line number, bytes read, line)])`` in batches of :data:`BATCH_LINES`."""
+    for path in files:
+        batch: list[tuple[int, int, bytes]] = []
+        with open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                batch.append((lineno, len(line), line))
+                if len(batch) >= BATCH_LINES:
+                    yield path, batch
+                    batch = []
+        if batch:
+            yield path, batch
+
+
 def _chunks(files: list[Path], report: LoadReport, max_bytes: int) -> Iterator[_Chunk]:
-    """NDJSON bulk bodies of about ``max_bytes`` each, built with orjson (no helper per doc)."""
+    """NDJSON bulk bodies of about ``max_bytes`` each, built with orjson (no helper per doc);
+    lines are decoded a batch at a time (:func:`envelopes_or_errors`)."""
     buf = bytearray()
     keys: list[tuple[str, str]] = []
     read = 0
-    for path in files:
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                read += len(line)
-                if not line.strip():
-                    continue
-                report.lines += 1
-                try:
-                    doc_id, index, doc = envelope_to_doc(line)
-                except DataError as exc:
-                    report.malformed += 1
-                    if len(report.errors) < 10:
-                        report.errors.append(f"{path}:{lineno}: {exc}")
-                    continue
-                report.indices.add(index)
-                buf += b'{"index":{"_index":"%s","_id":"%s"}}\n' % (index.encode(),
-                                                                   doc_id.encode())
-                buf += orjson.dumps(doc)
-                buf += b"\n"
-                keys.append((index, doc_id))
-                if len(buf) >= max_bytes:
-                    yield _Chunk(bytes(buf), keys, read)
-                    buf, keys, read = bytearray(), [], 0
+    for path, batch in _batches(files):
+        real = [(lineno, line) for lineno, _, line in batch if line.strip()]
+        docs = iter(envelopes_or_errors([line for _, line in real]))
+        numbers = iter(lineno for lineno, _ in real)
+        for _, size, line in batch:
+            read += size
+            if not line.strip():
+                continue
+            report.lines += 1
+            item, lineno = next(docs), next(numbers)
+            if isinstance(item, DataError):
+                report.malformed += 1
+                if len(report.errors) < 10:
+                    report.errors.append(f"{path}:{lineno}: {item}")
+                continue
+            doc_id, index, doc = item
+            report.indices.add(index)
+            buf += b'{"index":{"_index":"%s","_id":"%s"}}\n' % (index.encode(),
+                                                               doc_id.encode())
+            buf += orjson.dumps(doc)
+            buf += b"\n"
+            keys.append((index, doc_id))
+            if len(buf) >= max_bytes:
+                yield _Chunk(bytes(buf), keys, read)
+                buf, keys, read = bytearray(), [], 0
     if keys or read:
         yield _Chunk(bytes(buf), keys, read)
 
