@@ -275,7 +275,8 @@ def heatmap_data(buckets: pd.DataFrame, by: str | Sequence[str] | None = None
     # a counter reset can make a difference slightly negative: never show negative counts
     df["count"] = df["count"].clip(lower=0.0)
     bounds = np.sort(df["le"].unique())
-    lower = dict(zip(bounds, np.concatenate([[0.0], bounds[:-1]]), strict=True))
+    lower = dict(zip(bounds, np.concatenate([[0.0], bounds[:-1]]), strict=True)) \
+        if len(bounds) else {}
     df["lower"] = df["le"].map(lower)
     df = df.rename(columns={"le": "upper"})
     df["bucket"] = [_bucket_label(lo, hi) for lo, hi in zip(df["lower"], df["upper"],

@@ -26,7 +26,7 @@ def latency_buckets(source: MetricsSource, window: Window, step: DurationLike, *
     labels)."""
     st = parse_step(step)
     expr = queries.latency_buckets(window=st, by=tuple(by), tenant=tenant, endpoint=endpoint)
-    return count_frame(source, expr, window, st)
+    return count_frame(source, expr, window, st, labels=("le", *by))
 
 
 def search_latency_buckets(source: MetricsSource, window: Window, step: DurationLike, *,
@@ -35,7 +35,7 @@ def search_latency_buckets(source: MetricsSource, window: Window, step: Duration
     """Search-latency bucket counts per ``step`` bin by search type."""
     st = parse_step(step)
     expr = queries.search_latency_buckets(window=st, by=tuple(by), tenant=tenant)
-    return count_frame(source, expr, window, st)
+    return count_frame(source, expr, window, st, labels=("le", *by))
 
 
 def mean_latency(source: MetricsSource, window: Window, step: DurationLike, *,

@@ -34,7 +34,7 @@ def requests_per_bin(source: MetricsSource, window: Window, step: DurationLike, 
     """
     st = parse_step(step)
     expr = queries.request_rate(window=st, by=tuple(by), tenant=tenant, endpoint=endpoint)
-    return count_frame(source, expr, window, st)
+    return count_frame(source, expr, window, st, labels=tuple(by))
 
 
 def errors_per_bin(source: MetricsSource, window: Window, step: DurationLike, *,
@@ -43,7 +43,7 @@ def errors_per_bin(source: MetricsSource, window: Window, step: DurationLike, *,
     """Application errors (``errors_total``) per ``step`` bin by type and code."""
     st = parse_step(step)
     expr = queries.errors_rate(window=st, by=tuple(by), tenant=tenant)
-    return count_frame(source, expr, window, st)
+    return count_frame(source, expr, window, st, labels=tuple(by))
 
 
 def episode_requests(source: MetricsSource, episodes: pd.DataFrame, step: DurationLike, *,

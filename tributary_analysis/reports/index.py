@@ -297,7 +297,7 @@ th{background:#f0f2f7}
 svg.spark{display:block;margin-top:2px}
 .pages{margin:.8em 0;font-size:.9em}
 code{overflow-wrap:anywhere}
-td.when{white-space:nowrap}
+td.when,#runs td:first-child{white-space:nowrap}
 </style></head>
 <body>
 <h1>{{ heading }}</h1>
@@ -327,7 +327,7 @@ _TILES = """{%- macro tiles(ts, cls='') -%}<div class="tiles {{ cls }}">{% for t
 <tbody>
 {% for r in rows %}
 <tr class="run run-{{ r.status }}">
-<td class="when">{{ r.started_at }}</td>
+<td>{{ r.started_at }}</td>
 <td>{{ r.title }}{% if r.schedule %}<br><small>schedule {{ r.schedule }}</small>{% endif %}</td>
 <td>{% if r.tenant is not none %}<a href="{{ r.tenant_href }}"><code>{{ r.tenant }}</code>
 </a>{% endif %}</td>
