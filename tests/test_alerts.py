@@ -8,12 +8,18 @@ import pandas as pd
 import pytest
 
 from tributary_analysis.analysis.alerts import (
+    DIFFERENT,
+    ONLY_REPLAY,
+    ONLY_SERVER,
+    SAME,
+    compare_with_server,
     evaluation_times,
     incidents_frame,
     missing_metrics,
     replay_alert,
     review,
     score,
+    server_intervals,
     summarize,
 )
 from tributary_analysis.errors import DataError
@@ -278,3 +284,105 @@ def test_rules_without_data_are_reported_not_skipped(seed_review) -> None:  # ty
     assert st.loc["HighMemoryUsage", "status"] == "matches no series"
     assert st.loc["HighErrorRate", "status"] == "evaluated"
     assert st.loc["HighErrorRate", "evaluations"] >= 24 * 3600 / 15
+
+
+# ------------------------------------------------------- replay against Prometheus's ALERTS
+
+T0 = pd.Timestamp("2026-01-31 12:00", tz="UTC")
+GRID = evaluation_times(T0, T0 + pd.Timedelta(minutes=30) - pd.Timedelta(seconds=15), "15s")
+
+
+def _present(instance: str, minutes: tuple[float, float], **labels: str) -> pd.DataFrame:
+    """Rows for every grid point in ``[a, b)`` minutes: a series present there."""
+    lo, hi = T0 + pd.Timedelta(minutes=minutes[0]), T0 + pd.Timedelta(minutes=minutes[1])
+    grid = GRID
+    ts = grid[(grid >= lo) & (grid < hi)]
+    return pd.DataFrame({"timestamp": ts, "value": 1.0, "instance": instance, **labels})
+
+
+def _alerts(rule: str, *runs: tuple[str, tuple[float, float]], **labels: str) -> pd.DataFrame:
+    """What ``query_range('ALERTS{alertstate="firing"}')`` returns for these firing runs."""
+    parts = [_present(i, m, alertname=rule, alertstate="firing", **labels) for i, m in runs]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_server_intervals_are_runs_of_the_alerts_series() -> None:
+    frame = _alerts("Down", ("a", (2, 5)), ("a", (10, 12)), ("b", (28, 30)))
+    iv = server_intervals(frame, GRID)
+    got = [(r["series"], r["start"].strftime("%M:%S"), r["end"].strftime("%M:%S"), r["ongoing"])
+           for r in iv.to_dict("records")]
+    assert got == [('{alertname="Down", instance="a"}', "02:00", "05:00", False),
+                   ('{alertname="Down", instance="a"}', "10:00", "12:00", False),
+                   ('{alertname="Down", instance="b"}', "28:00", "30:00", True)]
+    empty = server_intervals(frame.iloc[0:0], GRID)
+    assert empty.empty and list(empty.columns) == ["rule", "series", "start", "end", "ongoing"]
+
+
+def test_the_comparison_names_same_different_and_one_sided_intervals() -> None:
+    # the replay: a fires 2m..5m (for 0), b 10m..14m, d 20m..22m
+    results = pd.concat([_present("a", (2, 5)), _present("b", (10, 14)),
+                         _present("d", (20, 22))], ignore_index=True)
+    bt = replay_alert(results, GRID, name="Down", rule_labels={"severity": "page"})
+    # the server: a one evaluation later (its own offset), b ends 3 minutes later, c only there
+    server = server_intervals(_alerts("Down", ("a", (2.25, 5.25)), ("b", (10, 17)),
+                                      ("c", (24, 26)), severity="page"), GRID)
+    cmp = compare_with_server({"Down": bt}, server, tolerance="15s",
+                              end=T0 + pd.Timedelta(minutes=30), evaluated_from=T0)
+    by = {str(r["series"]).split('instance="')[1][0]: r["outcome"]
+          for r in cmp.intervals.to_dict("records")}
+    assert by == {"a": SAME, "b": DIFFERENT, "c": ONLY_SERVER, "d": ONLY_REPLAY}
+    row = cmp.rules.set_index("rule").loc["Down"]
+    assert (row["replay"], row["prometheus"], row["same"], row["different"],
+            row["only_replay"], row["only_prometheus"]) == (3, 3, 1, 1, 1, 1)
+    assert not row["agrees"] and not cmp.agrees
+    # one evaluation interval is the tolerance: a 30 s shift is not the same interval
+    late = server_intervals(_alerts("Down", ("a", (2.5, 5.5)), severity="page"), GRID)
+    one = compare_with_server({"Down": replay_alert(_present("a", (2, 5)), GRID, name="Down",
+                                                    rule_labels={"severity": "page"})},
+                              late, tolerance="15s", end=T0 + pd.Timedelta(minutes=30),
+                              evaluated_from=T0)
+    assert one.intervals["outcome"].tolist() == [DIFFERENT]
+
+
+def test_identical_sources_agree_and_quiet_rules_agree_trivially() -> None:
+    results = _present("a", (3, 8))
+    bt = replay_alert(results, GRID, for_="1m", name="Slow")
+    quiet = replay_alert(results.iloc[0:0], GRID, name="Quiet")
+    # what the server wrote: firing from 4m (for: 1m) to 8m
+    server = server_intervals(_alerts("Slow", ("a", (4, 8))), GRID)
+    cmp = compare_with_server({"Slow": bt, "Quiet": quiet}, server, tolerance="15s",
+                              end=T0 + pd.Timedelta(minutes=30))
+    assert cmp.agrees
+    assert cmp.rules.set_index("rule")["same"].to_dict() == {"Quiet": 0, "Slow": 1}
+    assert cmp.start == T0 + pd.Timedelta(minutes=4)  # no evaluated_from: the first interval
+
+
+def test_the_comparison_starts_when_the_server_started_evaluating() -> None:
+    """Before ``evaluated_from`` only the replay can know; an alert already true then fires
+    on the server ``for`` after its first evaluation."""
+    results = pd.concat([_present("a", (1, 4)), _present("b", (5, 15))], ignore_index=True)
+    bt = replay_alert(results, GRID, for_="2m", name="Held")
+    assert bt.intervals["start"].min() == T0 + pd.Timedelta(minutes=3)
+    began = T0 + pd.Timedelta(minutes=8)
+    server = server_intervals(_alerts("Held", ("b", (10, 15))), GRID)
+    cmp = compare_with_server({"Held": bt}, server, tolerance="15s",
+                              end=T0 + pd.Timedelta(minutes=30), evaluated_from=began,
+                              holds={"Held": pd.Timedelta(minutes=2)})
+    assert cmp.agrees and cmp.intervals["outcome"].tolist() == [SAME]
+    assert cmp.rules.iloc[0]["replay"] == 1  # a's firing (3m..4m) was before the server
+
+
+def test_templated_rule_labels_are_left_out_of_the_match() -> None:
+    bt = replay_alert(_present("a", (2, 5)), GRID, name="T",
+                      rule_labels={"summary": "{{ $value }} high", "team": "x"})
+    server = server_intervals(_alerts("T", ("a", (2, 5)), summary="0.93 high", team="x"),
+                              GRID)
+    cmp = compare_with_server({"T": bt}, server, tolerance="15s",
+                              end=T0 + pd.Timedelta(minutes=30),
+                              rule_labels={"T": {"summary": "{{ $value }} high", "team": "x"}})
+    assert cmp.agrees
+    assert cmp.notes == ["T: labels summary have templates and are not compared"]
+    # without saying so, the expanded label makes them two different alerts
+    blind = compare_with_server({"T": bt}, server, tolerance="15s",
+                                end=T0 + pd.Timedelta(minutes=30))
+    assert sorted(blind.intervals["outcome"]) == [ONLY_SERVER, ONLY_REPLAY]

@@ -463,3 +463,225 @@ def _escape(v: str) -> str:
 
 def _utc(t: pd.Timestamp | str) -> pd.Timestamp:
     return parse_time(t)
+
+
+# ------------------------------------------------------- the replay against Prometheus's ALERTS
+
+#: which source wins when the replay and the server disagree, as the page says it
+AUTHORITY = ("Prometheus's own ALERTS series are authoritative: they are what its rule manager "
+             "evaluated and sent to Alertmanager. The replay reconstructs them from the data; it "
+             "is the only source before the server evaluated the rules and for threshold "
+             "variants, and a difference means the replay (or the data it read) is off.")
+
+#: outcome of one interval in :func:`compare_with_server`
+SAME, DIFFERENT = "same", "different times"
+ONLY_REPLAY, ONLY_SERVER = "only in the replay", "only in Prometheus"
+
+_TEMPLATE = "{{"
+
+
+@dataclass(frozen=True)
+class ServerComparison:
+    """The replay's firing intervals against Prometheus's own ``ALERTS``, rule by rule.
+
+    Attributes
+    ----------
+    rules : DataFrame
+        One row per rule: ``rule``, ``replay`` and ``prometheus`` (firing intervals in the
+        compared period), ``same``, ``different``, ``only_replay``, ``only_prometheus``,
+        ``agrees`` (every interval the same within ``tolerance``).
+    intervals : DataFrame
+        One row per interval or matched pair: ``rule``, ``series``, ``outcome``,
+        ``replay_start``, ``replay_end``, ``server_start``, ``server_end``.
+    start, end : Timestamp
+        The compared period ``[start, end)``: from the server's first ``ALERTS`` sample
+        (or the given ``evaluated_from``) to the end of the window.
+    tolerance : Timedelta
+        How far the two may differ at either end and still be the same interval.
+    notes : list of str
+    """
+
+    rules: pd.DataFrame
+    intervals: pd.DataFrame
+    start: pd.Timestamp
+    end: pd.Timestamp
+    tolerance: pd.Timedelta
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agrees(self) -> bool:
+        """Every rule's intervals are the same on both sides."""
+        return bool(len(self.rules)) and bool(self.rules["agrees"].all())
+
+
+def server_intervals(alerts: pd.DataFrame, eval_times: pd.DatetimeIndex) -> pd.DataFrame:
+    """Firing intervals from ``ALERTS{alertstate="firing"}`` evaluated on ``eval_times``.
+
+    A run of consecutive grid points where a label set is present is one interval
+    ``[first, last + step)`` (the window's end when it reaches the last point).
+
+    Returns
+    -------
+    DataFrame
+        ``rule``, ``series`` (the key :func:`series_keys` gives the replay), ``start``,
+        ``end``, ``ongoing``.
+    """
+    cols = ["rule", "series", "start", "end", "ongoing"]
+    times = pd.DatetimeIndex(eval_times)
+    if alerts.empty or "alertname" not in alerts.columns or len(times) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c in ("start", "end")
+                                          else object) for c in cols})
+    frame = alerts.drop(columns=["alertstate", "metric"], errors="ignore").reset_index(drop=True)
+    step = times[1] - times[0] if len(times) > 1 else pd.Timedelta(0)
+    keys = series_keys(frame)
+    ts = pd.DatetimeIndex(frame["timestamp"]).tz_convert("UTC").as_unit(times.unit).asi8
+    idx = np.searchsorted(times.asi8, ts)
+    rows: list[dict[str, object]] = []
+    for (key, rule), g in pd.DataFrame({"key": keys, "rule": frame["alertname"].astype(str),
+                                        "i": idx}).groupby(["key", "rule"], sort=True):
+        present = np.unique(g["i"].to_numpy())
+        breaks = np.flatnonzero(np.diff(present) != 1)
+        for s, e in zip(np.concatenate([[present[0]], present[breaks + 1]]),
+                        np.concatenate([present[breaks], [present[-1]]]), strict=True):
+            rows.append({"rule": rule, "series": key, "start": times[min(s, len(times) - 1)],
+                         "end": times[min(e, len(times) - 1)] + step,
+                         "ongoing": bool(e >= len(times) - 1)})
+    out = pd.DataFrame(rows, columns=cols)
+    for c in ("start", "end"):
+        out[c] = pd.to_datetime(out[c], utc=True)
+    return out.sort_values(["rule", "start", "series"], ignore_index=True)
+
+
+def compare_with_server(backtests: Mapping[str, AlertBacktest], server: pd.DataFrame, *,
+                        tolerance: pd.Timedelta | str, end: pd.Timestamp | str,
+                        evaluated_from: pd.Timestamp | str | None = None,
+                        holds: Mapping[str, pd.Timedelta] | None = None,
+                        rule_labels: Mapping[str, Mapping[str, str]] | None = None,
+                        ) -> ServerComparison:
+    """Each rule's replayed firing intervals against the server's (:func:`server_intervals`).
+
+    Two intervals of one series are *the same* when both ends differ by at most
+    ``tolerance`` (one evaluation interval: the server evaluates at its own offset inside
+    the interval, the query grid at another). Overlapping intervals whose ends differ more
+    are *different times*; the rest are only in one of them.
+
+    Parameters
+    ----------
+    backtests : mapping
+        Rule name → :func:`replay_alert` result.
+    server : DataFrame
+        :func:`server_intervals` of ``ALERTS{alertstate="firing"}``.
+    tolerance : Timedelta or str
+        Largest difference at either end of a matching interval.
+    end : Timestamp
+        End of the reviewed window.
+    evaluated_from : Timestamp, optional
+        Since when the server evaluated the rules. Default: the first ``ALERTS`` sample the
+        caller found, else the first server interval. Replay intervals that end before it
+        are not compared; one that started earlier is compared from ``evaluated_from +
+        for`` (the server went pending at its first evaluation).
+    holds : mapping, optional
+        Rule name → ``for:``.
+    rule_labels : mapping, optional
+        Rule name → its labels; labels with templates (``{{ $value }}``) are expanded by
+        the server and kept as written by the replay, so they are left out of the match.
+
+    Returns
+    -------
+    ServerComparison
+    """
+    tol = parse_duration(tolerance, name="tolerance", allow_zero=True)
+    t_end = _utc(end)
+    notes: list[str] = []
+    if evaluated_from is not None:
+        t0 = _utc(evaluated_from)
+    elif len(server):
+        t0 = pd.Timestamp(server["start"].min())
+    else:
+        t0 = t_end
+    srv = server[server["end"] > t0] if len(server) else server
+    rows: list[dict[str, object]] = []
+    per_rule: list[dict[str, object]] = []
+    for name in sorted(set(backtests) | set(srv["rule"].astype(str) if len(srv) else ())):
+        bt = backtests.get(name)
+        templated = sorted(k for k, v in (rule_labels or {}).get(name, {}).items()
+                           if _TEMPLATE in v)
+        if templated:
+            notes.append(f"{name}: labels {', '.join(templated)} have templates and are not "
+                         "compared")
+        hold = (holds or {}).get(name, pd.Timedelta(0))
+        rep = _replay_for_comparison(bt, t0, hold) if bt is not None else pd.DataFrame(
+            columns=["series", "start", "end"])
+        mine = srv[srv["rule"] == name] if len(srv) else srv
+        pairs = _match(_rekey(rep, templated), _rekey(mine, templated), tol)
+        counts = {SAME: 0, DIFFERENT: 0, ONLY_REPLAY: 0, ONLY_SERVER: 0}
+        for p in pairs:
+            counts[str(p["outcome"])] += 1
+            rows.append({"rule": name, **p})
+        per_rule.append({"rule": name, "replay": len(rep), "prometheus": len(mine),
+                         "same": counts[SAME], "different": counts[DIFFERENT],
+                         "only_replay": counts[ONLY_REPLAY],
+                         "only_prometheus": counts[ONLY_SERVER],
+                         "agrees": counts[SAME] == len(pairs),
+                         "evaluated": bt is not None})
+        if bt is None:
+            notes.append(f"{name}: fired on the server but is not in the replayed rules")
+    cols = ["rule", "series", "outcome", "replay_start", "replay_end", "server_start",
+            "server_end"]
+    iv = pd.DataFrame(rows, columns=cols)
+    for c in cols[3:]:
+        iv[c] = pd.to_datetime(iv[c], utc=True)
+    return ServerComparison(rules=pd.DataFrame(per_rule, columns=[
+        "rule", "replay", "prometheus", "same", "different", "only_replay", "only_prometheus",
+        "agrees", "evaluated"]), intervals=iv, start=t0, end=t_end, tolerance=tol, notes=notes)
+
+
+def _replay_for_comparison(bt: AlertBacktest, t0: pd.Timestamp, hold: pd.Timedelta
+                           ) -> pd.DataFrame:
+    """The replay's intervals as a server evaluating from ``t0`` would have seen them."""
+    iv = bt.intervals[bt.intervals["end"] > t0 + hold][["series", "start", "end"]].copy()
+    iv["start"] = iv["start"].where(iv["start"] >= t0 + hold, t0 + hold)
+    return iv.reset_index(drop=True)
+
+
+def _rekey(frame: pd.DataFrame, drop: list[str]) -> pd.DataFrame:
+    """Remove the ``drop`` labels from the ``series`` keys (templated rule labels)."""
+    if not drop or frame.empty:
+        return frame
+    out = frame.copy()
+    for label in drop:
+        out["series"] = out["series"].str.replace(
+            rf'(, )?{label}="(?:[^"\\]|\\.)*"', "", regex=True).str.replace("{, ", "{",
+                                                                           regex=False)
+    return out
+
+
+def _match(replay: pd.DataFrame, server: pd.DataFrame, tol: pd.Timedelta
+           ) -> list[dict[str, object]]:
+    """Pair the intervals of each series: same, different times, or only on one side."""
+    out: list[dict[str, object]] = []
+    keys = sorted(set(replay["series"]) | set(server["series"]))
+    for key in keys:
+        mine = replay[replay["series"] == key].sort_values("start")
+        theirs = server[server["series"] == key].sort_values("start")
+        used: set[int] = set()
+        for r in mine.itertuples():
+            cand = [(abs(s.start - r.start) + abs(s.end - r.end), i, s)
+                    for i, s in enumerate(theirs.itertuples())
+                    if i not in used and s.start <= r.end + tol and s.end + tol >= r.start]
+            if not cand:
+                out.append({"series": key, "outcome": ONLY_REPLAY, "replay_start": r.start,
+                            "replay_end": r.end, "server_start": pd.NaT, "server_end": pd.NaT})
+                continue
+            _, i, s = min(cand, key=lambda c: (c[0], c[1]))
+            used.add(i)
+            same = abs(s.start - r.start) <= tol and abs(s.end - r.end) <= tol
+            out.append({"series": key, "outcome": SAME if same else DIFFERENT,
+                        "replay_start": r.start, "replay_end": r.end,
+                        "server_start": s.start, "server_end": s.end})
+        for i, s in enumerate(theirs.itertuples()):
+            if i not in used:
+                out.append({"series": key, "outcome": ONLY_SERVER, "replay_start": pd.NaT,
+                            "replay_end": pd.NaT, "server_start": s.start,
+                            "server_end": s.end})
+    return out
