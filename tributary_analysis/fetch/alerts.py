@@ -20,21 +20,30 @@ import pandas as pd
 
 from tributary_analysis.analysis.alerts import (
     AlertBacktest,
+    ServerComparison,
+    compare_with_server,
     evaluation_times,
     incidents_frame,
     replay_alert,
     review,
+    server_intervals,
 )
 from tributary_analysis.errors import DataError, SourceError
 from tributary_analysis.fetch.prometheus import MetricsSource
 from tributary_analysis.frames.meta import FrameMeta, merge_meta, meta_of, reader_notes
-from tributary_analysis.ground.time import TimeLike, Window, parse_duration
+from tributary_analysis.ground.time import (
+    TimeLike,
+    Window,
+    format_duration,
+    iso,
+    parse_duration,
+)
 from tributary_analysis.promql import catalog as queries
 from tributary_analysis.promql.rules import Rule, metric_names, signal_expr
 
 __all__ = [
-    "RuleReview", "VariantBacktests", "backtest_rules", "default_incidents_file", "load_incidents",
-    "metric_presence", "threshold_variants",
+    "RuleReview", "ServerAlerts", "VariantBacktests", "backtest_rules", "default_incidents_file",
+    "load_incidents", "metric_presence", "rule_signal", "server_alerts", "threshold_variants",
 ]
 
 
@@ -255,3 +264,81 @@ def load_incidents(path: str | Path, rule_names: Iterable[str] = (), *,
         raise DataError(f"incidents file {p}: {exc}") from exc
     frame.insert(1, "kind", [r["kind"] for r in rows])
     return frame
+
+
+#: said on the page when the server has no ALERTS in the window
+NOT_EVALUATED = ("this Prometheus does not evaluate the rules (no ALERTS series in the window)")
+
+
+@dataclass
+class ServerAlerts:
+    """Prometheus's own ``ALERTS`` over the reviewed window, compared with the replay.
+
+    ``comparison`` is ``None`` when the window holds no ``ALERTS`` sample at all (the server
+    does not evaluate these rules, or did not then); ``message`` says so for the page.
+    ``intervals`` are the server's firing intervals (:func:`server_intervals`).
+    """
+
+    comparison: ServerComparison | None
+    intervals: pd.DataFrame
+    message: str
+    meta: FrameMeta = field(default_factory=FrameMeta)
+
+
+def server_alerts(source: MetricsSource, rules: Sequence[Rule], rev: RuleReview) -> ServerAlerts:
+    """Read ``ALERTS{alertstate="firing"}`` over ``rev``'s window and compare it with the
+    replay, rule by rule (:func:`~tributary_analysis.analysis.alerts.compare_with_server`).
+
+    The server's alerts are read on the replay's grid (its step, else the shortest group
+    interval of the rules), and two intervals are the same when both ends agree within
+    that step. The comparison starts at the first ``ALERTS`` sample of the window (pending
+    or firing): before it the server did not evaluate the rules.
+    """
+    alerting = [r for r in rules if r.is_alert]
+    steps = [r.group_interval for r in alerting]
+    st = rev.step if rev.step > pd.Timedelta(0) else min(steps, default=pd.Timedelta(minutes=1))
+    tol = max([st, *steps])
+    t0, t1 = rev.start, rev.end
+    q_end = t1 - st if (t1 - t0) % st == pd.Timedelta(0) else t1
+    seen = source.query_range(queries.alerts_evaluated(), t0, q_end, st)
+    metas = [meta_of(seen)]
+    if seen.empty:
+        return ServerAlerts(None, server_intervals(seen, evaluation_times(t0, q_end, st)),
+                            NOT_EVALUATED, merge_meta(*metas))
+    firing = source.query_range(queries.alerts_firing(), t0, q_end, st)
+    metas.append(meta_of(firing))
+    iv = server_intervals(_labels_only(firing), evaluation_times(t0, q_end, st))
+    began = pd.Timestamp(pd.to_datetime(seen["timestamp"], utc=True).min())
+    cmp = compare_with_server(
+        rev.backtests, iv, tolerance=tol, end=t1, evaluated_from=began,
+        holds={r.name: r.for_ for r in alerting},
+        rule_labels={r.name: dict(r.labels) for r in alerting})
+    n, agree = len(cmp.rules), int(cmp.rules["agrees"].sum())
+    message = (f"Prometheus evaluated the rules from {iso(began)}: "
+               f"{agree} of {n} rule(s) fired exactly as replayed (within {format_duration(tol)})")
+    return ServerAlerts(cmp, iv, message, merge_meta(*metas))
+
+
+def rule_signal(source: MetricsSource, rule: Rule, start: TimeLike, end: TimeLike, *,
+                step: Any = None) -> tuple[pd.DataFrame, str, float]:
+    """The rule's expression without its threshold over ``[start, end)``, with the
+    comparison operator and threshold (what :func:`~tributary_analysis.viz.alerts.signal_chart`
+    draws). ``step`` defaults to the group interval, at least one minute.
+
+    Raises
+    ------
+    DataError
+        The expression has no single top-level comparison with a number.
+    """
+    from tributary_analysis.promql.rules import comparison
+
+    op, threshold, _ = comparison(rule.expr)
+    sig = signal_expr(rule.expr)
+    if sig is None:  # comparison() accepted it, so this cannot happen; said anyway
+        raise DataError(f"rule {rule.name!r}: no signal side in {rule.expr!r}")
+    window = Window.of(start, end)
+    st = parse_duration(step, name="step") if step is not None else \
+        max(rule.group_interval, pd.Timedelta(minutes=1))
+    q_end = window.end - st if window.duration % st == pd.Timedelta(0) else window.end
+    frame = source.query_range(sig, window.start, q_end, st)
+    return _labels_only(frame), op, float(threshold)

@@ -44,6 +44,8 @@ Filter = LabelSpec | None
 __all__ = [
     "METRIC_FAMILIES",
     "active_connections",
+    "alerts_evaluated",
+    "alerts_firing",
     "build_info_timestamps",
     "cache_hit_ratio",
     "datasets_by_tenant",
@@ -297,3 +299,15 @@ def replica_probe(sel: str, replica_labels: Sequence[str]) -> dict[str, str]:
 def _check_q(q: float) -> None:
     if not 0 <= q <= 1:
         raise DataError(f"quantile {q!r} must be between 0 and 1 (e.g. 0.95)")
+
+
+def alerts_firing() -> str:
+    """Prometheus's own record of its firing alerts (written by its rule manager at every
+    evaluation; one series per alert, labels as sent to Alertmanager)."""
+    return selector("ALERTS", alertstate="firing")
+
+
+def alerts_evaluated() -> str:
+    """How many alerts (pending or firing) the server's rule manager recorded: its first
+    sample in a window tells since when the server evaluated the rules there."""
+    return f"count({selector('ALERTS')})"

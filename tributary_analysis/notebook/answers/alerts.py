@@ -33,7 +33,7 @@ def flapping_claim(window: Window) -> Insufficient | None:
 def alerts_summary(*, window: Window, table: pd.DataFrame,
                    detection: pd.DataFrame | None = None,
                    variants: pd.DataFrame | None = None, end: pd.Timestamp | None = None,
-                   details: Mapping[str, Any] | None = None,
+                   details: Mapping[str, Any] | None = None, server: Any = None,
                    report: str = "alert_review") -> Summary:
     """The alert review summary.
 
@@ -46,6 +46,10 @@ def alerts_summary(*, window: Window, table: pd.DataFrame,
         ``alerts.incident_detection`` (None: no incident list to score against).
     variants : DataFrame, optional
         ``alerts.compare_variants`` of one rule's threshold variants.
+    server : ServerAlerts, optional
+        ``fetch.alerts.server_alerts``: the replay against Prometheus's own ``ALERTS``
+        (a tile when the server evaluated the rules; a finding either way, first when
+        they disagree).
     """
     total = len(table)
     evaluated = table[table["status"] == "evaluated"]
@@ -133,6 +137,25 @@ def alerts_summary(*, window: Window, table: pd.DataFrame,
             findings.append(f"{best['rule']} would do better than {base['rule']}: precision "
                             f"{fmt.percent(best['precision'])}, recall "
                             f"{fmt.percent(best['recall'])}.")
+    cmp = getattr(server, "comparison", None)
+    if cmp is not None:
+        rules = cmp.rules
+        agree = int(rules["agrees"].sum())
+        tiles.append(Headline.of(
+            "Replay = Prometheus", agree, "count", key="server_agreement",
+            text=f"{agree} of {len(rules)} rules",
+            assessment="ok" if agree == len(rules) else "warning",
+            definition="rules whose replayed firing intervals equal Prometheus's own ALERTS "
+                       "(both ends within one evaluation interval) since it began evaluating"))
+        if agree < len(rules):
+            bad = rules[~rules["agrees"].astype(bool)]
+            findings.insert(0, "The replay differs from Prometheus's own ALERTS for "
+                            + ", ".join(str(r) for r in bad["rule"])
+                            + " (Prometheus's are authoritative).")
+        else:
+            findings.append(f"{server.message}.")
+    elif server is not None:
+        findings.append(f"{str(server.message)[0].upper()}{str(server.message)[1:]}.")
     if not findings:
         findings.append("Every rule was evaluated; no incident list to score them against.")
     return Summary(report=report, status="ok", window_start=window.iso()[0],
