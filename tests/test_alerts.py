@@ -386,3 +386,63 @@ def test_templated_rule_labels_are_left_out_of_the_match() -> None:
     blind = compare_with_server({"T": bt}, server, tolerance="15s",
                                 end=T0 + pd.Timedelta(minutes=30))
     assert sorted(blind.intervals["outcome"]) == [ONLY_SERVER, ONLY_REPLAY]
+
+
+RULES_LIVE = """groups:
+- name: live
+  interval: 1s
+  rules:
+  - alert: HalfTheTime
+    expr: up{job="prometheus"} and on() (vector(time()) % 20 < 10)
+    for: 2s
+    labels:
+      severity: page
+  - alert: Never
+    expr: up{job="prometheus"} > 1
+"""
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_the_replay_equals_alerts_of_a_prometheus_evaluating_the_rules(
+        tmp_path: Path, version: str) -> None:
+    """A real Prometheus evaluates a rule that fires ten seconds in twenty (for: 2s) on its
+    own ``up``; its ALERTS and the replay of the same rule over the same minute agree."""
+    import time
+
+    from prom_local import start_prometheus
+
+    from tributary_analysis.fetch.alerts import backtest_rules, server_alerts
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(RULES_LIVE)
+    prom = start_prometheus(tmp_path / "prom", version=version,
+                            extra_config=f"rule_files:\n  - {rules_path}\n")
+    try:
+        began = pd.Timestamp.now(tz="UTC").ceil("s")
+        time.sleep(50)
+        end = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(seconds=3)
+        source = PrometheusSource(prom.url)
+        rules = load_rules(rules_path).alerts
+        rev = backtest_rules(source, rules, began + pd.Timedelta(seconds=3), end)
+        got = server_alerts(source, rules, rev)
+    finally:
+        prom.stop()
+    assert got.comparison is not None, got.message
+    cmp = got.comparison
+    rows = cmp.rules.set_index("rule")
+    # about two firings in the compared ~45 s, each the same on both sides within 1 s
+    assert rows.loc["HalfTheTime", "prometheus"] >= 2
+    assert cmp.agrees, cmp.intervals.to_string()
+    assert rows.loc["Never", "replay"] == rows.loc["Never", "prometheus"] == 0
+    assert got.message.startswith("Prometheus evaluated the rules from ")
+    assert "2 of 2 rule(s) fired exactly as replayed (within 1s)" in got.message
+    # a replay that is off by more than one evaluation is caught on the real data
+    shifted = {n: type(bt)(**{**bt.__dict__, "intervals": bt.intervals.assign(
+        start=bt.intervals["start"] + pd.Timedelta(seconds=3))})
+        for n, bt in rev.backtests.items()}
+    off = compare_with_server(shifted, got.intervals, tolerance="1s", end=rev.end,
+                              evaluated_from=cmp.start)
+    assert not off.agrees
+    assert set(off.intervals["outcome"]) == {DIFFERENT}
