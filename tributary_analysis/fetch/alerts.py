@@ -153,8 +153,9 @@ def backtest_rules(source: MetricsSource, rules: Sequence[Rule], start: TimeLike
                           keep_firing_for=rule.keep_firing_for, name=rule.name,
                           rule_labels=rule.labels, window_start=t0)
         if st > rule.group_interval:
-            bt.notes.append(f"evaluated every {st} instead of the group's {rule.group_interval}:"
-                            " 'for' is approximated to whole steps")
+            bt.notes.append(f"evaluated every {format_duration(st)} instead of the group's "
+                            f"{format_duration(rule.group_interval)}: 'for' is approximated to "
+                            "whole steps")
         backtests[rule.name] = bt
         status, reason, signal_series = "evaluated", "", None
         if check_signal and bt.intervals.empty:
