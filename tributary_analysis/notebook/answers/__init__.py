@@ -10,13 +10,18 @@ calls :func:`tributary_analysis.notebook.show_summary`.
 * :mod:`.common` — data end, the SLO block every report shows (:func:`slo_parts`), a
   selection that matched nothing (:func:`no_data`);
 * :mod:`.daily`, :mod:`.errors`, :mod:`.latency`, :mod:`.capacity`, :mod:`.alerts` —
-  one builder per report.
+  one builder per report;
+* :mod:`.traces` — the example traces of the latency and errors pages' findings.
 """
 
 from __future__ import annotations
 
 from tributary_analysis.notebook.answers.alerts import alerts_summary, flapping_claim
-from tributary_analysis.notebook.answers.capacity import capacity_summary, soonest_limit
+from tributary_analysis.notebook.answers.capacity import (
+    accuracy_claimed,
+    capacity_summary,
+    soonest_limit,
+)
 from tributary_analysis.notebook.answers.common import (
     Parts,
     coverage_finding,
@@ -27,9 +32,45 @@ from tributary_analysis.notebook.answers.common import (
 )
 from tributary_analysis.notebook.answers.daily import daily_summary
 from tributary_analysis.notebook.answers.errors import errors_summary
-from tributary_analysis.notebook.answers.latency import latency_summary
+from tributary_analysis.notebook.answers.latency import (
+    latency_details,
+    latency_summary,
+    nothing_to_show,
+    regressed,
+)
+from tributary_analysis.notebook.answers.traces import (
+    NO_TRACE_SOURCE,
+    example_lines,
+    examples_html,
+    latency_spike,
+    no_source_text,
+    trace_choice,
+    trace_ids,
+)
 
-__all__ = ["Parts", "alerts_summary", "capacity_summary", "coverage_finding", "daily_summary",
-           "data_end", "errors_summary", "flapping_claim", "latency_summary", "no_data",
-           "selection_gap",
-           "slo_parts", "soonest_limit"]
+__all__ = [
+    "NO_TRACE_SOURCE",
+    "Parts",
+    "accuracy_claimed",
+    "alerts_summary",
+    "capacity_summary",
+    "coverage_finding",
+    "daily_summary",
+    "data_end",
+    "errors_summary",
+    "example_lines",
+    "examples_html",
+    "flapping_claim",
+    "latency_details",
+    "latency_spike",
+    "latency_summary",
+    "no_data",
+    "no_source_text",
+    "nothing_to_show",
+    "regressed",
+    "selection_gap",
+    "slo_parts",
+    "soonest_limit",
+    "trace_choice",
+    "trace_ids",
+]

@@ -20,18 +20,64 @@ from tributary_analysis.notebook.answers.common import (
 )
 from tributary_analysis.reports.summary import Headline, Summary
 
-__all__ = ["latency_summary", "regression_sentence"]
+__all__ = ["latency_details", "latency_summary", "nothing_to_show", "regressed",
+           "regression_sentence"]
 
 
-def regression_sentence(cmp: pd.DataFrame, deploys: pd.DataFrame, logs_confirm: Sequence[str]
-                        ) -> str | None:
+def nothing_to_show(requests: float) -> str | None:
+    """The line every section of the latency page shows instead of its figures when the
+    selection holds no request in the window (``None`` when it holds some)."""
+    if requests > 0:
+        return None
+    return "*No data for this selection in the window: nothing to compute here.*"
+
+
+def regressed(frame: pd.DataFrame | None, flag: str = "regression") -> list[str]:
+    """The endpoints a comparison flags (none when it computed nothing)."""
+    if frame is None or frame.empty or flag not in frame:
+        return []
+    return frame.loc[frame[flag].astype(bool), "endpoint"].astype(str).tolist()
+
+
+def latency_details(*, deploys: pd.DataFrame | None, before: Window | None,
+                    after: Window | None, comparison: pd.DataFrame | None,
+                    comparison_logs: pd.DataFrame | None, by_endpoint: pd.DataFrame | None,
+                    attainment: pd.DataFrame | None, slowest: pd.DataFrame | None,
+                    causes: Sequence[str], heatmap: pd.DataFrame | None,
+                    example_traces: Sequence[str] = (),
+                    example_window: Window | None = None) -> dict[str, Any]:
+    """``summary.json``'s report-specific details; a section that computed nothing (no
+    data for the selection) gives empty values."""
+    def by_ep(frame: pd.DataFrame | None, col: str) -> dict[str, Any]:
+        if frame is None or frame.empty:
+            return {}
+        return {str(k): v for k, v in frame.set_index("endpoint")[col].items()}
+
+    return {"deploys": deploys if deploys is not None else [],
+            "compared": ({"before": before.label(), "after": after.label()}
+                         if before is not None and after is not None else None),
+            "regressions": regressed(comparison),
+            "regressions_logs": regressed(comparison_logs),
+            "p95_by_endpoint": by_ep(by_endpoint, "value"),
+            "attainment": by_ep(attainment, "attainment"),
+            "slowest_s": (float(slowest["duration_s"].iloc[0])
+                          if slowest is not None and len(slowest) else None),
+            "slow_causes": list(causes),
+            "heatmap_requests": float(heatmap["count"].sum()) if heatmap is not None else 0.0,
+            "example_traces": list(example_traces),
+            "example_window": (dict(zip(("start", "end"), example_window.iso(), strict=True))
+                               if example_window is not None else None)}
+
+
+def regression_sentence(cmp: pd.DataFrame | None, deploys: pd.DataFrame | None,
+                        logs_confirm: Sequence[str]) -> str | None:
     """The regression the deploy brought, if any, in one sentence."""
-    if cmp.empty or "regression" not in cmp or not cmp["regression"].any():
+    if cmp is None or cmp.empty or "regression" not in cmp or not cmp["regression"].any():
         return None
     reg = cmp[cmp["regression"]].sort_values("p95_change", ascending=False)
     r = reg.iloc[0]
     when = ""
-    if len(deploys):
+    if deploys is not None and len(deploys):
         d = deploys.iloc[0]
         when = f"After the deploy of {d['to_version']} at {fmt.timestamp(d['time'])}, "
     confirmed = (" (the logs' Mann–Whitney test agrees)" if str(r["endpoint"]) in logs_confirm
@@ -54,9 +100,10 @@ def _quantile_tile(q: float, value: float | Insufficient) -> Headline:
 
 
 def latency_summary(*, window: Window, quantiles: Mapping[float, float | Insufficient],
-                    by_endpoint: pd.DataFrame, attainment: float | None, threshold: float,
-                    objective: float, comparison: pd.DataFrame, deploys: pd.DataFrame,
-                    regressions_logs: Sequence[str], causes: Sequence[str],
+                    by_endpoint: pd.DataFrame | None, attainment: float | None,
+                    threshold: float, objective: float, comparison: pd.DataFrame | None,
+                    deploys: pd.DataFrame | None, regressions_logs: Sequence[str],
+                    causes: Sequence[str],
                     slo: SloStatus | Insufficient, requests: float, end: pd.Timestamp | None,
                     step: pd.Timedelta, no_data: str | None = None,
                     details: Mapping[str, Any] | None = None,
@@ -67,8 +114,9 @@ def latency_summary(*, window: Window, quantiles: Mapping[float, float | Insuffi
     ----------
     quantiles : mapping
         ``latency.quantile_claims`` of all requests in the window.
-    by_endpoint : DataFrame
-        Window p95 per endpoint (``endpoint``, ``value``) — the slowest is named.
+    by_endpoint : DataFrame or None
+        Window p95 per endpoint (``endpoint``, ``value``) — the slowest is named; ``None``
+        (as for ``comparison`` and ``deploys``) when the selection held no data.
     attainment : float or None
         Share of requests within ``threshold`` seconds (all endpoints).
     objective : float
@@ -92,12 +140,12 @@ def latency_summary(*, window: Window, quantiles: Mapping[float, float | Insuffi
         "ok" if attainment >= objective else "warning",
         definition=f"share of requests; objective {fmt.percent(objective)}"))
     slowest = None
-    if len(by_endpoint) and by_endpoint["value"].notna().any():
+    if by_endpoint is not None and len(by_endpoint) and by_endpoint["value"].notna().any():
         slowest = by_endpoint.iloc[int(np.nanargmax(by_endpoint["value"].to_numpy(dtype=float)))]
         tiles.append(Headline.of("Slowest endpoint (p95)", float(slowest["value"]), "s",
                                  key="slowest_endpoint",
                                  definition=str(slowest["endpoint"])))
-    n_reg = int(comparison["regression"].sum()) if "regression" in comparison else 0
+    n_reg = len(regressed(comparison))
     tiles.append(Headline.of("Regressions", n_reg, "count", key="regressions",
                              text=f"{n_reg} endpoint{'s' if n_reg != 1 else ''}",
                              assessment="critical" if n_reg else "ok",
