@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from tributary_analysis.config import load_settings
 from tributary_analysis.errors import AuthenticationError, NotFoundError, QueryError
+from tributary_analysis.frames.meta import meta_of
 from tributary_analysis.sources.logs.elasticsearch import ElasticsearchLogs
 from tributary_analysis.sources.logs.normalize import FieldMap, LogMapping, normalize_records
 from tributary_analysis.sources.logs.schema import sort_frame
@@ -64,8 +65,8 @@ def test_export_returns_exactly_the_simulated_requests(reader: ElasticsearchLogs
     assert not done["request_id"].duplicated().any()
     assert set(done["request_id"]) == set(sim.requests["request_id"].astype(str))
     assert df["timestamp"].is_monotonic_increasing
-    assert df.attrs["pit"] is True and df.attrs["warnings"] == []
-    assert df.attrs["total_hits"] == len(df)
+    assert meta_of(df).details["pit"] is True and meta_of(df).warnings == ()
+    assert meta_of(df).details["total_hits"] == len(df)
 
 
 def test_export_is_a_snapshot_while_documents_are_indexed(
@@ -129,7 +130,7 @@ def test_read_only_user_summarizes_and_ranks_errors(reader: ElasticsearchLogs,
     want = truth["tenant_id"].astype(str).value_counts().to_dict()
     assert s.loc[s["tenant_id"].isna(), "requests"].sum() == want.pop("unknown", 0)
     assert per_tenant == want
-    assert s.attrs["percentiles"].startswith("approximate")
+    assert meta_of(s).details["percentiles"].startswith("approximate")
     assert (s["latency_p50_s"] <= s["latency_p99_s"] + 1e-12).all()
     top = reader.top_errors(START, END, k=5)
     assert list(top.columns) == ["error_type", "error_code", "message", "count"]
@@ -188,11 +189,12 @@ def test_conflicting_mappings_and_shard_failures_reach_attrs(
                       index="tributary-conflict-*")
         with caplog.at_level(logging.WARNING):
             s = src.summary("2025-03-01", "2025-03-02", by=["endpoint"])
-        warnings = s.attrs["warnings"]
+        sm = meta_of(s)
+        warnings = sm.warnings
         assert any("field 'endpoint' has conflicting mappings" in w and "text" in w
                    for w in warnings)
         assert any("1 of 2 shards failed" in w and "partial" in w for w in warnings)
-        assert s.attrs["partial"] is True and s.attrs["shards"]["failed"] == 1
+        assert sm.partial is True and sm.shards is not None and sm.shards.failed == 1
         assert any("shards failed" in r.getMessage() for r in caplog.records)
         assert 0 < s["requests"].sum() < sum(1 for d in docs if "status_code" in d)
     finally:
@@ -248,9 +250,8 @@ def test_timed_out_partial_results_reach_attrs(reader: ElasticsearchLogs,
 
 def test_frames_carry_frame_meta(reader: ElasticsearchLogs, elasticsearch_stack: Any,
                                  sim: Any) -> None:
-    from tributary_analysis.frames.meta import Shards, meta_of
+    from tributary_analysis.frames.meta import Shards
     from tributary_analysis.ground.time import Window
-    from tributary_analysis.sources.logs.meta import legacy_attrs
 
     df = reader.search(START, END, fields=["timestamp", "tenant_id"])
     meta = meta_of(df)
@@ -264,7 +265,7 @@ def test_frames_carry_frame_meta(reader: ElasticsearchLogs, elasticsearch_stack:
     assert meta.requests >= 3  # open the PIT, at least one page per slice
     assert meta.details["total_hits"] == len(df) and meta.details["pit"] is True
     assert any("point in time" in n for n in meta.notes)
-    assert {k: v for k, v in df.attrs.items() if k != "meta"} == legacy_attrs(meta)
+    assert list(df.attrs) == ["meta"]
     s = reader.summary(START, END, interval="1h30m", by=["tenant_id"])
     sm = meta_of(s)
     assert sm.step == pd.Timedelta("90m") and sm.details["interval"] == "90m"
@@ -314,7 +315,7 @@ def test_structlog_epoch_seconds_in_an_index(elasticsearch_stack: Any,
                       index="tributary-structlog")
         got = src.search("2025-03-01", "2025-03-02")
         assert (got["timestamp"].dt.floor("ms") == pd.Series(when)).all()
-        assert got.attrs["problems"]["counts"] == {}
+        assert meta_of(got).details["problems"]["counts"] == {}
     finally:
         admin.indices.delete(index="tributary-structlog")
 

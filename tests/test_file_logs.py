@@ -11,6 +11,7 @@ import pytest
 from _log_events import TENANTS, envelope_lines, make_events, truth_requests, write_jsonl
 
 from tributary_analysis.errors import NotFoundError, QueryError, TooManySamples
+from tributary_analysis.frames.meta import meta_of
 from tributary_analysis.sources.logs.base import summarize_frame
 from tributary_analysis.sources.logs.files import FileLogs
 
@@ -39,7 +40,7 @@ def test_search_returns_every_event_once(logs: FileLogs, events: list[dict]) -> 
     done = df[df["event"] == "HTTP request processed"]
     assert sorted(done["request_id"]) == sorted(truth["request_id"])
     assert df["timestamp"].is_monotonic_increasing
-    assert df.attrs["source"] == "files" and df.attrs["problems"]["counts"] == {}
+    assert meta_of(df).source == "files" and meta_of(df).details["problems"]["counts"] == {}
 
 
 def test_iter_batches_covers_the_window_in_batches(logs: FileLogs, events: list[dict]) -> None:
@@ -86,7 +87,7 @@ def test_summary_counts_equal_truth(logs: FileLogs, events: list[dict]) -> None:
     want = truth.groupby([hour, "tenant_id", "status_code"]).size()
     got = s.set_index(["timestamp", s["tenant_id"].astype(str), s["status_code"].astype(int)])
     assert got["requests"].sort_index().tolist() == want.sort_index().tolist()
-    assert s.attrs["percentiles"].startswith("exact")
+    assert meta_of(s).details["percentiles"].startswith("exact")
 
 
 def test_summary_percentiles_are_exact(logs: FileLogs, events: list[dict]) -> None:
@@ -168,8 +169,9 @@ def test_malformed_truncated_and_wrong_types_are_counted_and_reported(
     assert len(df) == good + 1  # the wrong-typed record stays, its bad values null
     row = df[df["request_id"] == "wt-1"].iloc[0]
     assert pd.isna(row["status_code"]) and pd.isna(row["duration_s"])
-    assert df.attrs["problems"]["dropped"] == 4
-    assert any("3 malformed_json" in w for w in df.attrs["warnings"])
+    assert meta_of(df).details["problems"]["dropped"] == 4
+    assert any(p.kind == "malformed_json" and p.count == 3 and p.dropped
+               for p in meta_of(df).problems)
     assert any("malformed_json" in r.getMessage() and "bad.jsonl:4" in r.getMessage()
                for r in caplog.records)
 

@@ -11,6 +11,7 @@ import pytest
 from _log_events import ecs_docs, envelope_lines, flat_docs, make_events, write_jsonl
 
 from tributary_analysis.errors import ConfigError
+from tributary_analysis.frames.meta import meta_of
 from tributary_analysis.sources.logs.files import FileLogs
 from tributary_analysis.sources.logs.normalize import (
     DEFAULT_MAPPING,
@@ -141,7 +142,7 @@ def test_records_with_problems_are_counted_not_dropped_silently() -> None:
             {"timestamp": "2025-03-01T00:00:00", "status_code": "two hundred",
              "duration": [1], "message": "HTTP request processed"}]
     df = normalize_records(recs)
-    probs = df.attrs["problems"]
+    probs = meta_of(df).details["problems"]
     assert probs["counts"] == {"bad_envelope": 1, "bad_timestamp": 1,
                                "wrong_type:status_code": 1, "wrong_type:duration_s": 1}
     assert probs["dropped"] == 2 and len(df) == 1

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tributary_analysis.config import load_settings
+from tributary_analysis.frames.meta import meta_of
 from tributary_analysis.sources.logs import ElasticsearchLogs, FileLogs, LogSource
 from tributary_analysis.sources.logs.schema import sort_frame
 
@@ -69,8 +70,8 @@ def test_summaries_agree(sources: tuple[LogSource, LogSource], sim: Any,
                                                                   & np.isnan(approx))
     assert ok.all(), f"{(~ok).sum()} percentiles outside tolerance; worst rel error " \
                      f"{np.nanmax(np.abs(approx - exact) / exact):.3%}"
-    assert a.attrs["percentiles"].startswith("exact")
-    assert b.attrs["percentiles"].startswith("approximate")
+    assert meta_of(a).details["percentiles"].startswith("exact")
+    assert meta_of(b).details["percentiles"].startswith("approximate")
 
 
 def test_exact_percentiles_from_elasticsearch_rows_equal_duckdb(

@@ -16,7 +16,6 @@ from tributary_analysis.errors import QueryError
 from tributary_analysis.frames.meta import FrameMeta, meta_of, reader_notes
 from tributary_analysis.ground.time import Window
 from tributary_analysis.sources.logs.files import FileLogs
-from tributary_analysis.sources.logs.meta import legacy_attrs
 
 START, END = "2025-03-01T00:00:00Z", "2025-03-02T00:00:00Z"
 
@@ -67,18 +66,17 @@ def test_every_frame_carries_frame_meta(logs: FileLogs, logdir: Path) -> None:
     assert meta_of(frames["search"]).step is None
 
 
-def test_legacy_attrs_come_from_the_meta(logs: FileLogs) -> None:
-    """Today's readers (notebook warning box, analyses) still find their keys, all derived
-    from FrameMeta by one function."""
+def test_the_meta_is_the_only_thing_in_attrs(logs: FileLogs) -> None:
+    """One record: no other ``attrs`` key repeats what FrameMeta holds."""
     s = logs.summary(START, END, by=["tenant_id"], filters={"tenant_id": ["acme"]})
-    legacy = {k: v for k, v in s.attrs.items() if k != "meta"}
-    assert legacy == legacy_attrs(meta_of(s))
-    assert s.attrs["source"] == "files" and s.attrs["interval"] == "1h"
-    assert s.attrs["percentiles"] == "exact (DuckDB quantile_cont)"
-    assert s.attrs["filters"] == {"tenant_id": ["acme"]} and s.attrs["by"] == ["tenant_id"]
-    assert s.attrs["problems"]["counts"] == {"malformed_json": 1}
-    assert s.attrs["warnings"] == [f"input problems: {logs.problems.summary()}"]
-    assert s.attrs["start"] == pd.Timestamp(START)
+    assert list(s.attrs) == ["meta"]
+    m = meta_of(s)
+    assert m.source == "files" and m.details["interval"] == "1h"
+    assert m.details["percentiles"] == "exact (DuckDB quantile_cont)"
+    assert m.details["filters"] == {"tenant_id": ["acme"]} and m.details["by"] == ["tenant_id"]
+    assert m.details["problems"]["counts"] == {"malformed_json": 1}
+    assert [(p.kind, p.count) for p in m.problems] == [("malformed_json", 1)]
+    assert m.window is not None and m.window.start == pd.Timestamp(START)
 
 
 def test_meta_round_trips_to_json(logs: FileLogs) -> None:

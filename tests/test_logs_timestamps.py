@@ -119,7 +119,7 @@ def test_numbers_that_are_no_time_are_counted(tmp_path: Path) -> None:
     assert {s["text"] for s in files.problems.samples} >= {
         '{"timestamp":12.5,"event":"m","request_id":"r0"}'}
     assert files_frame["request_id"].tolist() == python_frame["request_id"].tolist() == ["r3"]
-    assert python_frame.attrs["problems"]["counts"] == {"bad_timestamp": 3}
+    assert meta_of(python_frame).details["problems"]["counts"] == {"bad_timestamp": 3}
 
 
 def _pjl_lines(fmt: str, **kwargs: object) -> list[str]:

@@ -25,7 +25,7 @@ from tributary_analysis.errors import (
     TooManySamples,
     UnexpectedResponse,
 )
-from tributary_analysis.frames.meta import meta_of
+from tributary_analysis.frames.meta import meta_of, reader_notes
 from tributary_analysis.promql import Matcher, selector
 from tributary_analysis.promql import catalog as queries
 from tributary_analysis.sources.prometheus import (
@@ -176,9 +176,7 @@ def test_range_frame_has_metric_column_and_attrs(src: PrometheusSource) -> None:
     assert m.server.startswith("Prometheus 2.42") and m.requests == 1
     assert m.details["series"] == 1 and m.details["samples"] == 31
     assert m.details["range_semantics"] == "closed"
-    # the legacy keys the current readers use, from the same record
-    assert df.attrs["query"] == m.query and df.attrs["warnings"] == []
-    assert df.attrs["partial_response"] is False and df.attrs["series"] == 1
+    assert list(df.attrs) == ["meta"]  # one record: no other key repeats it
     wide = to_wide(df)
     assert wide.shape == (31, 1) and meta_of(wide) == m
 
@@ -291,8 +289,8 @@ def test_warnings_reach_attrs_and_the_log(proxy: FaultProxy,
     m = meta_of(df)
     assert m.requests == 3 + 1  # 3 chunks (day fractions of 4 points) + the series probe
     assert m.warnings == ("injected: store sidecar-2 unreachable",)
-    assert m.partial is False and df.attrs["partial_response"] is False
-    assert df.attrs["warnings"] == ["injected: store sidecar-2 unreachable"]
+    assert m.partial is False
+    assert reader_notes(df) == ["injected: store sidecar-2 unreachable"]
     assert "sidecar-2 unreachable" in caplog.text
 
 
@@ -301,7 +299,8 @@ def test_partial_response_is_flagged(proxy: FaultProxy,
     proxy.reset(mode="partial")
     with caplog.at_level(logging.WARNING):
         df = PrometheusSource(proxy.url, retry=FAST).query("vector(1)")
-    assert meta_of(df).partial is True and df.attrs["partial_response"] is True
+    assert meta_of(df).partial is True
+    assert any(n.startswith("partial response from prometheus") for n in reader_notes(df))
     assert "PARTIAL" in caplog.text
     proxy.reset()
 

@@ -65,22 +65,8 @@ class PanelData:
 
 
 def server_notes(df: pd.DataFrame) -> list[str]:
-    """Everything the server said besides the data (FrameMeta, or the source's attrs)."""
-    out = list(reader_notes(df))
-    attrs = df.attrs
-    for w in attrs.get("warnings", []) or []:
-        text = str(w.get("message", w) if isinstance(w, dict) else w)
-        if text not in out:
-            out.append(text)
-    for i in attrs.get("infos", []) or []:
-        text = f"info: {i}"
-        if text not in out:
-            out.append(text)
-    if attrs.get("partial_response") or attrs.get("partial"):
-        text = f"partial response for {attrs.get('query', 'a query')}: some data may be missing"
-        if text not in out:
-            out.append(text)
-    return out
+    """Everything the server said besides the data (the frame's :class:`FrameMeta`)."""
+    return list(reader_notes(df))
 
 
 def legend_name(legend: str, labels: dict[str, str], expr: str) -> str:

@@ -9,7 +9,6 @@ whether such records are missing from the frame or kept with a value emptied.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
@@ -17,10 +16,6 @@ import pandas as pd
 from tributary_analysis.frames.meta import FrameMeta, Problem, Shards, meta_of, set_meta
 from tributary_analysis.ground.time import Window
 from tributary_analysis.sources.logs.normalize import Problems, is_dropped
-
-#: the legacy ``warnings`` line about counted problems, per source
-_PROBLEM_LINE = {"files": "input problems", "elasticsearch": "documents with problems"}
-
 
 #: kinds whose records are kept whole after a repair (see ``sources/logs/lines.py``)
 REPAIRED = frozenset({"nul_prefix", "invalid_utf8"})
@@ -62,10 +57,9 @@ def log_meta(source: str, location: str, window: Window | None, queries: Iterabl
 
 
 def stamp(df: pd.DataFrame, meta: FrameMeta) -> pd.DataFrame:
-    """Replace ``df``'s attrs with ``meta`` (and the legacy keys) and return ``df``."""
+    """Replace ``df``'s attrs with ``meta`` and return ``df``."""
     df.attrs.clear()
     set_meta(df, meta)
-    df.attrs.update(legacy_attrs(meta))
     return df
 
 
@@ -77,32 +71,3 @@ def restamp(df: pd.DataFrame, **changes: Any) -> pd.DataFrame:
     if "details" in changes:
         changes["details"] = {**meta.details, **changes["details"]}
     return stamp(df, replace(meta, **changes))
-
-
-# legacy keys: remove once readers use meta_of
-def legacy_attrs(meta: FrameMeta) -> dict[str, Any]:
-    """The ``df.attrs`` keys readers used before :class:`FrameMeta` (``warnings``,
-    ``problems``, ``partial``, ``shards``, ``percentiles``, ``start``/``end``, ``source``,
-    ``files``/``url``/``index``, ``filters``, ``interval``, ``by``, ``pit``,
-    ``total_hits``, ``shape``), all derived from ``meta``: the one place they are written."""
-    out: dict[str, Any] = {"source": meta.source}
-    if meta.window is not None:
-        out["start"], out["end"] = meta.window.start, meta.window.end
-    for key in ("files", "url", "index", "shape", "filters", "pit", "total_hits",
-                "interval", "by", "percentiles"):
-        if key in meta.details:
-            out[key] = meta.details[key]
-    warnings = list(meta.warnings)
-    probs = meta.details.get("problems")
-    if isinstance(probs, Mapping):
-        out["problems"] = dict(probs)
-        counted = Problems.from_dict(probs)
-        if counted:
-            warnings.append(f"{_PROBLEM_LINE.get(meta.source, 'input problems')}: "
-                            f"{counted.summary()}")
-    out["warnings"] = warnings
-    if meta.source == "elasticsearch":
-        out["partial"] = meta.partial
-        out["shards"] = asdict(meta.shards) if meta.shards is not None else {
-            "total": 0, "successful": 0, "skipped": 0, "failed": 0}
-    return out

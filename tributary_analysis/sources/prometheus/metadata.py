@@ -40,18 +40,7 @@ def build_meta(*, location: str, server: str, query: str, window: Window | None,
 def attach(df: pd.DataFrame, meta: FrameMeta) -> pd.DataFrame:
     """Put ``meta`` on ``df`` (the only writer of a Prometheus frame's attrs)."""
     set_meta(df, meta)
-    _legacy_attrs(df, meta)
     return df
-
-
-def _legacy_attrs(df: pd.DataFrame, meta: FrameMeta) -> None:
-    # legacy keys: remove once readers use meta_of
-    # (fetch/planning.py, notebook/__init__.py and analysis/_common.py read these today)
-    df.attrs["warnings"] = [*meta.warnings, *(f"info: {i}" for i in meta.infos)]
-    df.attrs["partial_response"] = meta.partial
-    df.attrs["query"] = meta.query
-    df.attrs["series"] = int(meta.details.get("series", 0) or 0)
-    df.attrs["renamed_labels"] = dict(meta.details.get("renamed_labels") or {})
 
 
 def amend(df: pd.DataFrame, **changes: Any) -> pd.DataFrame:
