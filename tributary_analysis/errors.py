@@ -4,7 +4,9 @@ Every error says what failed, with which input (query, URL, index, file) and wha
 
     TributaryError
     ├── ConfigError              bad settings, missing credentials, unknown profile
+    │   └── ScheduleBusy         the schedule is already running (another process holds its lock)
     ├── DataError                malformed input data (files, frames, rule files)
+    │   └── SummaryError         a summary.json that does not follow its schema
     ├── StackError               the local demo stack could not start/stop
     ├── ReportError              a report failed to render (carries the failing cell)
     │   ├── OutputError          the reports directory cannot be written (read-only, full, a file)
@@ -45,8 +47,16 @@ class ConfigError(TributaryError):
     """Settings are missing or invalid."""
 
 
+class ScheduleBusy(ConfigError):
+    """The schedule is already running (another process holds its lock)."""
+
+
 class DataError(TributaryError):
     """Input data is malformed: names the input and what to fix."""
+
+
+class SummaryError(DataError):
+    """A summary that does not follow the schema (each problem named)."""
 
 
 class StackError(TributaryError):

@@ -41,7 +41,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from tributary_analysis.errors import ConfigError, DataError, TributaryError
+from tributary_analysis.errors import ConfigError, DataError, ScheduleBusy, TributaryError
 from tributary_analysis.ground.time import parse_duration, parse_window
 from tributary_analysis.reports.deliver import MailAction, parse_mail
 
@@ -281,10 +281,6 @@ def load_schedules(path: Path, known_reports: set[str] | None = None) -> Schedul
         parse_duration(sched.since, name=f"{where}: since")
         items.append(sched)
     return ScheduleFile(path=path, out_dir=out_dir, schedules=tuple(items))
-
-
-class ScheduleBusy(ConfigError):
-    """The schedule is already running (another process holds its lock)."""
 
 
 @contextlib.contextmanager

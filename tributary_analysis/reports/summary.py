@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tributary_analysis.errors import DataError
+from tributary_analysis.errors import SummaryError
 from tributary_analysis.ground import format as fmt
 from tributary_analysis.ground.claims import Insufficient
 from tributary_analysis.ground.time import iso, parse_time
@@ -91,10 +91,6 @@ ASSESSMENTS = ("ok", "better", "similar", "worse", "warning", "critical", "info"
                "no baseline", "withheld")
 MAX_FINDINGS = 5
 _DIRECTIONS = ("", "up", "down", "flat")
-
-
-class SummaryError(DataError):
-    """A summary that does not follow the schema (each problem named)."""
 
 
 def _finite(v: Any) -> float | int | None:
