@@ -123,3 +123,28 @@ def test_config_show_prints_the_trace_settings(tmp_path: Path,
     lines = dict(line.split(None, 1) for line in result.output.splitlines() if line.strip())
     assert lines["jaeger_url"] == "http://127.0.0.1:16686"
     assert lines["trace_files"] == "/sim/traces/*.jsonl"
+
+
+def test_prometheus_compression_setting_reaches_the_request(tmp_path: Path,
+                                                             prometheus_stack: object) -> None:
+    """auto asks a loopback server for identity; the config file can force gzip (and the
+    server answers gzipped); a typo names the setting and the values."""
+    from tributary_analysis.frames.meta import meta_of
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    url = prometheus_stack.url  # type: ignore[attr-defined]
+    env = {"TRIBUTARY_HOME": str(tmp_path), "TRIBUTARY_PROMETHEUS_URL": url}
+    with PrometheusSource.from_settings(load_settings(env=env)) as auto:
+        df = auto.query_range("vector(1)", "2026-01-01T00:00Z", "2026-01-01T00:10Z", "1m")
+        assert meta_of(df).details["encoding"] == "identity"
+    (tmp_path / "config.toml").write_text('[prometheus]\ncompression = "gzip"\n')
+    settings = load_settings(env=env)
+    assert settings.prometheus_compression == "gzip"
+    with PrometheusSource.from_settings(settings) as gz:
+        df = gz.query_range("vector(1)", "2026-01-01T00:00Z", "2026-01-01T00:10Z", "1m")
+        assert meta_of(df).details["encoding"] == "gzip" and len(df) == 11
+    env["TRIBUTARY_PROMETHEUS_COMPRESSION"] = "zstd"
+    with pytest.raises(ConfigError, match=r"prometheus_compression from environment variable "
+                                          r"TRIBUTARY_PROMETHEUS_COMPRESSION.*auto, identity or "
+                                          r"gzip"):
+        load_settings(env=env)

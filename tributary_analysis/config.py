@@ -233,6 +233,9 @@ class Settings:
     prometheus_ca_bundle: str | None = None
     prometheus_verify: bool = True
     prometheus_timeout: float = 60.0
+    #: response encoding asked of Prometheus: ``auto`` (identity on loopback and private
+    #: networks, where gzip costs the server more than it saves; gzip elsewhere), or force one
+    prometheus_compression: str = "auto"
     es_url: str = "http://127.0.0.1:9200"
     es_username: str | None = None
     es_password: Secret | None = None
@@ -387,6 +390,7 @@ ENV_VARS: dict[str, str] = {
     "TRIBUTARY_PROMETHEUS_CA_BUNDLE": "prometheus_ca_bundle",
     "TRIBUTARY_PROMETHEUS_VERIFY": "prometheus_verify",
     "TRIBUTARY_PROMETHEUS_TIMEOUT": "prometheus_timeout",
+    "TRIBUTARY_PROMETHEUS_COMPRESSION": "prometheus_compression",
     "TRIBUTARY_ES_URL": "es_url",
     "TRIBUTARY_ES_USERNAME": "es_username",
     "TRIBUTARY_ES_PASSWORD": "es_password",
@@ -464,6 +468,11 @@ def _coerce(name: str, raw: Any, origin: str) -> Any:
             if value <= 0:
                 raise ValueError("must be positive")
             return value
+        if name == "prometheus_compression":
+            mode = str(raw).strip().lower()
+            if mode not in {"auto", "identity", "gzip"}:
+                raise ValueError("use auto, identity or gzip")
+            return mode
         if name == "smtp_port":
             port = int(raw)
             if not 0 < port < 65536:

@@ -214,6 +214,7 @@ class PrometheusSource:
         """
         s = settings or load_settings()
         options.setdefault("cache_home", s.cache_dir or (s.home / "cache"))
+        options.setdefault("compression", s.prometheus_compression)
         return cls(s.prometheus_url, token=s.prometheus_token, username=s.prometheus_username,
                    password=s.prometheus_password, headers=dict(s.prometheus_headers),
                    ca_bundle=s.prometheus_ca_bundle, verify=s.prometheus_verify,
