@@ -40,6 +40,7 @@ from tributary_analysis.notebook.answers.latency import (
 )
 from tributary_analysis.notebook.answers.traces import (
     NO_TRACE_SOURCE,
+    episode_examples,
     example_lines,
     examples_html,
     latency_spike,
@@ -57,6 +58,7 @@ __all__ = [
     "coverage_finding",
     "daily_summary",
     "data_end",
+    "episode_examples",
     "errors_summary",
     "example_lines",
     "examples_html",

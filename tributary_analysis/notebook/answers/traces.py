@@ -21,8 +21,8 @@ import pandas as pd
 from tributary_analysis.ground import format as fmt
 from tributary_analysis.ground.time import Window
 
-__all__ = ["NO_TRACE_SOURCE", "Spike", "TraceChoice", "example_lines", "examples_html",
-           "latency_spike",
+__all__ = ["NO_TRACE_SOURCE", "Spike", "TraceChoice", "episode_examples", "example_lines",
+           "examples_html", "latency_spike",
            "no_source_text", "trace_choice", "trace_ids"]
 
 #: the one line a page shows when it has nowhere to read traces from
@@ -115,6 +115,27 @@ def example_lines(logs: Any, examples: pd.DataFrame, spans: pd.DataFrame) -> pd.
         update_meta(out, notes=(f"log lines of the example traces not shown: "
                                 f"{_PATH.sub(lambda m: m.group(1), str(exc))}",))
         return out
+
+
+def episode_examples(src: Any, episodes: pd.DataFrame, *, n: int = 3
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Example failed traces of each error episode and the spans they came from (the log
+    lines are matched by request through them): one errors-only query per episode (its
+    window and endpoint), through :func:`tributary_analysis.fetch.traces.trace_spans`."""
+    from tributary_analysis.analysis import traces as ta
+    from tributary_analysis.fetch.traces import trace_spans
+    from tributary_analysis.frames.meta import carry
+    from tributary_analysis.sources.traces.store import empty_spans
+
+    parts = []
+    for ep in episodes.itertuples(index=False):
+        route = getattr(ep, "endpoint", None)
+        parts.append(trace_spans(src, Window(pd.Timestamp(ep.start),  # type: ignore[arg-type]
+                                             pd.Timestamp(ep.end)),  # type: ignore[arg-type]
+                                 route=str(route) if isinstance(route, str) else None,
+                                 errors_only=True, limit=max(50, 20 * n)))
+    spans = carry(pd.concat(parts, ignore_index=True), *parts) if parts else empty_spans()
+    return ta.episode_traces(episodes, ta.trace_frame(spans), n=n), spans
 
 
 def trace_ids(examples: pd.DataFrame | None) -> list[str]:
