@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--executors", default="local,pool")
     ap.add_argument("--dask", action="store_true", help="also 1 vs 2 Dask workers")
     ap.add_argument("--sim-dir", type=Path, default=None)
+    ap.add_argument("--prometheus-url", default=None,
+                    help="a Prometheus already holding the simulation (skips the backfill)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results_fanout.json")
     args = ap.parse_args()
 
@@ -95,8 +97,12 @@ def main() -> None:
     if not (sim_dir / "manifest.json").exists():
         simulate(profile=args.profile, seed=args.seed, out_dir=sim_dir)
     manifest = demo.read_manifest(sim_dir)
-    info, _ = demo.start_prometheus(manifest, work / "prom")
-    ref = procs.ProcessRef.from_dict(info["process"])
+    ref = None
+    if args.prometheus_url:
+        info = {"url": args.prometheus_url.rstrip("/")}
+    else:
+        info, _ = demo.start_prometheus(manifest, work / "prom")
+        ref = procs.ProcessRef.from_dict(info["process"])
     os.environ["TRIBUTARY_PROMETHEUS_URL"] = info["url"]  # tenant ranking, and the workers
     logs = [str(sim_dir / p) for p in manifest["files"]["logs"]]
     end = pd.Timestamp(manifest["end"])
@@ -108,7 +114,7 @@ def main() -> None:
         one = many[:1]
         print(f"{len(many)} tenant runs planned; Prometheus at {info['url']}", flush=True)
         for rnd in range(args.rounds):
-            row: dict[str, float] = {}
+            row: dict[str, float] = {"load_start": os.getloadavg()[0]}
             for executor in args.executors.split(","):
                 row[f"{executor}_1"] = _batch(one, work / f"out-{rnd}-{executor}-1", executor,
                                               args.jobs)
@@ -131,9 +137,12 @@ def main() -> None:
                         stop_dask_cluster(cluster)
                     print(f"dask {n_workers} worker(s)", round(row[f"dask{n_workers}_n"], 1),
                           flush=True)
+            row["load_end"] = os.getloadavg()[0]
             result["rounds"].append({k: round(v, 2) for k, v in row.items()})
     finally:
-        procs.stop(ref)
+        if ref is not None:
+            procs.stop(ref)
+        shutil.rmtree(work, ignore_errors=True)
     n = len(many)
     print(f"\n| executor | 1 tenant (s) | {n} tenants (s) | ratio | per extra tenant (s) |")
     print("|---|---:|---:|---:|---:|")
@@ -142,6 +151,9 @@ def main() -> None:
             t1, tn = r[f"{executor}_1"], r[f"{executor}_n"]
             print(f"| {executor} | {t1:.1f} | {tn:.1f} | {tn / t1:.2f}× | "
                   f"{(tn - t1) / max(n - 1, 1):.1f} |")
+    for i, r in enumerate(result["rounds"]):
+        print(f"round {i}: 1-minute load average {r['load_start']:.1f} at the start, "
+              f"{r['load_end']:.1f} at the end ({os.cpu_count()} CPUs)")
     if args.dask:
         for r in result["rounds"]:
             d1, d2 = r["dask1_n"], r["dask2_n"]

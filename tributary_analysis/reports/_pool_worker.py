@@ -34,9 +34,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tributary_analysis.reports._kernel_zygote import Zygote
 
 _HEADER = struct.Struct("!I")
+#: set to 1 to spawn every kernel as a fresh interpreter instead of forking the zygote
+NO_ZYGOTE_ENV = "TRIBUTARY_POOL_NO_ZYGOTE"
 
 
 def write_frame(fh: IO[bytes], obj: object) -> None:
@@ -152,8 +157,14 @@ class WarmKernel:
     """A kernel started ahead of its notebook, importing what that kind of notebook does."""
 
     def __init__(self, key: tuple[Any, ...], kernel_name: str, cwd: str, env: dict[str, str],
-                 preload: list[tuple[str, tuple[str, ...]]]) -> None:
+                 preload: list[tuple[str, tuple[str, ...]]], *,
+                 zygote: Zygote | None = None,
+                 zygote_preload: list[tuple[str, tuple[str, ...]]] | None = None) -> None:
+        import uuid
+
         from jupyter_client.manager import KernelManager
+
+        from tributary_analysis.reports._kernel_zygote import ForkProvisioner
 
         class _Tracked(KernelManager):
             """Remembers the clients papermill makes, to close their sockets afterwards."""
@@ -168,11 +179,20 @@ class WarmKernel:
         self.clients = clients
         self.started = time.monotonic()
         self.km = _Tracked(kernel_name=kernel_name)
+        self.forked = False
+        if zygote is not None:  # forked from the zygote: no interpreter start, no imports
+            self.km.kernel_id = str(uuid.uuid4())
+            provisioner = ForkProvisioner(kernel_id=self.km.kernel_id,
+                                          kernel_spec=self.km.kernel_spec, parent=self.km)
+            provisioner.zygote = zygote
+            provisioner.preload = zygote_preload if zygote_preload is not None else preload
+            self.km.provisioner = provisioner
         read_fd, write_fd = os.pipe()
         try:
             self.km.start_kernel(cwd=cwd, env=env, stdout=write_fd, stderr=write_fd)
         finally:
             os.close(write_fd)
+        self.forked = bool(getattr(self.km.provisioner, "forked", False))
         self.relay = _Relay(read_fd)
         self.relay.start()
         self._warm_kc: Any = None
@@ -250,10 +270,49 @@ def _environment(job_env: dict[str, str]) -> Iterator[None]:
 
 
 class Worker:
-    """The job loop's state: the kernel pre-started for the next notebook."""
+    """The job loop's state: the kernel pre-started for the next notebook, and the zygote
+    kernels are forked from (:mod:`._kernel_zygote`).
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    zygote_output : int, optional
+        File descriptor the zygote writes its own messages to (the worker's log); ``None``
+        runs without a zygote (every kernel a fresh interpreter).
+    """
+
+    def __init__(self, zygote_output: int | None = None, *, use_zygote: bool = True) -> None:
         self.spare: WarmKernel | None = None
+        self.zygote: Zygote | None = None
+        self.zygote_output = zygote_output
+        self.use_zygote = use_zygote and os.environ.get(NO_ZYGOTE_ENV, "") in ("", "0")
+
+    def _zygote(self) -> Zygote | None:
+        """The zygote for the current environment (started, or restarted when the
+        environment changed); None when it cannot run — kernels are then spawned."""
+        from tributary_analysis.reports._kernel_zygote import Zygote
+
+        if not self.use_zygote:
+            return None
+        env = dict(os.environ)
+        z = self.zygote
+        if z is not None and (z.key != tuple(sorted(env.items())) or not z.alive
+                              or z.proc.poll() is not None):
+            z.close()
+            z = self.zygote = None
+        if z is None:
+            try:
+                z = self.zygote = Zygote(env, self.zygote_output)
+            except OSError as exc:
+                print(f"[warm pool] no kernel zygote ({exc}); kernels start as processes",
+                      file=sys.stderr)
+                self.use_zygote = False
+                return None
+        return z
+
+    def _start(self, key: tuple[Any, ...], spec: dict[str, Any],
+               preload: list[tuple[str, tuple[str, ...]]]) -> WarmKernel:
+        return WarmKernel(key, spec["kernel_name"], spec["cwd"], dict(os.environ), preload,
+                          zygote=self._zygote(), zygote_preload=notebook_imports(spec["input"]))
 
     def _kernel(self, spec: dict[str, Any], key: tuple[Any, ...]) -> WarmKernel:
         spare, self.spare = self.spare, None
@@ -261,8 +320,7 @@ class Worker:
             if spare.key == key and spare.ready(float(spec.get("start_timeout", 60))):
                 return spare
             spare.close()
-        kernel = WarmKernel(key, spec["kernel_name"], spec["cwd"], dict(os.environ), [])
-        return kernel
+        return self._start(key, spec, [])
 
     def handle(self, msg: dict[str, Any], reply: IO[bytes]) -> None:
         from tributary_analysis.reports._worker import _write, execute
@@ -275,8 +333,7 @@ class Worker:
             kernel.relay.attach()
             if msg.get("prestart", True):
                 try:
-                    self.spare = WarmKernel(key, spec["kernel_name"], spec["cwd"],
-                                            dict(os.environ), notebook_imports(spec["input"]))
+                    self.spare = self._start(key, spec, notebook_imports(spec["input"]))
                 except Exception as exc:  # the next job starts its own kernel
                     print(f"[warm pool] could not pre-start the next kernel: "
                           f"{type(exc).__name__}: {exc}", file=sys.stderr)
@@ -295,6 +352,9 @@ class Worker:
         if self.spare is not None:
             self.spare.close()
             self.spare = None
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
 
 def _publish(publish: dict[str, Any], spec: dict[str, Any], job: dict[str, Any],
@@ -328,8 +388,15 @@ def main(argv: list[str]) -> int:
     from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
     from tributary_analysis.reports._worker import _kill_kernels_and_exit
 
-    die_with_parent(_kill_kernels_and_exit)
-    os.environ[PARENT_ENV] = str(os.getpid())  # every kernel's parent is us
+    worker: Worker | None = None
+
+    def kill_all() -> None:  # forked kernels are the zygote's children, not ours
+        if worker is not None and worker.zygote is not None:
+            worker.zygote.kill_kernels()
+        _kill_kernels_and_exit()
+
+    die_with_parent(kill_all)
+    os.environ[PARENT_ENV] = str(os.getpid())  # every kernel's (or zygote's) parent is us
     reply = os.fdopen(int(argv[0]), "wb")
     # the imports a one-shot worker pays for every notebook, paid once here
     import jupyter_client.manager  # noqa: F401
@@ -337,7 +404,7 @@ def main(argv: list[str]) -> int:
 
     import tributary_analysis.reports.publish  # noqa: F401 - nbconvert, the page, the ledger
 
-    worker = Worker()
+    worker = Worker(zygote_output=os.dup(1))  # fd 1 now: this worker's own log
     try:
         while (msg := read_frame(sys.stdin.buffer)) is not None:
             worker.handle(msg, reply)
