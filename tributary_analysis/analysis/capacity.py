@@ -212,11 +212,13 @@ def forecast_claim(y: pd.Series, horizon: DurationLike, *, seasonal: bool = Fals
     if seasonal and span < MIN_SEASONAL_HISTORY:
         return Insufficient(name, have, f"{fmt.approx_duration(MIN_SEASONAL_HISTORY)} of "
                                         "history: two daily cycles")
-    if span < MIN_TREND_HISTORY:
-        return Insufficient(name, have, f"{fmt.approx_duration(MIN_TREND_HISTORY)} of history")
     h = parse_duration(horizon, name="horizon")
     need = h / HORIZON_PER_HISTORY
-    if span < need:
+    if span < max(need, MIN_TREND_HISTORY):
+        # the larger of the two needs is what the reader must wait for
+        if need <= MIN_TREND_HISTORY:
+            return Insufficient(name, have,
+                                f"{fmt.approx_duration(MIN_TREND_HISTORY)} of history")
         return Insufficient(name, have, f"{fmt.approx_duration(need)} of history for a "
                                         f"{fmt.approx_duration(h)} horizon")
     return None
