@@ -69,8 +69,25 @@ def _pool_executor() -> Iterator[None]:
     mp.undo()
 
 
+#: a fixture cell's code: ``runner()`` is the pid of the process running the notebook —
+#: the kernel's parent, or its grandparent when the kernel was forked from the worker's
+#: kernel zygote (``_kernel_zygote``)
+RUNNER = """\
+import os
+def zygote_of(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return b"_kernel_zygote" in fh.read()
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+def runner():
+    p = os.getppid()
+    return parent_of(p) if zygote_of(p) else p
+"""
+
+
 def _kernel_pids(nb_path: Path) -> tuple[int, int]:
-    """(worker pid, kernel pid) a fixture notebook printed."""
+    """(runner pid, kernel pid) a fixture notebook printed."""
     import nbformat
 
     nb = nbformat.read(nb_path, as_version=4)
@@ -90,8 +107,8 @@ def test_one_warm_worker_renders_many_notebooks_each_on_a_fresh_kernel(
                                  "display_name": "Python 3"}
     nb.cells = [
         nbformat.v4.new_code_cell("start = end = None\nn = 0", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("import os, sys\nassert 'seen' not in globals()\nseen = 1\n"
-                                  "print(f'pid={os.getpid()} ppid={os.getppid()} n={n}')"),
+        nbformat.v4.new_code_cell(RUNNER + "import sys\nassert 'seen' not in globals()\n"
+                                  "seen = 1\nprint(f'pid={os.getpid()} ppid={runner()} n={n}')"),
     ]
     nbformat.write(nb, pids)
     reqs = [RunRequest(ReportSpec(f"pids{i}", pids), WINDOW, {"n": i}) for i in range(4)]
@@ -157,9 +174,9 @@ def test_a_worker_killed_mid_run_is_a_runner_failure_and_the_batch_goes_on(
         nbformat.write(nb, path)
         return path
 
-    pids = notebook("pids", "import os\nprint(f'pid={os.getpid()} ppid={os.getppid()}')")
-    kill = notebook("kill", "import os, signal, time\nprint('killing my runner')\n"
-                            "os.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(60)")
+    pids = notebook("pids", RUNNER + "print(f'pid={os.getpid()} ppid={runner()}')")
+    kill = notebook("kill", RUNNER + "import signal, time\nprint('killing my runner')\n"
+                            "os.kill(runner(), signal.SIGKILL)\ntime.sleep(60)")
     reqs = [RunRequest(ReportSpec("before", pids), WINDOW),
             RunRequest(ReportSpec("killer", kill), WINDOW),
             RunRequest(ReportSpec("after", pids), WINDOW)]
@@ -175,3 +192,72 @@ def test_a_worker_killed_mid_run_is_a_runner_failure_and_the_batch_goes_on(
         first = _kernel_pids(tmp_path / "out" / before.notebook)[0]
         second = _kernel_pids(tmp_path / "out" / after.notebook)[0]
         assert first != second
+
+
+def _notebook(path: Path, code: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    nb.cells = [nbformat.v4.new_code_cell("start = end = None",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, path)
+    return path
+
+
+def _printed(nb_path: Path) -> dict[str, str]:
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+    return dict(line.split("=", 1) for line in text.split() if "=" in line)
+
+
+def test_kernels_are_forked_from_a_zygote_that_ran_no_cell(tmp_path: Path) -> None:
+    """Each notebook's kernel is a process of its own forked from the worker's zygote: the
+    notebook's modules are already imported, no state of another notebook is there
+    (globals, a module attribute, numpy's random stream), it leads its own process group,
+    and it has the job's working directory and environment."""
+    code = RUNNER + (
+        "import sys, numpy, tributary_analysis.analysis.tenant_report as tr\n"
+        "assert not hasattr(tr, 'touched') and 'seen' not in globals()\n"
+        "tr.touched = seen = 1\n"
+        "print(f'pid={os.getpid()} zygote={int(zygote_of(os.getppid()))} '\n"
+        "      f'pgid={os.getpgrp()} cwd={os.getcwd()} '\n"
+        "      f'batch={os.environ.get(\"TRIBUTARY_REPORT_BATCH\", \"\")} '\n"
+        "      f'draw={numpy.random.randint(1 << 30)} pandas={int(\"pandas\" in sys.modules)}')")
+    nb = _notebook(tmp_path / "forked.ipynb", code)
+    reqs = [RunRequest(ReportSpec(f"forked{i}", nb), WINDOW) for i in range(3)]
+    records = run_reports(reqs, tmp_path / "out", jobs=1, timeout=300, executor="pool")
+    assert [r.status for r in records] == ["ok"] * 3, [r.error for r in records]
+    seen = [_printed(tmp_path / "out" / r.notebook) for r in records]
+    assert all(s["zygote"] == "1" for s in seen), seen
+    assert len({s["pid"] for s in seen}) == 3
+    assert all(s["pgid"] == s["pid"] for s in seen)  # own group: killpg reaches its children
+    assert all(s["cwd"] == str(nb.parent) for s in seen)
+    assert all(s["batch"] and s["batch"] == seen[0]["batch"] for s in seen)
+    assert len({s["draw"] for s in seen}) == 3  # numpy re-seeded in every child
+    assert all(s["pandas"] == "1" for s in seen)
+
+
+def test_a_killed_zygote_fails_only_the_running_notebook(tmp_path: Path) -> None:
+    """A cell kills the zygote its kernel was forked from: the kernel dies with it (that run
+    fails, as a dead kernel), the worker starts a new zygote and the next notebook runs."""
+    pids = _notebook(tmp_path / "pids.ipynb",
+                     "import os\nprint(f'pid={os.getpid()} ppid={os.getppid()}')")
+    kill = _notebook(tmp_path / "kill.ipynb",
+                     "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\n"
+                     "time.sleep(60)")
+    reqs = [RunRequest(ReportSpec("before", pids), WINDOW),
+            RunRequest(ReportSpec("killer", kill), WINDOW),
+            RunRequest(ReportSpec("after", pids), WINDOW)]
+    before, killer, after = run_reports(reqs, tmp_path / "out", jobs=1, timeout=120,
+                                        executor="pool")
+    assert before.status == "ok" and after.status == "ok", (before.error, after.error)
+    assert killer.status == "failed" and killer.error, killer
+    first = _printed(tmp_path / "out" / before.notebook)["ppid"]
+    second = _printed(tmp_path / "out" / after.notebook)["ppid"]
+    assert first != second  # a new zygote

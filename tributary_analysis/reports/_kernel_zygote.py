@@ -82,6 +82,9 @@ def _warm(preload: Sequence[Sequence[Any]]) -> None:
     if pio is not None:
         with contextlib.suppress(Exception):
             getattr(pio, "renderers")  # noqa: B009 - the lazy import: nbformat, jsonschema
+        with contextlib.suppress(Exception):  # every trace type's classes, as a themed
+            go = importlib.import_module("plotly.graph_objects")  # figure imports them
+            go.Figure(layout={"template": pio.templates["plotly_white"]})
     with warnings.catch_warnings(), contextlib.suppress(Exception):
         warnings.simplefilter("ignore")
         importlib.import_module("tqdm.auto")

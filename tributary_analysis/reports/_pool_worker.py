@@ -162,12 +162,22 @@ class WarmKernel:
                  zygote_preload: list[tuple[str, tuple[str, ...]]] | None = None) -> None:
         import uuid
 
+        from jupyter_client.blocking import BlockingKernelClient
         from jupyter_client.manager import KernelManager
+        from traitlets import DottedObjectName
 
         from tributary_analysis.reports._kernel_zygote import ForkProvisioner
 
         class _Tracked(KernelManager):
-            """Remembers the clients papermill makes, to close their sockets afterwards."""
+            """Remembers the clients papermill makes, to close their sockets afterwards.
+
+            They are asynchronous clients, as papermill's own kernels have: nbclient awaits
+            their ``get_msg``, so its check that the kernel is alive keeps running while it
+            waits for output (with a blocking client a kernel that died mid-cell left it
+            waiting until the whole-notebook timeout).
+            """
+
+            client_class = DottedObjectName("jupyter_client.asynchronous.AsyncKernelClient")
 
             def client(self, **kwargs: Any) -> Any:
                 kc = super().client(**kwargs)
@@ -197,8 +207,11 @@ class WarmKernel:
         self.relay.start()
         self._warm_kc: Any = None
         self._warm_id = ""
-        if preload:
-            kc = self.km.client()
+        if preload:  # a blocking client of our own for the preload
+            kc = BlockingKernelClient(**self.km.get_connection_info(session=True),
+                                      connection_file=self.km.connection_file,
+                                      parent=self.km)
+            clients.append(kc)
             kc.start_channels()
             self._warm_kc = kc
             self._warm_id = kc.execute(_PRELOAD.replace("WANTED", repr(preload)), silent=True,
@@ -384,6 +397,42 @@ def _publish(publish: dict[str, Any], spec: dict[str, Any], job: dict[str, Any],
     return {"record": record}
 
 
+def save_notebooks_fast() -> bool:
+    """Make papermill's saves of the running notebook cheap in this worker; False if this
+    papermill has no ``engines.write_ipynb`` to replace.
+
+    papermill writes the whole notebook at every cell's start and end (so the
+    whole-notebook timeout can show how far it got) through ``nbformat.writes``: a schema
+    validation and json's pure-Python indenting encoder, ~47 ms for a tenant report's
+    notebook, 37 times per notebook — about a second of the worker's CPU for every report.
+    Those files live in the private work area and are read back only by the publish step
+    (``nbformat.reads``, which validates), so here they are written with orjson, the same
+    document unvalidated; a notebook orjson cannot encode is written as before.
+    """
+    import orjson
+    import papermill.engines as engines
+
+    original = getattr(engines, "write_ipynb", None)
+    if original is None or getattr(original, "_tributary_fast", False):
+        return original is not None
+
+    def write_ipynb(nb: Any, path: Any) -> None:
+        if not isinstance(path, str | os.PathLike) or "://" in os.fspath(path):
+            original(nb, path)
+            return
+        try:
+            data = orjson.dumps(nb, option=orjson.OPT_INDENT_2)
+        except TypeError:
+            original(nb, path)
+            return
+        with open(path, "wb") as fh:
+            fh.write(data + b"\n")
+
+    write_ipynb._tributary_fast = True  # type: ignore[attr-defined]
+    engines.write_ipynb = write_ipynb
+    return True
+
+
 def main(argv: list[str]) -> int:
     from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
     from tributary_analysis.reports._worker import _kill_kernels_and_exit
@@ -404,6 +453,7 @@ def main(argv: list[str]) -> int:
 
     import tributary_analysis.reports.publish  # noqa: F401 - nbconvert, the page, the ledger
 
+    save_notebooks_fast()
     worker = Worker(zygote_output=os.dup(1))  # fd 1 now: this worker's own log
     try:
         while (msg := read_frame(sys.stdin.buffer)) is not None:
