@@ -215,6 +215,27 @@ def test_live_stack_runs_for_ten_minutes_with_fresh_data_and_alerts(
     beat = demo.status(home)["live"]["heartbeat"]
     assert beat["log_lines_written"] > 0 and beat["log_docs_loaded"] > 0, beat
     assert not beat["last_error"], beat
+    _replay_equals_prometheus(url, cutoff)
+
+
+def _replay_equals_prometheus(url: str, cutoff: str) -> None:
+    """The alert review's replay of the seed's rules over the live period equals the
+    ALERTS Prometheus itself wrote for the two injected incidents' rules."""
+    import pandas as pd
+
+    from tributary_analysis.fetch.alerts import backtest_rules, server_alerts
+    from tributary_analysis.promql.rules import seed_rules
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    rules = [r for r in seed_rules().alerts if r.name in {"ServiceDown", "HighErrorRate"}]
+    end = pd.Timestamp.now(tz="UTC").floor("min")
+    with PrometheusSource(url) as source:
+        rev = backtest_rules(source, rules, pd.Timestamp(cutoff), end)
+        got = server_alerts(source, rules, rev)
+    assert got.comparison is not None, got.message
+    rows = {r["rule"]: r for r in got.comparison.rules.to_dict("records")}
+    assert rows["ServiceDown"]["prometheus"] >= 1 and rows["HighErrorRate"]["prometheus"] >= 1
+    assert got.comparison.agrees, got.comparison.intervals.to_string()
 
 
 def test_down_stops_everything_by_pid(live_stack: dict[str, Any]) -> None:
