@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= demo
 # the report step of `make demo`: the last day, every report and every tenant's report, on
-# the warm worker pool (29 runs of the demo profile in 66-109 s on 2 cores; docs/benchmarks.md,
+# the warm worker pool (the demo profile's ~30 runs in 66-109 s on 2 cores; docs/benchmarks.md,
 # fan-out). TOP_TENANTS is a cap on the busiest tenants: 1000 covers every tenant of the demo
 # and large profiles, and ranking leaves out 'unknown' (the health probes, not a tenant)
 REPORT_SINCE ?= 24h
