@@ -13,8 +13,11 @@ For each job the worker points its stdout/stderr at the job's ``run.log``, appli
 job's (non-secret) environment, takes the pre-started kernel if it was started for the same
 kernelspec, directory and environment (else starts one), runs papermill on it exactly as
 :mod:`._worker` does, writes the outcome to ``result.json`` and shuts the kernel down —
-kernels are never reused across notebooks. When the parent asks, it then publishes the run
-itself (scrub, HTML export, ledger), so the export runs in the pool, not in the parent.
+kernels are never reused across notebooks. Kernels are forked from the worker's kernel
+zygote (:mod:`._kernel_zygote`), which imported the notebooks' modules once, so a kernel
+costs a ``fork()`` instead of an interpreter start and seconds of imports. When the parent
+asks, it then publishes the run itself (scrub, HTML export, ledger), so the export runs in
+the pool, not in the parent.
 
 Lifetime: :mod:`._lifeline` ties it to the parent (``kill -9`` of the parent included); on
 SIGTERM — the whole-notebook timeout — it kills every kernel's process group and exits,

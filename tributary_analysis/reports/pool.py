@@ -3,9 +3,10 @@
 A one-shot worker (:class:`~.execute.LocalExecutor`) pays for a fresh interpreter with
 papermill, nbconvert and the package for every notebook, then for a kernel that starts and
 imports pandas, plotly and the package before the first cell can run. :class:`PoolExecutor`
-keeps ``size`` workers (:mod:`._pool_worker`) for the whole batch: each imports once, and
-while one notebook runs it starts the kernel for the next and has it import what that
-notebook imports. Every notebook still gets a kernel of its own — kernels are never reused.
+keeps ``size`` workers (:mod:`._pool_worker`) for the whole batch: each imports once, forks
+its kernels from a zygote that imported what the notebooks import (:mod:`._kernel_zygote`),
+and while one notebook runs it starts the kernel for the next. Every notebook still gets a
+kernel process of its own — kernels are never reused.
 
 With :meth:`PoolExecutor.execute_and_publish` (what the runner calls) the worker also
 publishes the run — scrub, HTML export, ledger record, further artefacts — so pages are
