@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tributary_analysis.errors import ConfigError
@@ -72,3 +73,24 @@ def test_the_traces_report_is_registered_only_with_its_notebook(tmp_path: Path) 
     assert set(expand([], reg)) == set(reg)
     with pytest.raises(ConfigError, match="unknown report 'traces'"):
         expand(["traces"], reg)
+
+
+def test_without_a_window_weekly_reports_cover_a_week_and_a_given_window_is_everyones() -> None:
+    """`report run` (and `make demo`) without --since: the daily reports the last 24 h, the
+    weekly ones and the tenant reports (week over week) the last 7 days, all ending at the
+    same instant; --since is every report's."""
+    from tributary_analysis.ground.time import parse_window
+    from tributary_analysis.reports.tenants import plan
+
+    reg = default_registry()
+    specs = [reg[n] for n in ("daily_operations", "errors_slo", "capacity", "tenant_usage")]
+    day = parse_window("24h", end="2026-12-01T12:00Z")
+    own = {r.spec.name: r.window for r in plan(specs, day, tenants=["tenant-acme"],
+                                               own_windows=True)}
+    assert own["daily_operations"] == day
+    week = parse_window(WEEKLY_WINDOW, end="2026-12-01T12:00Z")
+    assert week.duration == pd.Timedelta(days=7)
+    assert own["errors_slo"] == own["capacity"] == own["tenant_usage"] == week
+    given = plan(specs, day, tenants=["tenant-acme"], own_windows=False)
+    assert {r.window for r in given} == {day}
+

@@ -31,7 +31,8 @@ _NAMES = ("--since", "--start", "--end")
 
 
 def window_options(*, default_since: str | None = "24h", step: bool = False,
-                   default_step: str | None = None) -> Callable[[F], F]:
+                   default_step: str | None = None, tell_given: bool = False
+                   ) -> Callable[[F], F]:
     """Add the shared window options and pass ``window`` (and ``step``) to the command.
 
     Parameters
@@ -44,6 +45,9 @@ def window_options(*, default_since: str | None = "24h", step: bool = False,
     default_step : str, optional
         The step when ``--step`` is not given (``None``: the command decides, it receives
         ``step=None``).
+    tell_given : bool
+        Also pass ``window_given``: whether ``--since`` or ``--start`` was given (a command
+        whose parts have their own default windows uses them only when it was not).
     """
 
     def decorate(func: F) -> F:
@@ -52,6 +56,8 @@ def window_options(*, default_since: str | None = "24h", step: bool = False,
                     **kwargs: Any) -> Any:
             kwargs["window"] = parse_window(since, start, end, default_since=default_since,
                                             names=_NAMES)
+            if tell_given:
+                kwargs["window_given"] = since is not None or start is not None
             if step:
                 raw = kwargs.pop("step_text", None) or default_step
                 kwargs["step"] = parse_step(raw, name="--step") if raw else None

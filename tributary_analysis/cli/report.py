@@ -108,7 +108,7 @@ def list_cmd() -> None:
 
 @group.command("run")
 @click.argument("names", nargs=-1)
-@window_options(default_since="24h")
+@window_options(default_since="24h", tell_given=True)
 @click.option("--tenant", "tenants", multiple=True,
               help="Tenant id (repeatable), or 'all' for one report per tenant.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
@@ -142,7 +142,8 @@ def list_cmd() -> None:
               help="With --shards: the shard to run (default $JOB_COMPLETION_INDEX, set by "
                    "a Kubernetes Indexed Job).")
 def run_cmd(
-    names: tuple[str, ...], window: Window, tenants: tuple[str, ...], out_dir: Path,
+    names: tuple[str, ...], window: Window, window_given: bool, tenants: tuple[str, ...],
+    out_dir: Path,
     params: tuple[str, ...], timeout: str, cell_timeout: str | None, formats: str, jobs: int,
     keep_days: float | None, keep_runs: int | None, run_all: bool, top_tenants: int | None,
     executor: str | None, shards: int | None, shard_index: int | None,
@@ -151,7 +152,9 @@ def run_cmd(
 
     NAMES may be reports or groups: daily (daily_operations, latency), weekly (errors_slo,
     capacity, alert_review), tenants (tenant_usage). Per-tenant reports without --tenant
-    run for every tenant (or the --top-tenants busiest).
+    run for every tenant (or the --top-tenants busiest). Without --since/--start the
+    daily reports cover the last 24 h and the weekly ones the last 7 days; a window given
+    is every report's.
     """
     from tributary_analysis.reports.execute import parse_executor
     from tributary_analysis.reports.formats import parse_formats, writers_for
@@ -178,7 +181,7 @@ def run_cmd(
     common, scoped = split_params(params, selected)
     check_out_dir(out_dir)  # a read-only or full --out shows before tenants are listed
     requests = plan(specs, window, tenants=list(tenants), common=common, scoped=scoped,
-                    top=top_tenants)
+                    top=top_tenants, own_windows=not window_given)
     if shards is not None and shard_index is not None:
         from tributary_analysis.reports.k8s import select_shard
 
@@ -187,7 +190,9 @@ def run_cmd(
         click.echo(f"shard {shard_index} of {shards}: {len(requests)} of {planned} "
                    "report run(s)", err=True)
     where = f" on {executor}" if executor else ""
-    click.echo(f"rendering {len(requests)} report run(s) for {window.describe()} "
+    others = sorted({r.window.describe() for r in requests} - {window.describe()})
+    also = f" (and {'; '.join(others)} for the weekly reports)" if others else ""
+    click.echo(f"rendering {len(requests)} report run(s) for {window.describe()}{also} "
                f"into {out_dir}/ with {jobs} job(s){where}", err=True)
     records = run_reports(requests, out_dir, jobs=jobs, timeout=limit,
                           cell_timeout=per_cell, keep_days=keep_days,

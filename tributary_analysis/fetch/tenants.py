@@ -10,6 +10,7 @@ from __future__ import annotations
 from tributary_analysis.config import Settings, load_settings
 from tributary_analysis.ground.time import Window
 from tributary_analysis.promql import catalog
+from tributary_analysis.seed import UNKNOWN_TENANT
 
 __all__ = ["list_tenants", "rank_tenants"]
 
@@ -18,7 +19,8 @@ _REQUESTS = "http_requests_total"
 
 
 def list_tenants(window: Window, settings: Settings | None = None) -> list[str]:
-    """Tenants with any request in ``window``, sorted (Prometheus label values).
+    """Tenants with any request in ``window``, sorted (Prometheus label values), without
+    the health probes' pseudo-tenant ``unknown`` (``--tenant unknown`` still renders it).
 
     Parameters
     ----------
@@ -32,11 +34,12 @@ def list_tenants(window: Window, settings: Settings | None = None) -> list[str]:
     with PrometheusSource.from_settings(settings or load_settings()) as source:
         tenants = source.label_values("tenant_id", match=_REQUESTS, start=window.start,
                                       end=window.end)
-    return sorted(str(t) for t in tenants if t)
+    return sorted(str(t) for t in tenants if t and str(t) != UNKNOWN_TENANT)
 
 
 def rank_tenants(window: Window, settings: Settings | None = None) -> list[str]:
-    """Tenants by requests in ``window``, busiest first (ties by id); one instant query.
+    """Tenants by requests in ``window``, busiest first (ties by id), without ``unknown``;
+    one instant query.
 
     Parameters
     ----------
@@ -53,6 +56,6 @@ def rank_tenants(window: Window, settings: Settings | None = None) -> list[str]:
         frame = source.query(expr, window.end)
     if frame.empty or "tenant_id" not in frame:
         return []
-    frame = frame[frame["tenant_id"].astype(str) != ""]
+    frame = frame[~frame["tenant_id"].astype(str).isin(["", UNKNOWN_TENANT])]
     return frame.sort_values(["value", "tenant_id"], ascending=[False, True])[
         "tenant_id"].astype(str).tolist()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tributary_analysis.errors import ConfigError
-from tributary_analysis.ground.time import Window
+from tributary_analysis.ground.time import Window, parse_window
 from tributary_analysis.reports.prepare import RunRequest, notebook_parameters, tenant_id
 from tributary_analysis.reports.registry import ReportSpec
 
@@ -30,6 +30,7 @@ def plan(
     schedule: str | None = None,
     top: int | None = None,
     ranker: TenantLister | None = None,
+    own_windows: bool = False,
 ) -> list[RunRequest]:
     """One :class:`RunRequest` per report, or per (report, tenant) for tenant reports.
 
@@ -39,7 +40,9 @@ def plan(
     ``--tenant``. ``top`` limits ``--tenant all`` (and the implicit all) to the ``top``
     busiest tenants of the window (``ranker``, default
     :func:`~tributary_analysis.fetch.tenants.rank_tenants`; ``lister`` default
-    :func:`~tributary_analysis.fetch.tenants.list_tenants`).
+    :func:`~tributary_analysis.fetch.tenants.list_tenants`). With ``own_windows`` (the
+    caller named no window) a report with a ``default_window`` (the weekly ones: 7 d) gets
+    that much ending where ``window`` ends; the others get ``window``.
     """
     from tributary_analysis.fetch.tenants import list_tenants, rank_tenants
 
@@ -81,18 +84,20 @@ def plan(
     out: list[RunRequest] = []
     used_explicit = False
     for spec in specs:
+        w = parse_window(spec.default_window, end=window.end) \
+            if own_windows and spec.default_window else window
         params = {k: v for k, v in common.items() if k in declared[spec.name]}
         params.update(scoped.get(spec.name, {}))
         takes_tenant = bool({"tenant", "tenants"} & set(declared[spec.name]))
         if spec.per_tenant:
             ids = explicit or all_tenants()
             used_explicit = used_explicit or bool(explicit)
-            out.extend(RunRequest(spec, window, params, t, schedule) for t in ids)
+            out.extend(RunRequest(spec, w, params, t, schedule) for t in ids)
         elif explicit and takes_tenant and len(specs) == 1:
             used_explicit = True
-            out.extend(RunRequest(spec, window, params, t, schedule) for t in explicit)
+            out.extend(RunRequest(spec, w, params, t, schedule) for t in explicit)
         else:
-            out.append(RunRequest(spec, window, params, None, schedule))
+            out.append(RunRequest(spec, w, params, None, schedule))
     if explicit and not used_explicit:
         raise ConfigError(f"--tenant given but none of {', '.join(declared)} runs per tenant; "
                           "select a per-tenant report (see 'tributary report list')")
