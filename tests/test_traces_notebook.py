@@ -36,8 +36,10 @@ def test_committed_notebook_is_thin_clean_and_parameterised() -> None:
     assert not any(line.lstrip().startswith(("def ", "class ", "for ", "while "))
                    and "examples.items()" not in line
                    for c in code for line in c.source.splitlines())
-    first = [c for c in book.cells if c.cell_type == "markdown"]
-    assert "The answer" in "".join(c.source for c in first[:3])
+    # the answer opens the page: tiles and findings from the one summary, no prose contents
+    assert any("nb.show_summary(" in c.source for c in code)
+    first = next(c for c in book.cells if c.cell_type == "markdown")
+    assert not any(line.lstrip().startswith(("1.", "- ")) for line in first.source.splitlines())
 
 
 def _run(tmp: Path, params: dict[str, Any], min_figures: int = 3
@@ -84,9 +86,15 @@ def test_files_source_over_the_error_spike(sim: Any, trace_files: list[Path],
     truth = pd.DataFrame(sim.spans)
     roots = truth[truth["parent_span_id"].isna()]
     in_w = roots[(roots["start"] >= start) & (roots["start"] < end)]
-    assert summary["traces"] == len(in_w) and summary["failed_traces"] == int(
-        (in_w["status"] == "error").sum())
-    assert summary["error_groups"][0]["exception_type"] == \
+    assert summary["status"] == "ok"
+    tiles = {h["key"]: h for h in summary["headline"]}
+    details = summary["details"]
+    assert details["traces"] == len(in_w) == tiles["traces"]["value"]
+    assert details["failed_traces"] == int((in_w["status"] == "error").sum())
+    assert tiles["failed_traces"]["value"] == pytest.approx(details["failed_traces"] / len(in_w))
+    assert tiles["top_exception"]["text"] == "SearchBackendUnavailable"
+    assert len(summary["findings"]) <= 5 and "SearchBackendUnavailable" in summary["findings"][-1]
+    assert details["error_groups"][0]["exception_type"] == \
         "app.services.deeplake.SearchBackendUnavailable"
     assert summary["insufficient"] == []
     text = _page_text(book)
@@ -101,12 +109,12 @@ def test_jaeger_source_and_a_hostile_tenant(jaeger_traces: Any, sim: Any,
     summary, _ = _run(tmp_path / "a", {
         "start": reg.start.isoformat(), "end": reg.end.isoformat(), "trace_source": "jaeger",
         "jaeger_url": jaeger_traces.url, "endpoint": "/api/v1/datasets/{id}/search"})
-    assert summary["critical_path"][0]["operation"] == "search_vectors"
+    assert summary["details"]["critical_path"][0]["operation"] == "search_vectors"
     evil = "<img src=x onerror=alert(1)>' OR '1'='1"
     summary, book = _run(tmp_path / "b", {
         "start": reg.start.isoformat(), "end": reg.end.isoformat(), "trace_source": "jaeger",
         "jaeger_url": jaeger_traces.url, "tenant": evil}, min_figures=1)
-    assert summary["traces"] == 0
+    assert summary["details"]["traces"] == 0 and summary["status"] == "warning"
     text = _page_text(book)
     assert "<img src=x" not in text
     assert "No traces" in text
