@@ -131,8 +131,15 @@ def test_open_logs_reads_only_the_days_of_the_window(prometheus_stack: Any) -> N
     m = prometheus_stack.manifest
     files = [str(prometheus_stack.out_dir / f) for f in m["files"]["logs"]]
     assert len(files) >= 2  # one file per UTC day
-    last_day = pd.Timestamp(m["end"]).floor("D")
-    w = Window(last_day + pd.Timedelta(hours=2), last_day + pd.Timedelta(hours=3))
+    # an hour in the middle of the data, kept hours away from midnight so one day's file
+    # holds it (the session's data end "now": any time of day)
+    mid = pd.Timestamp(m["start"]) + pd.Timedelta(hours=12)
+    of_day = mid - mid.floor("D")
+    if of_day < pd.Timedelta(hours=3):
+        mid += pd.Timedelta(hours=3)
+    elif of_day > pd.Timedelta(hours=20):
+        mid -= pd.Timedelta(hours=4)
+    w = Window(mid.floor("h"), mid.floor("h") + pd.Timedelta(hours=1))
     logs = fetch.open_logs("files", files, window=w)
     assert len(logs.files) == 1 and logs.pruned_files == len(files) - 1
     rows = fetch.request_events(logs, w)
