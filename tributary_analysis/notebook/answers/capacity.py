@@ -120,12 +120,17 @@ def capacity_summary(*, window: Window, horizon: str, level: float, table: pd.Da
         fc = forecasts[name]
         peak = float(fc.frame["mean"].max() if name == RATE else fc.frame["mean"].iloc[-1])
         upper = float(fc.frame["upper"].max() if name == RATE else fc.frame["upper"].iloc[-1])
-        last = float(fc.history.dropna().iloc[-1])
+        hist = fc.history.dropna()
+        if name == RATE:  # a peak against a peak: the last observed day's, not the last value
+            base = float(hist[hist.index > hist.index[-1] - pd.Timedelta(days=1)].max())
+            base_is = "the peak of the last observed day"
+        else:
+            base, base_is = float(hist.iloc[-1]), "the last value"
         tiles.append(Headline.of(
-            f"{label} {h}", peak, _unit(name), baseline=last, key=key,
+            f"{label} {h}", peak, _unit(name), baseline=base, key=key,
             definition=(f"{'peak of the ' if name == RATE else ''}forecast mean; {pct} "
-                        f"interval up to {fmt.value(upper, _unit(name))}; baseline: the "
-                        f"last value; model {fc.method}")))
+                        f"interval up to {fmt.value(upper, _unit(name))}; baseline: "
+                        f"{base_is}; model {fc.method}")))
     soon = soonest_limit(table)
     if soon is not None:
         likely = pd.Timedelta(soon["likely"])
