@@ -91,7 +91,9 @@ def test_every_real_report_renders_with_figures_and_header(real: dict[str, Any],
         assert r.html_bytes == len(html.encode()) < MAX_HTML
         assert 'id="tributary-header"' in html and 'id="tributary-failure"' not in html
         assert m["start"] in html and m["end"] in html
-        assert prometheus_stack.url in html  # the source the notebook reported
+        # the source the notebook reported: the traces report reads the trace files only
+        assert (".jsonl" in html if r.report == "traces" else prometheus_stack.url in html), \
+            r.report
         assert html.count('type="application/vnd.tributary.figure+json"') == r.figures
         assert "Traceback" not in html
     tenant_run = next(r for r in first if r.report == "tenant_usage")
