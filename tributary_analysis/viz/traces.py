@@ -22,7 +22,6 @@ from tributary_analysis.viz.axes import set_log_axis
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, THEME
 
 __all__ = [
-    "answer_markdown",
     "errors_table",
     "log_lines_table",
     "md_text",
@@ -233,66 +232,8 @@ def md_text(text: object) -> str:
     return html.escape(out, quote=True)
 
 
-def _feature(attribute: str, value: object) -> str:
-    """A trace feature as a reader says it."""
-    if attribute.startswith("has:"):
-        op = md_text(attribute[4:])
-        return f"a **{op}** span" if str(value) == "yes" else f"no **{op}** span"
-    if attribute == "bottleneck":
-        return f"**{md_text(value)}** as their bottleneck"
-    return f"**{md_text(attribute)} = {md_text(value)}**"
-
-
 def _pct(x: float) -> str:
     return f"{x * 100:.0f} %" if x >= 0.1 else f"{x * 100:.1f} %"
-
-
-def answer_markdown(findings: dict[str, object], where: str = "") -> str:
-    """The page's answer in a few sentences: what is slow and why, and what fails.
-
-    ``findings`` is :func:`~tributary_analysis.analysis.traces.trace_findings`; every value
-    taken from the data is escaped.
-    """
-    n = int(findings["n_traces"])  # type: ignore[call-overload]
-    if n == 0:
-        return f"**No traces** {md_text(where)}: nothing to analyse in this window."
-    failed = int(findings["n_failed"])  # type: ignore[call-overload]
-    p50, p95 = findings["p50_s"], findings["p95_s"]
-    lines = []
-    lat = (f"median {human_seconds(float(p50))}, p95 {human_seconds(float(p95))}"  # type: ignore[arg-type]
-           if not isinstance(p50, Insufficient) else p50.short())
-    lines.append(f"**{n:,} traces** {md_text(where)} ({lat}); **{failed:,} failed** "
-                 f"({_pct(failed / n)}).")
-    prof = findings["profile"]
-    if isinstance(prof, pd.DataFrame) and len(prof):
-        top = prof.head(2)
-        parts = [f"**{md_text(o)}** ({_pct(float(c))})" for o, c in
-                 zip(top["operation"], top["critical_share"], strict=True)]
-        lines.append("The waiting goes to " + " and ".join(parts) + " of the critical path.")
-    elif isinstance(prof, Insufficient):
-        lines.append(f"Where the time goes: {prof.short()}.")
-    slow = findings["slow"]
-    if isinstance(slow, pd.DataFrame):
-        sig = slow[slow["significant"]].head(2)
-        if len(sig):
-            parts = [f"{_feature(str(a), v)} ({_pct(float(s))} of them against "
-                     f"{_pct(float(b))} of the others)" for a, v, s, b in zip(
-                         sig["attribute"], sig["value"], sig["support"],
-                         sig["baseline_share"], strict=True)]
-            lines.append("Slow traces (above the p95 of their route) have " + "; ".join(parts)
-                         + " more often than chance explains (Fisher, BH q < 0.01).")
-        else:
-            lines.append("No attribute sets the slow traces apart (no significant "
-                         "difference at q < 0.01).")
-    elif isinstance(slow, Insufficient):
-        lines.append(f"Slow against normal traces: {slow.short()}.")
-    groups = findings["errors"]
-    if isinstance(groups, pd.DataFrame) and len(groups):
-        g = groups.iloc[0]
-        lines.append(f"Failures: **{md_text(g['exception_type'])}** in {int(g['traces']):,} of "
-                     f"{failed:,} failed traces ({_pct(float(g['share']))}), mostly on "
-                     f"{md_text(g['top_route'])}.")
-    return "\n\n".join(lines)
 
 
 def _cell(value: object) -> str:

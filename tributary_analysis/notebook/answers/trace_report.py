@@ -20,10 +20,11 @@ __all__ = ["traces_summary"]
 
 
 def _feature(attribute: str, value: Any) -> str:
+    """A trace feature as a reader says it (``has:SETEX`` = yes → "a SETEX span")."""
     if attribute.startswith("has:"):
-        return f"a {attribute[4:]} span"
+        return f"{'a' if str(value) == 'yes' else 'no'} {attribute[4:]} span"
     if attribute == "bottleneck":
-        return f"{value} as the bottleneck"
+        return f"{value} as their bottleneck"
     return f"{attribute} = {value}"
 
 
