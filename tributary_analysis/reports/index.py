@@ -470,7 +470,7 @@ def write_index(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     runs, bad = _load(out_dir)
     site = _Site(out_dir, runs, bad, _groups(runs),
-                 datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                 fmt.timestamp(datetime.now(UTC)))
     sub = out_dir / INDEX_DIR
     _front_and_runs(site, sub)
     written = {p.name for p in _report_pages(site, sub)}
