@@ -38,6 +38,9 @@ from _fx_traces import *  # noqa: F403
 
 from tributary_analysis.config import ENV_VARS
 
+#: replay a session at a fixed simulated end (see ``sim``)
+SIM_END_ENV = "TRIBUTARY_TEST_SIM_END"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
@@ -58,10 +61,15 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sim(sim_dir: Path) -> Any:
-    """The ``small`` profile, seed 7, simulated once per session."""
+    """The ``small`` profile, seed 7, simulated once per session, ending now — or at
+    ``TRIBUTARY_TEST_SIM_END`` (ISO UTC), to replay a run whose outcome depended on the time
+    of day (the window a CI run used is in its failure output)."""
     from tributary_analysis.demo import simulate
+    from tributary_analysis.ground.time import parse_time
 
-    return simulate(profile="small", seed=7, out_dir=sim_dir)
+    end = os.environ.get(SIM_END_ENV)
+    return simulate(profile="small", seed=7, out_dir=sim_dir,
+                    end=parse_time(end).to_pydatetime() if end else None)
 
 
 @pytest.fixture(scope="session")
