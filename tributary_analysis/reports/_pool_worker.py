@@ -241,6 +241,15 @@ class WarmKernel:
         finally:
             kc.stop_channels()
 
+    def exit_code(self) -> int | None:
+        """The kernel process's exit code once it ended (None while it runs)."""
+        with contextlib.suppress(Exception):
+            process = getattr(self.km.provisioner, "process", None)
+            if process is not None:
+                code = process.poll()
+                return None if code is None else int(code)
+        return None
+
     def close(self) -> None:
         for kc in self.clients:
             with contextlib.suppress(Exception):
@@ -339,7 +348,7 @@ class Worker:
         return self._start(key, spec, [])
 
     def handle(self, msg: dict[str, Any], reply: IO[bytes]) -> None:
-        from tributary_analysis.reports._worker import _write, execute
+        from tributary_analysis.reports._worker import _write, execute, never_started, retry_line
 
         spec, job = msg["spec"], msg["job"]
         t0 = time.monotonic()
@@ -353,10 +362,21 @@ class Worker:
                 except Exception as exc:  # the next job starts its own kernel
                     print(f"[warm pool] could not pre-start the next kernel: "
                           f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            code = None
             try:
                 result = execute(spec, km=kernel.km)
+                code = kernel.exit_code()
             finally:
                 kernel.close()
+            if never_started(result, spec["output"]):  # once, spawned, not forked
+                print(f"{retry_line(result, 'warm pool')} (exit code {code})",
+                      file=sys.stderr, flush=True)
+                kernel = WarmKernel(key, spec["kernel_name"], spec["cwd"], dict(os.environ), [])
+                kernel.relay.attach()
+                try:
+                    result = execute(spec, km=kernel.km)
+                finally:
+                    kernel.close()
         _write(spec["result"], result)
         duration = time.monotonic() - t0
         write_frame(reply, {"executed": result["status"]})

@@ -104,6 +104,27 @@ def execute(spec: dict[str, Any], *, km: Any = None) -> dict[str, Any]:
         }
 
 
+def never_started(result: dict[str, Any], output: str) -> bool:
+    """True for a failure before the notebook's first cell ran — the kernel would not start
+    or died starting (a port another process took between jupyter_client choosing it and the
+    kernel binding it, a start timeout on a loaded machine). Nothing of the notebook ran, so
+    running it again repeats nothing: the callers retry such a run once."""
+    if result["status"] != "failed" or result.get("cell_index") is not None:
+        return False
+    try:
+        cells = json.loads(Path(output).read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return True  # papermill had not written the notebook yet
+    return all(c.get("execution_count") is None and not c.get("outputs")
+               for c in cells if c.get("cell_type") == "code")
+
+
+def retry_line(result: dict[str, Any], who: str) -> str:
+    """The run log's line for a kernel start that is retried."""
+    return (f"[{who}] the kernel ended before the first cell ran ({result['ename']}: "
+            f"{result['evalue']}); starting another kernel")
+
+
 def main(spec_path: str) -> int:
     from tributary_analysis.reports._lifeline import PARENT_ENV, die_with_parent
 
@@ -111,6 +132,9 @@ def main(spec_path: str) -> int:
     os.environ[PARENT_ENV] = str(os.getpid())  # the kernel's parent is us
     spec = json.loads(Path(spec_path).read_text())
     result = execute(spec)
+    if never_started(result, spec["output"]):
+        print(retry_line(result, "report worker"), file=sys.stderr, flush=True)
+        result = execute(spec)
     _write(spec["result"], result)
     return 0 if result["status"] == "ok" else 1
 
