@@ -16,7 +16,7 @@ from tributary_analysis.analysis.traces import critical_path, self_time
 from tributary_analysis.errors import DataError
 from tributary_analysis.frames.traces import require_span_columns, span_depth
 from tributary_analysis.ground.claims import Insufficient
-from tributary_analysis.ground.format import human_seconds
+from tributary_analysis.ground.format import human_seconds, percent
 from tributary_analysis.viz._safe import safe_list, safe_text
 from tributary_analysis.viz.axes import set_log_axis
 from tributary_analysis.viz.theme import BAD, NEUTRAL, PALETTE, THEME
@@ -232,10 +232,6 @@ def md_text(text: object) -> str:
     return html.escape(out, quote=True)
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f} %" if x >= 0.1 else f"{x * 100:.1f} %"
-
-
 def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)) or \
             value is pd.NA or value is pd.NaT:
@@ -259,8 +255,8 @@ def profile_table(profile: pd.DataFrame | Insufficient, *, top: int = 12) -> str
     spans, median and p95 durations."""
     if isinstance(profile, Insufficient):
         return f"<p>{html.escape(profile.message())}</p>"
-    rows = [[_cell(r["rank"]), _cell(r["operation"]), _pct(float(r["critical_share"])),
-             _pct(float(r["self_share"])), f"{int(r['spans']):,}",
+    rows = [[_cell(r["rank"]), _cell(r["operation"]), percent(float(r["critical_share"])),
+             percent(float(r["self_share"])), f"{int(r['spans']):,}",
              _cell(human_seconds(float(r["p50_s"]))), _cell(human_seconds(float(r["p95_s"])))]
             for r in _records(profile.head(top))]
     return _table(["#", "Operation", "Critical path", "Self time", "Spans", "Median", "p95"],
@@ -274,8 +270,8 @@ def slow_table(ranking: pd.DataFrame | Insufficient, *, top: int = 8) -> str:
     rows = []
     for r in _records(ranking.head(top)):
         rr, qv = float(r["risk_ratio"]), float(r["q_value"])
-        rows.append([_feature_html(str(r["attribute"]), r["value"]), _pct(float(r["support"])),
-                     _pct(float(r["baseline_share"])),
+        rows.append([_feature_html(str(r["attribute"]), r["value"]), percent(float(r["support"])),
+                     percent(float(r["baseline_share"])),
                      "∞" if np.isinf(rr) else ("—" if np.isnan(rr) else f"{rr:.1f}×"),
                      f"{qv:.1g}" if qv >= 1e-4 else "< 0.0001",
                      "yes" if r["significant"] else "no"])
@@ -298,7 +294,7 @@ def errors_table(groups: pd.DataFrame, jaeger_url: str | None = None) -> str:
     if groups.empty:
         return "<p>No failed traces in this window.</p>"
     rows = [[f"<code>{_cell(r['exception_type'])}</code>", f"{int(r['traces']):,}",
-             _pct(float(r["share"])), _cell(r["message"]), _cell(r["top_route"]),
+             percent(float(r["share"])), _cell(r["message"]), _cell(r["top_route"]),
              trace_link(str(r["example_trace_id"]), jaeger_url)]
             for r in _records(groups)]
     return _table(["Exception", "Traces", "Share", "Message", "Mostly on", "Example"], rows,
