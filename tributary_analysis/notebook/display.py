@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from tributary_analysis.frames.meta import FrameMeta, meta_of, reader_notes
+from tributary_analysis.reports.outputs import SOURCES_MIMETYPE, WARNINGS_MIMETYPE
 
 __all__ = [
     "SOURCES_MIMETYPE", "WARNINGS_MIMETYPE", "PageNotes", "page_degraded", "page_notes",
     "reader_notes", "show_source_warnings", "show_sources", "start_page",
 ]
-
-WARNINGS_MIMETYPE = "application/vnd.tributary.warnings+json"
-SOURCES_MIMETYPE = "application/vnd.tributary.sources+json"
 
 
 class PageNotes:
