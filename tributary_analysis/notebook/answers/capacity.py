@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tributary_analysis.analysis.capacity import accuracy_table, history_span, limit_sentence
+from tributary_analysis.analysis.capacity import accuracy_claimed, limit_sentence
 from tributary_analysis.analysis.forecast import Forecast
 from tributary_analysis.ground import format as fmt
 from tributary_analysis.ground.claims import Insufficient
@@ -33,43 +33,6 @@ def soonest_limit(table: pd.DataFrame) -> dict[str, Any] | None:
         return None
     rows = table[table["likely"].notna()].sort_values("likely")
     return {str(k): v for k, v in rows.iloc[0].to_dict().items()}
-
-
-def accuracy_claimed(histories: Mapping[str, tuple[pd.Series, bool]], *,
-                     horizon: pd.Timedelta, step: pd.Timedelta, origins: int = 4
-                     ) -> pd.DataFrame:
-    """:func:`~tributary_analysis.analysis.capacity.accuracy_table` where the history holds
-    the backtest the page names, withheld where it does not.
-
-    The page scores forecasts ``horizon`` ahead from origins in the second half of the
-    history, so a score needs twice the horizon (the first origin trains on half, and each
-    origin needs ``horizon`` of actuals after it); ``accuracy_table`` alone would shorten
-    the horizon to a quarter of the history and score a different forecast than the page
-    describes. Rows withheld here carry their :class:`Insufficient` in ``gap``.
-    """
-    table = accuracy_table(histories, horizon=max(1, int(horizon / step)), origins=origins)
-    need = 2 * horizon
-    for i, row in table.iterrows():
-        if isinstance(row.get("gap"), Insufficient):
-            continue
-        y = histories[str(row["resource"])][0]
-        span = history_span(y)
-        if span >= need:
-            continue
-        gap = Insufficient(f"{row['resource']} forecast accuracy (MASE)",
-                           f"{fmt.approx_duration(span)} of history",
-                           f"{fmt.approx_duration(need)} of history: the first origin "
-                           f"trains on half, each origin needs "
-                           f"{fmt.approx_duration(horizon)} of actuals ahead")
-        if "gap" not in table:
-            table["gap"] = None
-        table.loc[i, ["mase", "mase_naive", "skill"]] = np.nan
-        for col in ("m", "horizon", "origins"):
-            if col in table:
-                table.loc[i, col] = np.nan
-        table.loc[i, "withheld"] = gap.short()
-        table.at[i, "gap"] = gap  # type: ignore[assignment]
-    return table
 
 
 def _unit(resource: str) -> str:
