@@ -13,6 +13,7 @@ command -v useradd >/dev/null || need+=(passwd)
 if [ "$mode" = test ]; then
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
+  command -v pdfinfo >/dev/null || need+=(poppler-utils)  # the PDF tests count pages
 fi
 jdk_ok() {
   for r in /usr/lib/jvm/*/release; do

@@ -225,11 +225,13 @@ def top_error_messages(logs: pd.DataFrame, n: int = 10, *, min_level: str = "ERR
 class EpisodeRules:
     """How an error episode is recognised.
 
-    A bin is *bad* when its error ratio ≥ ``threshold`` and it has at least ``min_volume``
-    requests (a 1-of-2 blip is not an episode), *good* when below the threshold with that
-    volume, and *unknown* otherwise. Bad bins merge when closer than ``merge_gap`` or when
-    only unknown bins lie between them; runs shorter than ``min_duration`` or with fewer
-    than ``min_errors`` errors are dropped.
+    A bin is judged on at least ``min_volume`` requests (a 1-of-2 blip is not an episode):
+    its own when it has them, else pooled with its neighbours — centred, widening by a bin
+    each side up to ``min_duration`` — so that a quiet hour's 15-request minutes are judged
+    in threes instead of not at all. It is *bad* when that error ratio ≥ ``threshold``,
+    *good* when below it, and *unknown* when even the widest pool is too small. Bad bins
+    merge when closer than ``merge_gap`` or when only unknown bins lie between them; runs
+    shorter than ``min_duration`` or with fewer than ``min_errors`` errors are dropped.
     """
 
     threshold: float = 0.05
@@ -281,8 +283,9 @@ def detect_episodes(
     groups = agg.groupby(keys, observed=True, sort=True) if keys else [((), agg)]
     for key, part in groups:
         part = part.sort_values("timestamp")
-        ratio = _ratio(part["errors"], part["total"])
-        enough = part["total"] >= rules.min_volume
+        errs_p, tot_p = _pooled(part, step, rules.min_volume, max(1, int(min_dur / step)))
+        ratio = _ratio(errs_p, tot_p)
+        enough = tot_p >= rules.min_volume
         bad = (ratio >= rules.threshold) & enough
         good = (ratio < rules.threshold) & enough
         bad_ts = part.loc[bad.to_numpy(), "timestamp"]
@@ -312,6 +315,33 @@ def detect_episodes(
     if not out.empty:
         out = out.sort_values(["start", *keys], kind="stable").reset_index(drop=True)
     return carry(out, counts, step=step)
+
+
+def _pooled(part: pd.DataFrame, step: pd.Timedelta, min_volume: float, max_bins: int
+            ) -> tuple[pd.Series, pd.Series]:
+    """Errors and requests each bin is judged on: its own when it has ``min_volume``
+    requests, else the smallest centred pool of neighbouring bins (on the regular grid:
+    a missing bin counts as no requests) up to ``max_bins`` wide that has them."""
+    errors = part["errors"].astype("float64")
+    total = part["total"].astype("float64")
+    if max_bins < 3 or len(part) == 0 or bool((total >= min_volume).all()):
+        return errors, total
+    ts = pd.DatetimeIndex(part["timestamp"])
+    grid = pd.date_range(ts.min(), ts.max(), freq=step)
+    e = pd.Series(errors.to_numpy(), index=ts).groupby(level=0).sum().reindex(grid, fill_value=0.0)
+    t = pd.Series(total.to_numpy(), index=ts).groupby(level=0).sum().reindex(grid, fill_value=0.0)
+    out_e, out_t = e.copy(), t.copy()
+    short = t < min_volume
+    for width in range(3, max_bins + 1, 2):
+        if not short.any():
+            break
+        we = e.rolling(width, center=True, min_periods=1).sum()
+        wt = t.rolling(width, center=True, min_periods=1).sum()
+        take = short & (wt >= min_volume)
+        out_e[take], out_t[take] = we[take], wt[take]
+        short &= ~take
+    return (pd.Series(out_e.reindex(ts).to_numpy(), index=part.index),
+            pd.Series(out_t.reindex(ts).to_numpy(), index=part.index))
 
 
 def _runs(bad_ts: pd.Series, step: pd.Timedelta, gap: pd.Timedelta, good_ts: pd.Series
