@@ -548,8 +548,6 @@ def accuracy_table(histories: Mapping[str, tuple[pd.Series, bool]], *, horizon: 
     return pd.DataFrame(rows)
 
 
-# ------------------------------------------------------------------ resolution and peaks
-
 def accuracy_claimed(histories: Mapping[str, tuple[pd.Series, bool]], *,
                      horizon: pd.Timedelta, step: pd.Timedelta, origins: int = 4
                      ) -> pd.DataFrame:
@@ -586,6 +584,8 @@ def accuracy_claimed(histories: Mapping[str, tuple[pd.Series, bool]], *,
         table.at[i, "gap"] = gap  # type: ignore[assignment]
     return table
 
+
+# ------------------------------------------------------------------ resolution and peaks
 
 _NICE_STEPS = tuple(parse_duration(s) for s in ("1m", "2m", "5m", "10m", "15m", "30m", "1h",
                                                 "2h", "3h", "6h", "12h", "1d"))

@@ -328,8 +328,8 @@ def _pooled(part: pd.DataFrame, step: pd.Timedelta, min_volume: float, max_bins:
         return errors, total
     ts = pd.DatetimeIndex(part["timestamp"])
     grid = pd.date_range(ts.min(), ts.max(), freq=step)
-    e = pd.Series(errors.to_numpy(), index=ts).groupby(level=0).sum().reindex(grid, fill_value=0.0)
-    t = pd.Series(total.to_numpy(), index=ts).groupby(level=0).sum().reindex(grid, fill_value=0.0)
+    e = pd.Series(errors.to_numpy(), index=ts).reindex(grid, fill_value=0.0)  # one row per
+    t = pd.Series(total.to_numpy(), index=ts).reindex(grid, fill_value=0.0)  # bin and group
     out_e, out_t = e.copy(), t.copy()
     short = t < min_volume
     for width in range(3, max_bins + 1, 2):
