@@ -35,7 +35,6 @@ if not os.path.exists(marker):
     open(marker, "w").close()
     print("flaky kernel: address already in use (first start)", file=sys.stderr, flush=True)
     sys.exit(1)
-sys.argv = [sys.argv[0], *sys.argv[1:]]
 from tributary_analysis.reports import _kernel
 _kernel.main()
 """
