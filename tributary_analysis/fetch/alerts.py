@@ -148,7 +148,7 @@ def backtest_rules(source: MetricsSource, rules: Sequence[Rule], start: TimeLike
         metas.append(meta_of(res))
         warns = reader_notes(res)
         all_warnings += [f"{rule.name}: {w}" for w in warns]
-        times = evaluation_times(q_start, q_end, st)
+        times = evaluation_times(_grid_start(res, q_start), q_end, st)
         bt = replay_alert(_labels_only(res), times, for_=rule.for_,
                           keep_firing_for=rule.keep_firing_for, name=rule.name,
                           rule_labels=rule.labels, window_start=t0)
@@ -286,6 +286,14 @@ class ServerAlerts:
     meta: FrameMeta = field(default_factory=FrameMeta)
 
 
+def _grid_start(frame: pd.DataFrame, asked: pd.Timestamp) -> pd.Timestamp:
+    """The first instant the source evaluated: a long range is moved down to a multiple of
+    the step (query frontends cache only those), so a replay on the grid of the instant
+    asked for would find none of the rows on it and see no alert fire."""
+    window = meta_of(frame).window
+    return window.start if window is not None else asked
+
+
 def server_alerts(source: MetricsSource, rules: Sequence[Rule], rev: RuleReview) -> ServerAlerts:
     """Read ``ALERTS{alertstate="firing"}`` over ``rev``'s window and compare it with the
     replay, rule by rule (:func:`~tributary_analysis.analysis.alerts.compare_with_server`).
@@ -308,7 +316,8 @@ def server_alerts(source: MetricsSource, rules: Sequence[Rule], rev: RuleReview)
                             NOT_EVALUATED, merge_meta(*metas))
     firing = source.query_range(queries.alerts_firing(), t0, q_end, st)
     metas.append(meta_of(firing))
-    iv = server_intervals(_labels_only(firing), evaluation_times(t0, q_end, st))
+    grid = evaluation_times(_grid_start(firing, t0), q_end, st)
+    iv = server_intervals(_labels_only(firing), grid)
     began = pd.Timestamp(pd.to_datetime(seen["timestamp"], utc=True).min())
     cmp = compare_with_server(
         rev.backtests, iv, tolerance=tol, end=t1, evaluated_from=began,
