@@ -255,6 +255,27 @@ def seed_review(prometheus_stack):  # type: ignore[no-untyped-def]
 
 @pytest.mark.prometheus
 @pytest.mark.slow
+def test_a_window_off_the_step_grid_replays_the_same_alerts(prometheus_stack, seed_review  # type: ignore[no-untyped-def]
+                                                             ) -> None:
+    """A range long enough for several requests is moved down to a multiple of the step by
+    the source; the replay follows it (it once dropped every row and saw nothing fire)."""
+    from tributary_analysis.fetch.alerts import backtest_rules
+    from tributary_analysis.sources.prometheus import PrometheusSource
+
+    m = prometheus_stack.manifest
+    rule = next(r for r in seed_rules().alerts if r.name == "HighErrorRate")
+    start = pd.Timestamp(m["start"]) + pd.Timedelta(seconds=7)  # not a multiple of 15 s
+    with PrometheusSource(prometheus_stack.url, max_points=2_000) as src:
+        rev = backtest_rules(src, [rule], start, m["end"])
+    got = rev.backtests["HighErrorRate"].intervals
+    want = seed_review[0].backtests["HighErrorRate"].intervals
+    assert len(want) >= 1 and len(got) == len(want)
+    assert (abs(got["start"].to_numpy() - want["start"].to_numpy())
+            <= pd.Timedelta(seconds=15)).all()
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
 def test_high_error_rate_fires_during_the_5xx_spike_and_nowhere_else(seed_review) -> None:  # type: ignore[no-untyped-def]
     rev, inc = seed_review
     spike = inc[inc["kind"] == "error_spike"].iloc[0]
